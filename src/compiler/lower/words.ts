@@ -1,0 +1,38 @@
+/**
+ * The contract between the statement level of the front end (grammar/ and
+ * lower/ruleset.ts: tables, chains, commands, shell scripts) and the option level
+ * (lower/options/: base options, match modules, targets).
+ *
+ * The grammar does not know which options take values (`--syn` takes none, `--dport` one,
+ * `--tcp-flags` two): it hands each rule over as a flat list of words, and the option level
+ * interprets them with its tables of modules.
+ */
+import type { Diagnostic } from '../diagnostics.js';
+import type { BaseMatches, Backend, Family, Match, Target, TableName } from '../ir.js';
+import type { Span } from '../span.js';
+
+/** One shell word of a rule, after quote removal and continuation joining. */
+export interface Word {
+  /** The word's value: quotes removed, escapes resolved. */
+  text: string;
+  /** Where the word is in the source (quotes included). */
+  span: Span;
+  /** True if any part of the word was quoted (a quoted "!" is a value, not a negation). */
+  quoted: boolean;
+}
+
+/** What the option level needs to know about where a rule appears. */
+export interface RuleContext {
+  family: Family;
+  table: TableName;
+  chain: string;
+  backend: Backend;
+}
+
+/** The option-level result for one rule's words (everything after `-A CHAIN` / `-I CHAIN [n]`). */
+export interface LoweredRuleOptions {
+  base: BaseMatches;
+  matches: Match[];
+  target: Target | null;
+  diagnostics: Diagnostic[];
+}

@@ -1,0 +1,62 @@
+import type { Severity } from './diagnostics.js';
+
+export interface MessageEntry {
+  severity: Severity;
+  /** Text with `{name}` placeholders; never split across literals, so it stays greppable. */
+  text: string;
+  /** Optional hint printed as a note. */
+  help?: string;
+}
+
+/**
+ * Every diagnostic the compiler can produce, keyed by a stable code. Codes are part of the
+ * `--json` output and must not be renumbered; add new ones at the end of their group.
+ *
+ * Groups: E1xx syntax/lexing, E2xx options and values, E3xx ruleset structure (chains, tables,
+ * targets), E4xx compilation (what rejectc cannot compile yet), W... warnings.
+ */
+export const MESSAGES = {
+  // --- syntax -----------------------------------------------------------------------------
+  E100: { severity: 'error', text: 'syntax error: {detail}' },
+  E101: { severity: 'error', text: 'unterminated quoted string' },
+  E102: { severity: 'error', text: 'shell variable "{name}" in rule options cannot be resolved', help: 'replace the variable by its value; rejectc does not run shell code' },
+  E103: { severity: 'error', text: 'rule outside of a table: expected "*filter" (or another table) first' },
+  E104: { severity: 'error', text: 'table "{table}" is not committed: missing COMMIT' },
+  E105: { severity: 'error', text: 'unknown table "{table}"' },
+  // --- options and values -----------------------------------------------------------------
+  E200: { severity: 'error', text: 'unknown option "{option}"' },
+  E201: { severity: 'error', text: 'unsupported match module "{module}"' },
+  E202: { severity: 'error', text: 'unsupported target "{target}"' },
+  E203: { severity: 'error', text: 'option "{option}" requires a value' },
+  E204: { severity: 'error', text: 'invalid {what} "{value}"{detail}' },
+  E205: { severity: 'error', text: 'option "{option}" given more than once' },
+  E206: { severity: 'error', text: 'options "{a}" and "{b}" conflict' },
+  E207: { severity: 'error', text: 'option "{option}" needs "{needs}"' },
+  E208: { severity: 'error', text: 'host name "{value}" cannot be resolved by rejectc', help: 'use an IP address or CIDR; rejectc does no DNS lookups' },
+  E209: { severity: 'error', text: 'unknown reject type "{value}"' },
+  E210: { severity: 'error', text: '"!" is not allowed before "{option}"' },
+  // --- ruleset structure ------------------------------------------------------------------
+  E300: { severity: 'error', text: 'chain "{chain}" does not exist' },
+  E301: { severity: 'error', text: 'chain "{chain}" already exists' },
+  E302: { severity: 'error', text: 'policy can only be set on a built-in chain, not on "{chain}"' },
+  E303: { severity: 'error', text: 'chain loop: {path}' },
+  E304: { severity: 'error', text: 'REJECT is only valid in the filter table, not in "{table}"' },
+  E305: { severity: 'error', text: 'REJECT is only valid in INPUT, FORWARD and OUTPUT (and user chains reached only from them); chain "{chain}" is reached from {hook}' },
+  E306: { severity: 'error', text: 'tcp-reset is only valid with "-p tcp" (not negated)' },
+  E307: { severity: 'error', text: 'reject type "{value}" is not valid for {family}' },
+  E308: { severity: 'error', text: 'invalid policy "{policy}": a built-in chain policy is ACCEPT or DROP' },
+  E309: { severity: 'error', text: 'chain "{chain}" is built in to table "{table}" and cannot be created or deleted' },
+  E310: { severity: 'error', text: 'rule number {index} is out of range for chain "{chain}" ({count} rules)' },
+  E311: { severity: 'error', text: 'cannot delete chain "{chain}": {reason}' },
+  // --- compilation ------------------------------------------------------------------------
+  E400: { severity: 'error', text: 'match "{module}" is parsed but not compiled yet: {reason}' },
+  E401: { severity: 'error', text: 'target "{target}" cannot be compiled: {reason}' },
+  E402: { severity: 'error', text: 'the ruleset has OUTPUT rules, which XDP cannot run', help: 'use --hook tc, which runs OUTPUT at TC egress' },
+  E403: { severity: 'error', text: 'ruleset too large: {detail}' },
+  // --- warnings ---------------------------------------------------------------------------
+  W100: { severity: 'warning', text: 'not an iptables command; line skipped' },
+  W101: { severity: 'warning', text: 'table "{table}" is parsed but not compiled: rejectc compiles the filter table only' },
+  W102: { severity: 'warning', text: 'iptables command "{command}" has no effect on the ruleset; skipped' },
+} as const satisfies Record<string, MessageEntry>;
+
+export type MessageCode = keyof typeof MESSAGES;
