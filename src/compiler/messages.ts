@@ -35,6 +35,13 @@ export const MESSAGES = {
   E208: { severity: 'error', text: 'host name "{value}" cannot be resolved by rejectc', help: 'use an IP address or CIDR; rejectc does no DNS lookups' },
   E209: { severity: 'error', text: 'unknown reject type "{value}"' },
   E210: { severity: 'error', text: '"!" is not allowed before "{option}"' },
+  E211: { severity: 'error', text: 'non-contiguous netmask "{value}" is not supported', help: 'write the mask as a prefix length (/24) or a contiguous netmask (255.255.255.0)' },
+  E212: { severity: 'error', text: '{what} is not available for {family}' },
+  E213: { severity: 'error', text: '{what} cannot be used in chain "{chain}": {reason}' },
+  E214: { severity: 'error', text: 'ambiguous {what} "{value}": could be {candidates}' },
+  E215: { severity: 'error', text: '{what} name "{value}" cannot be resolved by rejectc', help: 'use the numeric id; rejectc does not read the system user and group databases' },
+  E216: { severity: 'error', text: 'unexpected argument "{value}"' },
+  E217: { severity: 'error', text: '{what}: {reason}' },
   // --- ruleset structure ------------------------------------------------------------------
   E300: { severity: 'error', text: 'chain "{chain}" does not exist' },
   E301: { severity: 'error', text: 'chain "{chain}" already exists' },
@@ -57,6 +64,7 @@ export const MESSAGES = {
   W100: { severity: 'warning', text: 'not an iptables command; line skipped' },
   W101: { severity: 'warning', text: 'table "{table}" is parsed but not compiled: rejectc compiles the filter table only' },
   W102: { severity: 'warning', text: 'iptables command "{command}" has no effect on the ruleset; skipped' },
+  W103: { severity: 'warning', text: 'old-style negation "{option} ! {value}": iptables 1.8 refuses it; write "! {option} {value}"' },
 } as const satisfies Record<string, MessageEntry>;
 
 export type MessageCode = keyof typeof MESSAGES;
