@@ -23,6 +23,11 @@ export const MESSAGES = {
   E103: { severity: 'error', text: 'rule outside of a table: expected "*filter" (or another table) first' },
   E104: { severity: 'error', text: 'table "{table}" is not committed: missing COMMIT' },
   E105: { severity: 'error', text: 'unknown table "{table}"' },
+  E106: { severity: 'error', text: 'option "{option}" cannot be used with command "{command}"' },
+  E107: { severity: 'error', text: 'no iptables command given: expected -A, -I, -D, -R, -N, -X, -E, -P, -F or another command' },
+  E108: { severity: 'error', text: 'option "{option}" cannot be used in an iptables-restore file: the "*table" line gives the table' },
+  E109: { severity: 'error', text: 'only one iptables command can be given, not both "{a}" and "{b}"' },
+  E110: { severity: 'error', text: 'invalid rule number "{value}": expected a number from 1' },
   // --- options and values -----------------------------------------------------------------
   E200: { severity: 'error', text: 'unknown option "{option}"' },
   E201: { severity: 'error', text: 'unsupported match module "{module}"' },
@@ -55,6 +60,11 @@ export const MESSAGES = {
   E309: { severity: 'error', text: 'chain "{chain}" is built in to table "{table}" and cannot be created or deleted' },
   E310: { severity: 'error', text: 'rule number {index} is out of range for chain "{chain}" ({count} rules)' },
   E311: { severity: 'error', text: 'cannot delete chain "{chain}": {reason}' },
+  E312: { severity: 'error', text: 'invalid chain name "{chain}": {reason}' },
+  E313: { severity: 'error', text: 'no rule in chain "{chain}" matches this one, so iptables cannot delete it' },
+  E314: { severity: 'error', text: 'chain "{chain}" is built in to table "{table}" and cannot be renamed' },
+  E315: { severity: 'error', text: 'chain declaration outside of a table: expected "*filter" (or another table) first' },
+  E316: { severity: 'error', text: 'cannot jump to built-in chain "{chain}": only user-defined chains can be jump targets' },
   // --- compilation ------------------------------------------------------------------------
   E400: { severity: 'error', text: 'match "{module}" is parsed but not compiled yet: {reason}' },
   E401: { severity: 'error', text: 'target "{target}" cannot be compiled: {reason}' },
@@ -65,6 +75,8 @@ export const MESSAGES = {
   W101: { severity: 'warning', text: 'table "{table}" is parsed but not compiled: rejectc compiles the filter table only' },
   W102: { severity: 'warning', text: 'iptables command "{command}" has no effect on the ruleset; skipped' },
   W103: { severity: 'warning', text: 'old-style negation "{option} ! {value}": iptables 1.8 refuses it; write "! {option} {value}"' },
+  W104: { severity: 'warning', text: 'chain "{chain}" does not exist in table "{table}": iptables fails here and the script goes on without this command' },
+  W105: { severity: 'warning', text: '{what} is ignored by iptables-restore' },
 } as const satisfies Record<string, MessageEntry>;
 
 export type MessageCode = keyof typeof MESSAGES;
