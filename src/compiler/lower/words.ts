@@ -8,7 +8,7 @@
  * interprets them with its tables of modules.
  */
 import type { Diagnostic } from '../diagnostics.js';
-import type { BaseMatches, Backend, Family, Match, Target, TableName } from '../ir.js';
+import type { BaseMatches, Backend, Counters, Family, Match, Target, TableName } from '../ir.js';
 import type { Span } from '../span.js';
 
 /** One shell word of a rule, after quote removal and continuation joining. */
@@ -35,4 +35,6 @@ export interface LoweredRuleOptions {
   matches: Match[];
   target: Target | null;
   diagnostics: Diagnostic[];
+  /** `-c PKTS BYTES` / `-c PKTS,BYTES` (`--set-counters`) given among the options, if any. */
+  counters?: Counters;
 }

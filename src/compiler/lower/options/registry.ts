@@ -1,0 +1,64 @@
+/**
+ * Every extension the option level knows: the match modules and targets it parses into IR,
+ * and the names of iptables extensions it refuses by name (E201/E202).
+ */
+import type { Family } from '../../ir.js';
+import { tcpMatch, udpMatch } from './matches/tcp-udp.js';
+import type { MatchSpec, TargetSpec } from './spec.js';
+import { logTarget } from './targets/log.js';
+import { rejectTarget } from './targets/reject.js';
+import { acceptTarget, dropTarget, queueTarget, returnTarget } from './targets/verdicts.js';
+
+export const MATCHES: readonly MatchSpec[] = [tcpMatch, udpMatch];
+
+export const TARGETS: readonly TargetSpec[] = [acceptTarget, dropTarget, returnTarget, queueTarget, rejectTarget, logTarget];
+
+/**
+ * Match modules of iptables 1.8 and xtables-addons that rejectc does not parse. `-m NAME` with
+ * one of these is E201 without the "no such module" note.
+ */
+const UNSUPPORTED_MATCHES = new Set([
+  'ah', 'bpf', 'cgroup', 'cluster', 'connbytes', 'connlabel', 'connmark', 'cpu', 'dccp', 'devgroup',
+  'dst', 'esp', 'eui64', 'hbh', 'helper', 'ipcomp', 'ipvs', 'mh', 'nfacct', 'osf', 'policy', 'quota',
+  'rateest', 'realm', 'rpfilter', 'sctp', 'socket', 'srh', 'string', 'tcpmss', 'time', 'u32',
+  'udplite', 'geoip', 'account', 'condition', 'fuzzy', 'ipp2p', 'psd', 'quota2', 'pknock', 'lscan',
+  'iface', 'dhcpmac', 'gradm', 'ipv4options', 'layer7',
+]);
+
+/** Targets of iptables 1.8 and xtables-addons that rejectc does not parse (E202). */
+const UNSUPPORTED_TARGETS = new Set([
+  'CLUSTERIP', 'MIRROR', 'SAME', 'TARPIT', 'DELUDE', 'CHAOS', 'ECHO', 'IPMARK', 'LOGMARK', 'SYSRQ',
+  'STEAL', 'DHCPMAC', 'ACCOUNT', 'DNETMAP', 'PROTO', 'IMQ', 'ROUTE', 'XOR', 'NETFLOW',
+]);
+
+function familyOk(spec: { family?: Family }, family: Family): boolean {
+  return spec.family === undefined || spec.family === family;
+}
+
+/** The match spec `-m name` loads for `family` (by name or alias), if rejectc parses it. */
+export function findMatch(name: string, family: Family): MatchSpec | undefined {
+  return MATCHES.find((m) => (m.name === name || m.aliases?.includes(name)) && familyOk(m, family));
+}
+
+/** The target spec `-j name` loads for `family`, if rejectc parses it. */
+export function findTarget(name: string, family: Family): TargetSpec | undefined {
+  return TARGETS.find((t) => t.name === name && familyOk(t, family));
+}
+
+export function isUnsupportedMatch(name: string): boolean {
+  return UNSUPPORTED_MATCHES.has(name);
+}
+
+export function isUnsupportedTarget(name: string): boolean {
+  return UNSUPPORTED_TARGETS.has(name);
+}
+
+/** Extensions (for `family`) that have a long option `name`, for "did you mean -m X" notes. */
+export function optionOwners(name: string, family: Family): { kind: 'match' | 'target'; name: string }[] {
+  const out: { kind: 'match' | 'target'; name: string }[] = [];
+  for (const spec of [...MATCHES, ...TARGETS]) {
+    if (!familyOk(spec, family)) continue;
+    if (spec.options.some((o) => o.names.includes(name))) out.push({ kind: spec.kind, name: spec.name });
+  }
+  return out;
+}

@@ -1,0 +1,253 @@
+/**
+ * IPv4/IPv6 addresses, masks and address lists as iptables parses and prints them
+ * (libxtables `xtables_ipparse_multiple`, `xtables_ip6parse_multiple`, `__numeric_to_ipaddr`,
+ * glibc `inet_pton`/`inet_ntop`). Addresses are handled as numbers (IPv4, u32) or arrays of
+ * eight 16-bit words (IPv6) and printed canonically.
+ */
+import type { Cidr, Family } from '../ir.js';
+import { parseUint, UINT8_MAX } from './numbers.js';
+import { fail, invalid, ok, type Parsed } from './result.js';
+
+// ---------------------------------------------------------------------------------------------
+// IPv4
+
+/**
+ * iptables' own dotted-quad reader: 1 to 4 parts, each 0..255 in C base-0 notation (`010` is 8,
+ * `0x10` is 16); missing trailing parts are zero (`10.1` is 10.1.0.0). A mask must have 4 parts.
+ */
+export function parseIpv4(text: string, isMask = false): number | undefined {
+  const parts = text.split('.');
+  if (parts.length > 4 || (isMask && parts.length !== 4)) return undefined;
+  let value = 0;
+  for (let i = 0; i < 4; i++) {
+    const part = parts[i];
+    let byte = 0;
+    if (part !== undefined) {
+      const n = parseUint(part, 0, UINT8_MAX);
+      if (n === undefined) return undefined;
+      byte = n;
+    }
+    value = value * 256 + byte;
+  }
+  return value;
+}
+
+export function formatIpv4(value: number): string {
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
+
+/** The u32 mask of a prefix length 0..32. */
+export function ipv4Mask(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/** Prefix length of a contiguous mask, or undefined for a non-contiguous one. */
+export function ipv4PrefixOf(mask: number): number | undefined {
+  for (let p = 0; p <= 32; p++) if (ipv4Mask(p) === mask) return p;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPv6
+
+export type Ipv6Words = number[];
+
+/** glibc `inet_pton(AF_INET6)`: hex groups, one `::`, an optional trailing dotted IPv4. */
+export function parseIpv6(text: string): Ipv6Words | undefined {
+  if (!/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const parseGroups = (s: string, allowV4Tail: boolean): number[] | undefined => {
+    if (s === '') return [];
+    const groups = s.split(':');
+    const out: number[] = [];
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i]!;
+      if (g.includes('.')) {
+        if (!allowV4Tail || i !== groups.length - 1) return undefined;
+        const v4 = parseDottedStrict(g);
+        if (v4 === undefined) return undefined;
+        out.push(v4 >>> 16, v4 & 0xffff);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+        out.push(parseInt(g, 16));
+      }
+    }
+    return out;
+  };
+  if (halves.length === 1) {
+    const words = parseGroups(text, true);
+    return words && words.length === 8 ? words : undefined;
+  }
+  const head = parseGroups(halves[0]!, false);
+  const tail = parseGroups(halves[1]!, true);
+  if (!head || !tail || head.length + tail.length > 7) return undefined;
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+/** inet_pton's IPv4 tail: exactly four decimal parts 0..255, no leading zeros. */
+function parseDottedStrict(text: string): number | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let v = 0;
+  for (const p of parts) {
+    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return undefined;
+    const n = Number(p);
+    if (n > 255) return undefined;
+    v = v * 256 + n;
+  }
+  return v >>> 0;
+}
+
+/**
+ * glibc `inet_ntop(AF_INET6)`: lower-case hex without leading zeros, the first longest run of
+ * two or more zero words as `::`, and `::a.b.c.d` / `::ffff:a.b.c.d` for IPv4-compatible and
+ * IPv4-mapped addresses.
+ */
+export function formatIpv6(words: Ipv6Words): string {
+  let bestBase = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestBase = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) bestBase = -1;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLen) {
+      if (i === bestBase) out += ':';
+      continue;
+    }
+    if (i !== 0) out += ':';
+    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && words[5] === 0xffff))) {
+      out += `${words[6]! >>> 8}.${words[6]! & 255}.${words[7]! >>> 8}.${words[7]! & 255}`;
+      return out;
+    }
+    out += words[i]!.toString(16);
+  }
+  if (bestBase >= 0 && bestBase + bestLen === 8) out += ':';
+  return out;
+}
+
+export function ipv6Mask(prefix: number): Ipv6Words {
+  const words: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const bits = Math.max(0, Math.min(16, prefix - i * 16));
+    words.push(bits === 0 ? 0 : (0xffff << (16 - bits)) & 0xffff);
+  }
+  return words;
+}
+
+export function ipv6PrefixOf(mask: Ipv6Words): number | undefined {
+  for (let p = 0; p <= 128; p++) {
+    const m = ipv6Mask(p);
+    if (m.every((w, i) => w === mask[i])) return p;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Family-independent helpers
+
+/** Parses a bare address of the family into canonical text, or undefined. */
+export function canonicalAddress(text: string, family: Family): string | undefined {
+  if (family === 'ipv4') {
+    const v = parseIpv4(text);
+    return v === undefined ? undefined : formatIpv4(v);
+  }
+  const w = parseIpv6(text);
+  return w === undefined ? undefined : formatIpv6(w);
+}
+
+/** Clears host bits: `address` with only its first `prefix` bits kept, canonical text. */
+export function maskAddress(address: string, prefix: number, family: Family): string {
+  if (family === 'ipv4') {
+    return formatIpv4((parseIpv4(address)! & ipv4Mask(prefix)) >>> 0);
+  }
+  const m = ipv6Mask(prefix);
+  return formatIpv6(parseIpv6(address)!.map((w, i) => w & m[i]!));
+}
+
+/** A mask in its full form (`255.255.255.0`, `ffff:ffff::`) for a prefix length. */
+export function formatMask(prefix: number, family: Family): string {
+  return family === 'ipv4' ? formatIpv4(ipv4Mask(prefix)) : formatIpv6(ipv6Mask(prefix));
+}
+
+/** A name that is a plausible DNS host name (iptables would resolve it; rejectc does not). */
+function looksLikeHostName(text: string): boolean {
+  return /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$/.test(text) && /[A-Za-z_]/.test(text);
+}
+
+/**
+ * A mask after `/`: a prefix length (base 0, 0..32 or 0..128) or a mask written as an address.
+ * Non-contiguous masks are refused (E211): the IR stores prefixes.
+ */
+export function parseMaskText(text: string, family: Family): Parsed<number> {
+  const max = family === 'ipv4' ? 32 : 128;
+  if (family === 'ipv4') {
+    const dotted = parseIpv4(text, true);
+    if (dotted !== undefined) {
+      const p = ipv4PrefixOf(dotted);
+      return p === undefined ? fail('E211', { value: text }) : ok(p);
+    }
+  } else {
+    const words = parseIpv6(text);
+    if (words !== undefined) {
+      const p = ipv6PrefixOf(words);
+      return p === undefined ? fail('E211', { value: text }) : ok(p);
+    }
+  }
+  const bits = parseUint(text, 0, max);
+  if (bits === undefined) return invalid('mask', text, `expected a prefix length 0 to ${max} or a netmask`);
+  return ok(bits);
+}
+
+/**
+ * One `address[/mask]` element as `-s`/`-d` take it. The last `/` separates the mask; with a
+ * zero mask the address part is ignored (iptables replaces it by 0.0.0.0 / ::), otherwise it
+ * must be a numeric address of the family: a host name is E208. Host bits are cleared.
+ */
+export function parseCidr(text: string, family: Family): Parsed<Cidr> {
+  const slash = text.lastIndexOf('/');
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  let prefix = family === 'ipv4' ? 32 : 128;
+  if (slash >= 0) {
+    const m = parseMaskText(text.slice(slash + 1), family);
+    if (!m.ok) return m;
+    prefix = m.value;
+  }
+  if (prefix === 0) return ok({ address: family === 'ipv4' ? '0.0.0.0' : '::', prefix: 0 });
+  const canonical = canonicalAddress(addrText, family);
+  if (canonical === undefined) {
+    const other = canonicalAddress(addrText, family === 'ipv4' ? 'ipv6' : 'ipv4');
+    if (other !== undefined) return invalid('address', addrText, `this is an ${family === 'ipv4' ? 'IPv6' : 'IPv4'} address in an ${family === 'ipv4' ? 'iptables' : 'ip6tables'} rule`);
+    if (looksLikeHostName(addrText)) return fail('E208', { value: addrText });
+    return invalid('address', addrText);
+  }
+  return ok({ address: maskAddress(canonical, prefix, family), prefix });
+}
+
+/** A comma list of {@link parseCidr} elements (`-s a,b/24`), kept in order with duplicates. */
+export function parseCidrList(text: string, family: Family): Parsed<Cidr[]> {
+  const out: Cidr[] = [];
+  for (const item of text.split(',')) {
+    const c = parseCidr(item, family);
+    if (!c.ok) return c;
+    out.push(c.value);
+  }
+  return ok(out);
+}
+
+/** `address/prefix` as iptables-save prints `-s`/`-d` (always with the prefix). */
+export function formatCidr(c: Cidr): string {
+  return `${c.address}/${c.prefix}`;
+}
