@@ -25,26 +25,30 @@ import { echoOptions } from './ip-options.js';
 import { addrType4, ipv4RouteIsBroadcast, isLocalAddress, isLocalForIcmp6 } from './local.js';
 import { readTcp, readUdp, type Ipv4Packet, type Ipv6Packet, type TcpHeader } from './packet.js';
 
-/** Why REJECT sent nothing (the orig is dropped all the same). */
+/**
+ * Why REJECT sent nothing (the orig is dropped all the same). The names are those of
+ * `NO_REPLY_REASONS` in src/layout/codes.ts where the BPF program has the same condition;
+ * `options` and `output-filtered` are conditions only the model reproduces.
+ */
 export type NoReplyReason =
   /** Non-first fragment. */
   | 'fragment'
   /** tcp-reset on a packet whose transport protocol is not TCP. */
-  | 'not-tcp'
+  | 'wrong-protocol'
   /** Fewer than 20 TCP header bytes. */
   | 'truncated'
   /** tcp-reset in reply to a RST. */
-  | 'rst'
+  | 'rst-for-rst'
   /** The transport checksum does not verify (includes first fragments, stale IPv4 header sums). */
-  | 'checksum'
+  | 'bad-checksum'
   /** IP destination is broadcast or multicast. */
-  | 'broadcast'
+  | 'broadcast-dst'
   /** ICMP: the frame was L2 broadcast/multicast (`pkt_type != PACKET_HOST`). */
   | 'l2-broadcast'
   /** ICMP error (or unknown type, or no type byte) in the orig: never an error about an error. */
   | 'icmp-error'
   /** IPv6 source/destination not usable (`::`, multicast, v4-mapped for RST). */
-  | 'address'
+  | 'bad-source'
   /** IPv6 extension header walk failed (incl. next header 59) or no transport header. */
   | 'ext-header'
   /** IPv4 option echo failed, or the route MTU leaves no room for a quote. */
@@ -142,12 +146,12 @@ function resetTcpHeader(th: TcpHeader, segmentLength: number): Uint8Array {
 function reset4(ip: Ipv4Packet, env: ModelEnv): ReplyResult {
   const h = ip.header;
   if (h.fragOffset !== 0) return none('fragment');
-  if (h.protocol !== 6) return none('not-tcp');
+  if (h.protocol !== 6) return none('wrong-protocol');
   const th = readTcp(ip.bytes, h.headerLength);
   if (!th) return none('truncated');
-  if (th.flags & 0x04) return none('rst');
-  if (!env.checksumVerified && !ipv4TransportVerifies(ip)) return none('checksum');
-  if (ipv4RouteIsBroadcast(h.dst, env)) return none('broadcast');
+  if (th.flags & 0x04) return none('rst-for-rst');
+  if (!env.checksumVerified && !ipv4TransportVerifies(ip)) return none('bad-checksum');
+  if (ipv4RouteIsBroadcast(h.dst, env)) return none('broadcast-dst');
   const cfg = replyConfig(env);
   const out = new Uint8Array(40);
   out[0] = 0x45;
@@ -173,10 +177,10 @@ function unreach4(pkt: HookPacket, code: number, env: ModelEnv): ReplyResult {
   const b = ip.bytes;
   if (h.fragOffset !== 0) return none('fragment');
   if (!env.checksumVerified && needsChecksumCheck(h.protocol, b, h.headerLength) && !ipv4TransportVerifies(ip)) {
-    return none('checksum');
+    return none('bad-checksum');
   }
   if (pkt.l2 !== 'unicast') return none('l2-broadcast');
-  if (ipv4RouteIsBroadcast(h.dst, env)) return none('broadcast');
+  if (ipv4RouteIsBroadcast(h.dst, env)) return none('broadcast-dst');
   if (h.protocol === 1) {
     const type = b[h.headerLength];
     if (type === undefined || !ICMP_INFO_TYPES.has(type)) return none('icmp-error');
@@ -230,14 +234,14 @@ function ipv6TransportVerifies(ip: Ipv6Packet, offset: number, proto: number): b
 function reset6(ip: Ipv6Packet, env: ModelEnv): ReplyResult {
   const h = ip.header;
   const unicast = (a: Uint8Array): boolean => (ipv6AddrType(a) & IPV6_ADDR.UNICAST) !== 0;
-  if (!unicast(h.src) || !unicast(h.dst)) return none('address');
+  if (!unicast(h.src) || !unicast(h.dst)) return none('bad-source');
   const { offset, nextHeader, fragOffField } = ip.skipExthdr;
   if (offset < 0 || offset > ip.bytes.length) return none('ext-header');
-  if (nextHeader !== 6) return none((fragOffField & ~0x7) !== 0 ? 'fragment' : 'not-tcp');
+  if (nextHeader !== 6) return none((fragOffField & ~0x7) !== 0 ? 'fragment' : 'wrong-protocol');
   const th = readTcp(ip.bytes, offset);
   if (!th) return none('truncated');
-  if (th.flags & 0x04) return none('rst');
-  if (!env.checksumVerified && !ipv6TransportVerifies(ip, offset, 6)) return none('checksum');
+  if (th.flags & 0x04) return none('rst-for-rst');
+  if (!env.checksumVerified && !ipv6TransportVerifies(ip, offset, 6)) return none('bad-checksum');
   const out = new Uint8Array(60);
   ipv6Header(out, 20, 6, replyConfig(env).ipv6HopLimit, h.dst, h.src);
   out.set(resetTcpHeader(th, ip.bytes.length - offset), 40);
@@ -263,12 +267,12 @@ function unreach6(pkt: HookPacket, code: number, env: ModelEnv): ReplyResult {
   if (!env.checksumVerified) {
     if ((fragOffField & ~0x7) !== 0) return none('fragment');
     if (offset < 0 || offset >= b.length) return none('ext-header');
-    if (needsChecksumCheck(nextHeader, b, offset) && !ipv6TransportVerifies(ip, offset, nextHeader)) return none('checksum');
+    if (needsChecksumCheck(nextHeader, b, offset) && !ipv6TransportVerifies(ip, offset, nextHeader)) return none('bad-checksum');
   }
-  if (ipv6AddrType(h.dst) & IPV6_ADDR.MULTICAST) return none('broadcast');
+  if (ipv6AddrType(h.dst) & IPV6_ADDR.MULTICAST) return none('broadcast-dst');
   if (pkt.l2 !== 'unicast') return none('l2-broadcast');
   const srcType = ipv6AddrType(h.src);
-  if (srcType === IPV6_ADDR.ANY || srcType & IPV6_ADDR.MULTICAST) return none('address');
+  if (srcType === IPV6_ADDR.ANY || srcType & IPV6_ADDR.MULTICAST) return none('bad-source');
   if (ineligible(ip)) return none('icmp-error');
   const quote = b.slice(0, Math.min(b.length, 1280 - 40 - 8));
   const source = icmpSource6(ip, env);
