@@ -43,18 +43,22 @@ const program = new Command('rejectc')
   .exitOverride();
 
 const hookOption = () => new Option('--hook <hook>', 'attach point flavour').choices(['tc', 'xdp']).default('tc');
+const familyOption = () =>
+  new Option('--family <family>', 'read an iptables-save file (and $IPT commands) as this family instead of detecting it').choices(['ipv4', 'ipv6']);
 
 program
   .command('check')
   .description('parse and validate a ruleset; exit 0 if valid, 1 with diagnostics')
   .argument('<rules>', 'iptables-save file or script of iptables commands, or - for stdin')
   .option('--json', 'print the diagnostics as one JSON document')
+  .addOption(familyOption())
   .action(run(() => import('./commands/check.js')));
 
 program
   .command('print')
   .description('print the ruleset in canonical iptables-save spelling')
   .argument('<rules>', 'rules file, or - for stdin')
+  .addOption(familyOption())
   .action(run(() => import('./commands/print.js')));
 
 program

@@ -1,0 +1,175 @@
+/**
+ * The statement level of iptables-save / iptables-restore files, as iptables-restore reads them:
+ * `*table` opens a block (and flushes the table), `:CHAIN POLICY [p:b]` declares a chain, other
+ * lines are iptables commands without the program name (`[p:b] -A CHAIN ...`, also `-I`, `-N`,
+ * `-D` ...), `COMMIT` closes the block, `#` in column 1 is a comment.
+ *
+ * Lines that are not iptables-restore input at all (prose or a shell prompt pasted around the
+ * dump) are skipped with warning W100 when they are outside a table block; inside a block
+ * iptables-restore would fail on them, so they are errors.
+ */
+import { diag, type Diagnostic } from '../diagnostics.js';
+import type { Backend, Counters, Family } from '../ir.js';
+import type { LineMap, Span } from '../span.js';
+import { decodeWord, type DecodedWord } from './decode-word.js';
+import { guessFamily, headerInfo } from './family.js';
+import { joinedSource, type Invocation } from './invocation.js';
+import { isTableName, type RulesetBuilder } from './ruleset-builder.js';
+import type { RawToken, SourceLine } from './source-lines.js';
+
+export interface SaveFileOptions {
+  /** Forces the family instead of reading it from the header or the rules. */
+  family?: Family;
+}
+
+/** What the lines say about the file before any of them is executed. */
+export interface SaveFileFacts {
+  family: Family;
+  backend: Backend;
+}
+
+type Decoded = Map<RawToken, DecodedWord>;
+
+function decodeAll(lines: SourceLine[], lineMap: LineMap): Decoded {
+  const out: Decoded = new Map();
+  const add = (t: RawToken) => out.set(t, decodeWord(t.image, t.start, 'save', lineMap));
+  for (const line of lines) {
+    if (line.kind === 'chain') line.words.forEach(add);
+    else if (line.kind === 'commands') for (const c of line.commands) c.tokens.forEach(add);
+  }
+  return out;
+}
+
+function parseCounters(image: string): Counters {
+  const [p, b] = image.slice(1, -1).split(':');
+  return { packets: Number(p), bytes: Number(b) };
+}
+
+/**
+ * Reads a save file's lines into `builder`. The family of each `*table` block is
+ * `options.family` if given, else that of the last iptables-save header comment before the
+ * block (so `iptables-save; ip6tables-save` output concatenated reads as both families), else
+ * that of the first header in the file, else {@link guessFamily} of all rules, else IPv4.
+ * Returns the file's family (its first block's) and back end. Never throws.
+ */
+export function lowerSaveFile(
+  lines: SourceLine[],
+  text: string,
+  lineMap: LineMap,
+  builder: RulesetBuilder,
+  options: SaveFileOptions = {},
+): SaveFileFacts {
+  const decoded = decodeAll(lines, lineMap);
+  const diagnostics: Diagnostic[] = builder.diagnostics;
+  const report = (code: Parameters<typeof diag>[0], span: Span, params: Record<string, string | number> = {}) =>
+    diagnostics.push(diag(code, span, params));
+  const word = (t: RawToken) => decoded.get(t)!.word;
+
+  let header: ReturnType<typeof headerInfo> = {};
+  for (const line of lines) {
+    if (line.kind !== 'comment') continue;
+    const info = headerInfo(line.token.image);
+    if (info.family) {
+      header = info;
+      break;
+    }
+  }
+  const ruleWords = lines.flatMap((l) => (l.kind === 'commands' ? l.commands.map((c) => c.tokens.map(word)) : []));
+  const fileFamily = options.family ?? header.family ?? guessFamily(ruleWords) ?? 'ipv4';
+  let family = fileFamily;
+  const backend = header.backend ?? 'unknown';
+  builder.backend = backend;
+
+  let table: ReturnType<RulesetBuilder['table']> | undefined;
+  let tableName = '';
+  let tableSpan: Span | undefined;
+  /** Inside a block whose table name is unknown: its lines are skipped after one error. */
+  let skipping = false;
+  const span = (t: RawToken) => lineMap.span(t.start, t.end);
+  const ignored = (extra: RawToken[], what: string) => {
+    if (extra.length > 0) report('W105', lineMap.span(extra[0]!.start, extra[extra.length - 1]!.end), { what: `text after ${what}` });
+  };
+
+  for (const line of lines) {
+    switch (line.kind) {
+      case 'comment': {
+        const said = options.family ? undefined : headerInfo(line.token.image).family;
+        if (said && !table) family = said;
+        break;
+      }
+      case 'table': {
+        const name = line.token.image.slice(1);
+        if (table || skipping) report('E104', span(line.token), { table: tableName });
+        table = undefined;
+        skipping = false;
+        tableName = name;
+        tableSpan = span(line.token);
+        if (isTableName(name)) table = builder.resetTable(family, name, tableSpan);
+        else {
+          report('E105', tableSpan, { table: name });
+          skipping = true;
+        }
+        ignored(line.extra, `"*${name}"`);
+        break;
+      }
+      case 'chain': {
+        if (skipping) break;
+        const lineSpan = lineMap.span(line.token.start, line.words.at(-1)?.end ?? line.token.end);
+        if (!table) {
+          report('E315', lineSpan);
+          break;
+        }
+        const nameWord = { text: line.token.image.slice(1), span: lineMap.span(line.token.start + 1, line.token.end), quoted: false };
+        const first = line.words[0];
+        const policyToken = first && !first.counters ? first : undefined;
+        const counterToken = line.words.find((t, i) => t.counters && i === (policyToken ? 1 : 0));
+        const rest = line.words.filter((t) => t !== policyToken && t !== counterToken);
+        const policyWord = policyToken ? word(policyToken) : undefined;
+        builder.declareChain(table, nameWord, policyWord, counterToken ? parseCounters(counterToken.image) : undefined, lineSpan);
+        ignored(rest, `":${nameWord.text}" and its policy`);
+        break;
+      }
+      case 'commit':
+        if (line.extra.length > 0) {
+          report('E100', span(line.extra[0]!), { detail: `"COMMIT" must be alone on its line, found "${line.extra[0]!.image}"` });
+        }
+        if (!table && !skipping) report('E100', span(line.token), { detail: 'COMMIT without a table: expected "*filter" (or another table) first' });
+        table = undefined;
+        skipping = false;
+        break;
+      case 'commands':
+        for (const command of line.commands) {
+          if (skipping) continue;
+          const tokens = command.tokens;
+          const counters = tokens[0]?.counters ? tokens[0] : undefined;
+          const words = (counters ? tokens.slice(1) : tokens).map((t) => decoded.get(t)!);
+          const first = words[0];
+          if (!first || !first.word.text.startsWith('-')) {
+            const at = first?.word.span ?? span(tokens[0]!);
+            if (table) report('E100', at, { detail: `expected an iptables command such as "-A CHAIN", found "${first?.word.text ?? tokens[0]!.image}"` });
+            else report('W100', at);
+            continue;
+          }
+          const open = words.find((w) => w.unterminated);
+          if (open) {
+            report('E101', open.word.span);
+            continue;
+          }
+          const inv: Invocation = {
+            family,
+            backend,
+            args: words.map((w) => w.word),
+            restore: true,
+            span: lineMap.span(command.start, command.end),
+            source: joinedSource(text, command.start, command.end),
+            head: first.word.span,
+          };
+          if (counters) inv.counters = { value: parseCounters(counters.image), span: span(counters) };
+          builder.execute(inv, family, table);
+        }
+        break;
+    }
+  }
+  if ((table || skipping) && tableSpan) report('E104', tableSpan, { table: tableName });
+  return { family: fileFamily, backend };
+}
