@@ -5,22 +5,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseRuleset } from '../src/compiler/frontend.js';
-import type { Family, Ruleset, Table } from '../src/compiler/ir.js';
+import type { Family, Table } from '../src/compiler/ir.js';
+import { positions, tableOf } from './support/frontend.js';
 
 function parse(text: string, family?: Family) {
   return parseRuleset(text, 'rules', family ? { family } : {});
 }
 
-/** `line:col CODE` for every diagnostic. */
 function where(text: string): string[] {
-  return parse(text).diagnostics.map((d) => `${d.span.start.line}:${d.span.start.column} ${d.code}`);
+  return positions(parse(text).diagnostics);
 }
 
-function table(r: Ruleset, name: string, family: Family = 'ipv4'): Table {
-  const t = r.families.find((f) => f.family === family)?.tables.find((x) => x.name === name);
-  if (!t) throw new Error(`no ${family} table ${name}`);
-  return t;
-}
+const table = tableOf;
 
 /** Chain name -> the sources of its rules. */
 function rules(t: Table): Record<string, string[]> {
