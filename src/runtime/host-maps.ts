@@ -1,0 +1,103 @@
+/**
+ * Fills the reply path's configuration maps (src/layout/maps.ts: rjc_config, rjc_dev,
+ * rjc_route4/6, rjc_addr4/6) from the host configuration (./host-config.ts), so the
+ * program's TTL/hop limit, ICMP source and broadcast decisions are the kernel's.
+ *
+ * {@link hostMapEntries} is pure (configuration in, encoded entries out); {@link writeHostMaps}
+ * writes them into the maps a loaded object has (a program specialised to a ruleset may lack
+ * some). Counters are never touched.
+ */
+import { ADDR_TYPES, encodeStruct, structLayout } from '../layout/index.js';
+import type { HostConfig, HostRoute } from './host-config.js';
+import { u32, type BpfMap } from './map.js';
+import type { BpfObject } from './object.js';
+
+/** One encoded map entry. */
+export interface MapEntry {
+  key: Buffer;
+  value: Buffer;
+}
+
+/** Encoded entries of every host configuration map, by map name. */
+export type HostMapEntries = Record<'rjc_config' | 'rjc_dev' | 'rjc_route4' | 'rjc_route6' | 'rjc_addr4' | 'rjc_addr6', MapEntry[]>;
+
+const addrTypeCode = (name: string) => ADDR_TYPES.find((t) => t.name === name)?.code;
+
+/** Caps a TTL/hop limit to the u8 the maps hold (the kernel's range is 1..255). */
+const u8 = (n: number) => Math.max(0, Math.min(255, Math.trunc(n)));
+
+function isLinkLocal6(addr: string): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(addr);
+}
+
+/**
+ * The entries for `cfg`. Routes: every route of the main table (so the trie's longest match is
+ * the kernel's), with its hoplimit metric. Addresses: the local table's `local` and
+ * `broadcast` (IPv4) / `local` and `anycast` (IPv6) entries; IPv6 link-local addresses are
+ * keyed with their device, as the kernel only treats them as local there.
+ */
+export function hostMapEntries(cfg: HostConfig): HostMapEntries {
+  const ifindexOf = new Map(cfg.interfaces.map((i) => [i.name, i.ifindex]));
+  const config = structLayout('rjc_config');
+  const dev = structLayout('rjc_dev_config');
+  const route4 = structLayout('rjc_route4_key');
+  const route6 = structLayout('rjc_route6_key');
+  const routeInfo = structLayout('rjc_route_info');
+  const addr4 = structLayout('rjc_addr4_key');
+  const addr6 = structLayout('rjc_addr6_key');
+  const addrInfo = structLayout('rjc_addr_info');
+
+  const routeEntry = (r: HostRoute): MapEntry => ({
+    key: encodeStruct(r.family === 'ipv4' ? route4 : route6, { prefixlen: r.prefixLen, addr: r.dst }),
+    value: encodeStruct(routeInfo, { hoplimit: u8(r.hoplimit ?? 0) }),
+  });
+  const main = cfg.routes.filter((r) => r.table === 'main');
+  const local = cfg.routes.filter((r) => r.table === 'local');
+
+  const addr4Entries: MapEntry[] = [];
+  const addr6Entries: MapEntry[] = [];
+  for (const r of local) {
+    const type = addrTypeCode(r.type);
+    const ifindex = (r.dev && ifindexOf.get(r.dev)) || 0;
+    if (type === undefined || (r.family === 'ipv4' && r.type === 'anycast') || (r.family === 'ipv6' && r.type === 'broadcast')) continue;
+    if ((r.family === 'ipv4' && r.prefixLen !== 32) || (r.family === 'ipv6' && r.prefixLen !== 128)) continue;
+    const value = encodeStruct(addrInfo, { type, ifindex });
+    if (r.family === 'ipv4') addr4Entries.push({ key: encodeStruct(addr4, { addr: r.dst }), value });
+    else addr6Entries.push({ key: encodeStruct(addr6, { ifindex: isLinkLocal6(r.dst) ? ifindex : 0, addr: r.dst }), value });
+  }
+
+  return {
+    rjc_config: [{ key: u32(0), value: encodeStruct(config, { ip_default_ttl: u8(cfg.ipv4.defaultTtl), ipv6_all_hop_limit: u8(cfg.ipv6.allHopLimit) }) }],
+    rjc_dev: cfg.interfaces
+      .filter((i) => cfg.ipv6.devHopLimit[i.name] !== undefined)
+      .map((i) => ({ key: u32(i.ifindex), value: encodeStruct(dev, { ipv6_hop_limit: u8(cfg.ipv6.devHopLimit[i.name]!) }) })),
+    rjc_route4: main.filter((r) => r.family === 'ipv4').map(routeEntry),
+    rjc_route6: main.filter((r) => r.family === 'ipv6').map(routeEntry),
+    rjc_addr4: addr4Entries,
+    rjc_addr6: addr6Entries,
+  };
+}
+
+/** Replaces the contents of `map` with `entries` (stale keys deleted; arrays overwritten). */
+export function replaceMapContents(map: BpfMap, entries: readonly MapEntry[]): void {
+  const wanted = new Set(entries.map((e) => e.key.toString('hex')));
+  if (!map.isArray) {
+    for (const key of [...map.keys()]) if (!wanted.has(key.toString('hex'))) map.delete(key);
+  }
+  for (const e of entries) map.update(e.key, e.value);
+}
+
+/**
+ * Writes the host configuration into the configuration maps `obj` has (after load).
+ * Returns the names of the maps written.
+ */
+export function writeHostMaps(obj: BpfObject, cfg: HostConfig): string[] {
+  const written: string[] = [];
+  for (const [name, entries] of Object.entries(hostMapEntries(cfg))) {
+    const map = obj.maps.get(name);
+    if (!map) continue;
+    replaceMapContents(map, entries);
+    written.push(name);
+  }
+  return written;
+}
