@@ -1,0 +1,153 @@
+/**
+ * A TypeScript rendering of the lookups the generated BPF program performs, step for step
+ * (stage 1, level 1 with its summary word, level 2, live mask, actions and post-checks), and a
+ * plain linear evaluation of the same slots. Tests compare the two to prove the index, and
+ * tools can explain a classification without a kernel.
+ */
+import type { PostCheck } from './steps.js';
+import { termContains } from './atoms.js';
+import type { FieldId } from './fields.js';
+import { level2Word, type ClassifierIndex, type FieldIndex } from './index-build.js';
+import { BLOCK, type Slot, type SlotAction } from './slots.js';
+import { intervalRegion, prefixRegion } from './space.js';
+
+/** The packet as the classifier sees it: one value per field (bigint for prefix fields). */
+export type FieldValues = Partial<Record<FieldId, number | bigint>>;
+
+/** What the post-checks read. */
+export interface CheckInputs {
+  mark: number;
+}
+
+function classOf(f: FieldIndex, v: number | bigint): number {
+  const s = f.space;
+  const region = s.kind === 'interval' ? intervalRegion(s, Number(v)) : prefixRegion(s, BigInt(v));
+  return f.regionClass[region]!;
+}
+
+function ctz32(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
+
+/**
+ * The first slot in [start, end) whose indexed fields all accept the packet, by the index
+ * (as the BPF program searches), or -1. Precondition: every field of the index has a value.
+ */
+export function searchIndex(index: ClassifierIndex, values: FieldValues, start: number, end: number): number {
+  const classes = index.fields.map((f) => classOf(f, values[f.field.id]!));
+  const stride = (1 + index.words) * 2;
+  if (start >= end) return -1;
+  const firstBlock = Math.floor(start / BLOCK);
+  const lastBlock = Math.floor((end - 1) / BLOCK);
+  // Summary: AND over fields of "word w has a candidate".
+  let sumLo = 0xffffffff;
+  let sumHi = 0xffffffff;
+  index.fields.forEach((f, i) => {
+    sumLo &= f.level1[classes[i]! * stride]!;
+    sumHi &= f.level1[classes[i]! * stride + 1]!;
+  });
+  for (let w = Math.floor(firstBlock / 64); w <= Math.floor(lastBlock / 64); w++) {
+    if (index.fields.length > 0 && ((w < 32 ? sumLo >>> w : sumHi >>> (w - 32)) & 1) === 0) continue;
+    let lo = 0xffffffff;
+    let hi = 0xffffffff;
+    index.fields.forEach((f, i) => {
+      lo &= f.level1[classes[i]! * stride + 2 + 2 * w]!;
+      hi &= f.level1[classes[i]! * stride + 3 + 2 * w]!;
+    });
+    for (let bit = 0; bit < 64; bit++) {
+      if (((bit < 32 ? lo >>> bit : hi >>> (bit - 32)) & 1) === 0) continue;
+      const block = w * 64 + bit;
+      if (block < firstBlock || block > lastBlock) continue;
+      let mlo = index.live[2 * block]!;
+      let mhi = index.live[2 * block + 1]!;
+      index.fields.forEach((f, i) => {
+        const word = level2Word(f, block, classes[i]!);
+        mlo &= word.lo;
+        mhi &= word.hi;
+      });
+      if (block === firstBlock) {
+        // Keep slots >= start.
+        const from = start % BLOCK;
+        if (from >= 32) {
+          mlo = 0;
+          mhi &= ~((1 << (from - 32)) - 1);
+        } else {
+          mlo &= ~((1 << from) - 1);
+        }
+      }
+      if (block === lastBlock) {
+        // Keep slots < end.
+        const to = ((end - 1) % BLOCK) + 1;
+        if (to < 32) {
+          mhi = 0;
+          mlo &= (1 << to) - 1;
+        } else if (to < 64) {
+          mhi &= (1 << (to - 32)) - 1;
+        }
+      }
+      if ((mlo | mhi) !== 0) return block * BLOCK + (mlo !== 0 ? ctz32(mlo) : 32 + ctz32(mhi));
+    }
+  }
+  return -1;
+}
+
+/** True if every indexed condition of the slot accepts the packet (terms evaluated directly). */
+export function slotMatches(slot: Slot, values: FieldValues, bitsOf: (f: FieldId) => number): boolean {
+  if (!slot.live) return false;
+  for (const [field, terms] of slot.fields) {
+    const v = values[field];
+    if (v === undefined) return false;
+    if (!terms.every((t) => termContains(t, v, bitsOf(field)))) return false;
+  }
+  return true;
+}
+
+/** The first slot in [start, end) matching by {@link slotMatches}, or -1. */
+export function searchLinear(slots: readonly Slot[], values: FieldValues, start: number, end: number, bitsOf: (f: FieldId) => number): number {
+  for (let s = start; s < end; s++) if (slotMatches(slots[s]!, values, bitsOf)) return s;
+  return -1;
+}
+
+export function checksPass(checks: readonly PostCheck[], inputs: CheckInputs): boolean {
+  return checks.every((c) => ((((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated));
+}
+
+export interface SimDecision {
+  /** The deciding slot, or -1 when the policy decided. */
+  slot: number;
+  action: SlotAction | { kind: 'policy' };
+  /** Counter ids moved, in order. */
+  counters: number[];
+}
+
+/**
+ * Evaluates a list [start, end) with a search function, following actions as the program does:
+ * post-checks, counting, `next`, terminal actions and hotdrop.
+ */
+export function runList(
+  slots: readonly Slot[],
+  start: number,
+  end: number,
+  search: (from: number) => number,
+  inputs: CheckInputs,
+): SimDecision {
+  const counters: number[] = [];
+  let from = start;
+  for (let guard = 0; guard <= end - start + 1; guard++) {
+    const s = search(from);
+    if (s < 0) return { slot: -1, action: { kind: 'policy' }, counters };
+    const slot = slots[s]!;
+    if (!checksPass(slot.checks, inputs)) {
+      from = s + 1;
+      continue;
+    }
+    if (slot.action.kind === 'hotdrop') return { slot: s, action: slot.action, counters };
+    if (slot.counter !== null) counters.push(slot.counter);
+    if (slot.action.kind === 'next') {
+      from = slot.action.to;
+      continue;
+    }
+    return { slot: s, action: slot.action, counters };
+  }
+  throw new Error('list evaluation did not terminate');
+}

@@ -1,0 +1,110 @@
+/**
+ * Value spaces of one field: the atoms of every rule cut the field's values into regions such
+ * that every atom is a contiguous range of region indices. Interval fields: regions are the
+ * elementary intervals between atom boundaries. Prefix fields: regions are the distinct
+ * prefixes (plus the root /0) in DFS order, region(P) being P minus its child prefixes, so a
+ * prefix covers its own region and its descendants', a contiguous range in DFS order.
+ */
+import { prefixMask, type Atom, type IntervalAtom, type PrefixAtom } from './atoms.js';
+import type { FieldDef } from './fields.js';
+
+/** Inclusive range of region indices. */
+export interface RegionRange {
+  from: number;
+  to: number;
+}
+
+export interface IntervalSpace {
+  kind: 'interval';
+  /** Region r covers values [starts[r], starts[r+1] - 1]; the last ends at the field's max. */
+  starts: number[];
+  max: number;
+}
+
+export interface PrefixSpace {
+  kind: 'prefix';
+  bits: number;
+  /** Prefixes in DFS order; [0] is the root /0. */
+  prefixes: PrefixAtom[];
+  /** Index of the last descendant of each prefix. */
+  end: number[];
+}
+
+export type Space = IntervalSpace | PrefixSpace;
+
+export function regionCount(space: Space): number {
+  return space.kind === 'interval' ? space.starts.length : space.prefixes.length;
+}
+
+export function buildSpace(field: FieldDef, atoms: readonly Atom[]): Space {
+  if (field.kind === 'interval') {
+    const cuts = new Set<number>([0]);
+    for (const a of atoms as IntervalAtom[]) {
+      if (a.lo > a.hi) continue;
+      cuts.add(a.lo);
+      if (a.hi < field.max) cuts.add(a.hi + 1);
+    }
+    return { kind: 'interval', starts: [...cuts].sort((x, y) => x - y), max: field.max };
+  }
+  const bits = field.bits;
+  const seen = new Map<string, PrefixAtom>();
+  seen.set('0/0', { kind: 'prefix', value: 0n, len: 0 });
+  for (const a of atoms as PrefixAtom[]) {
+    const key = `${a.value}/${a.len}`;
+    if (!seen.has(key)) seen.set(key, a);
+  }
+  // Sorted by first address, ancestors (shorter) before descendants: a DFS preorder.
+  const prefixes = [...seen.values()].sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : x.len - y.len));
+  const end = new Array<number>(prefixes.length);
+  const stack: number[] = [];
+  prefixes.forEach((p, i) => {
+    while (stack.length > 0 && !contains(prefixes[stack[stack.length - 1]!]!, p, bits)) end[stack.pop()!] = i - 1;
+    stack.push(i);
+  });
+  while (stack.length > 0) end[stack.pop()!] = prefixes.length - 1;
+  return { kind: 'prefix', bits, prefixes, end };
+}
+
+function contains(outer: PrefixAtom, inner: PrefixAtom, bits: number): boolean {
+  return inner.len >= outer.len && (inner.value & prefixMask(outer.len, bits)) === outer.value;
+}
+
+/** Region of a value in an interval space (binary search). */
+export function intervalRegion(space: IntervalSpace, v: number): number {
+  let lo = 0;
+  let hi = space.starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (space.starts[mid]! <= v) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Index of each prefix of a prefix space, by "value/len". */
+export function prefixIndex(space: PrefixSpace): Map<string, number> {
+  return new Map(space.prefixes.map((p, i) => [`${p.value}/${p.len}`, i]));
+}
+
+/** Region of a value in a prefix space: its longest matching prefix (linear; for tests and tools). */
+export function prefixRegion(space: PrefixSpace, v: bigint): number {
+  let best = 0;
+  space.prefixes.forEach((p, i) => {
+    if ((v & prefixMask(p.len, space.bits)) === p.value && p.len >= space.prefixes[best]!.len) best = i;
+  });
+  return best;
+}
+
+/** The regions an atom covers. */
+export function atomRegions(space: Space, atom: Atom, index?: Map<string, number>): RegionRange {
+  if (space.kind === 'interval') {
+    const a = atom as IntervalAtom;
+    const from = intervalRegion(space, a.lo);
+    const to = a.hi >= space.max ? space.starts.length - 1 : intervalRegion(space, a.hi + 1) - 1;
+    return { from, to };
+  }
+  const a = atom as PrefixAtom;
+  const i = (index ?? prefixIndex(space)).get(`${a.value}/${a.len}`);
+  if (i === undefined) throw new Error('atom not in its space');
+  return { from: i, to: space.end[i]! };
+}

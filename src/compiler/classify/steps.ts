@@ -1,0 +1,195 @@
+/**
+ * A rule (one expansion of it) as the classifier sees it: a sequence of steps in the order
+ * the kernel evaluates them (ip_packet_match / ip6_packet_match, then each match module), each
+ * step a conjunction of field terms, plus the header states in which the step hotdrops.
+ *
+ * Semantics mirrored (see src/model/matches.ts, docs/semantics.md):
+ * - IPv4 base: -s -d -i -o -p -f in one step; `-p 0` is no protocol match.
+ * - IPv6 base: -s -d -i -o; then, with -p, the transport header lookup: it hotdrops when
+ *   ipv6_find_hdr fails (hdr `noproto`).
+ * - tcp/udp/icmp/icmp6 read their whole header, multiport only the ports; non-first
+ *   fragments never match them (even negated); a header they cannot read hotdrops; TCP at
+ *   fragment offset 1 hotdrops (tcp_mt).
+ * - `-i`/`-o` where the hook has no such device compare against "" (nulldevname), decided
+ *   here; `-m mac` never matches at OUTPUT.
+ * - `-m mark` is not indexed: a post-check on candidate rules.
+ */
+import type { Family, FilterHook, Match, Neg, Range, Rule } from '../ir.js';
+import type { Expansion } from '../flatten/types.js';
+import {
+  addressValue,
+  cidrAtom,
+  interfaceAtom,
+  interval,
+  intervalsOf,
+  macValue,
+  rangeToPrefixes,
+  type Atom,
+  type Term,
+} from './atoms.js';
+import { HDR, type FieldId } from './fields.js';
+
+export interface FieldTerm {
+  field: FieldId;
+  term: Term;
+}
+
+/** A condition the index does not hold; checked for candidate rules from a per-rule descriptor. */
+export interface PostCheck {
+  kind: 'mark';
+  value: number;
+  mask: number;
+  negated: boolean;
+}
+
+export interface Step {
+  /** All must hold. */
+  terms: FieldTerm[];
+  /** When present, at least one alternative's terms must all hold (multiport --ports). */
+  anyOf?: FieldTerm[][];
+  checks: PostCheck[];
+  /** Header states (HDR) in which reaching this step hotdrops the packet. */
+  hotdrop: number[];
+  /** The step can never match at this hook (decided at compile time). */
+  never?: boolean;
+}
+
+const ALL_HDR_BUT = (...states: number[]): Atom[] => intervalsOf(Object.values(HDR).filter((s) => !states.includes(s)));
+
+function term(field: FieldId, negated: boolean, atoms: Atom[]): FieldTerm {
+  return { field, term: { negated, atoms } };
+}
+
+function rangeTerm(field: FieldId, n: Neg<Range>): FieldTerm {
+  return term(field, n.negated, [interval(n.value.from, n.value.to)]);
+}
+
+/** The steps of one expansion of `rule` at `hook`. Precondition: the rule passed {@link unsupportedParts}. */
+export function ruleSteps(rule: Rule, expansion: Expansion, family: Family, hook: FilterHook): Step[] {
+  return [...baseSteps(rule, expansion, family, hook), ...rule.matches.map((m) => moduleStep(m, family, hook))];
+}
+
+function baseSteps(rule: Rule, expansion: Expansion, family: Family, hook: FilterHook): Step[] {
+  const b = rule.base;
+  const first: Step = { terms: [], checks: [], hotdrop: [] };
+  const v4 = family === 'ipv4';
+  if (b.src && expansion.src) first.terms.push(term(v4 ? 'src4' : 'src6', b.src.negated, [cidrAtom(expansion.src.address, expansion.src.prefix)]));
+  if (b.dst && expansion.dst) first.terms.push(term(v4 ? 'dst4' : 'dst6', b.dst.negated, [cidrAtom(expansion.dst.address, expansion.dst.prefix)]));
+  for (const [match, field, absentAt] of [
+    [b.inInterface, 'iif', 'OUTPUT'],
+    [b.outInterface, 'oif', 'INPUT'],
+  ] as const) {
+    if (!match) continue;
+    if (hook === absentAt) {
+      // The hook passes nulldevname: only `+` (the empty wildcard) matches "".
+      const matchesEmpty = match.wildcard && match.name === '';
+      if (matchesEmpty === match.negated) first.never = true;
+      continue;
+    }
+    first.terms.push(term(field, match.negated, [interfaceAtom(match.name, match.wildcard)]));
+  }
+  if (v4) {
+    if (b.protocol && b.protocol.protocol !== 0) first.terms.push(term('proto', b.protocol.negated, [interval(b.protocol.protocol, b.protocol.protocol)]));
+    if (b.fragment) first.terms.push(term('hdr', b.fragment.negated, intervalsOf([HDR.frag, HDR.frag1])));
+    return [first];
+  }
+  if (!b.protocol) return [first];
+  const proto: Step = { terms: [term('hdr', false, ALL_HDR_BUT(HDR.noproto))], checks: [], hotdrop: [HDR.noproto] };
+  if (b.protocol.protocol !== 0) proto.terms.push(term('proto', b.protocol.negated, [interval(b.protocol.protocol, b.protocol.protocol)]));
+  return [first, proto];
+}
+
+/** Flag bytes f with (f & mask) == comp. */
+function tcpFlagValues(mask: number, comp: number): number[] {
+  const out: number[] = [];
+  for (let f = 0; f < 256; f++) if ((f & mask) === comp) out.push(f);
+  return out;
+}
+
+const PKT_TYPES = { unicast: 0, host: 0, broadcast: 1, multicast: 2, otherhost: 3, outgoing: 4, loopback: 5 } as const;
+
+function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
+  const step: Step = { terms: [], checks: [], hotdrop: [] };
+  const t = step.terms;
+  switch (m.module) {
+    case 'tcp':
+      t.push(term('hdr', false, intervalsOf([HDR.full])));
+      step.hotdrop = [HDR.short, HDR.none, HDR.frag1];
+      if (m.sport) t.push(rangeTerm('sport', m.sport));
+      if (m.dport) t.push(rangeTerm('dport', m.dport));
+      if (m.flags) t.push(term('tcpflags', m.flags.negated, intervalsOf(tcpFlagValues(m.flags.value.mask, m.flags.value.comp))));
+      return step;
+    case 'udp':
+      t.push(term('hdr', false, intervalsOf([HDR.full])));
+      step.hotdrop = [HDR.short, HDR.none];
+      if (m.sport) t.push(rangeTerm('sport', m.sport));
+      if (m.dport) t.push(rangeTerm('dport', m.dport));
+      return step;
+    case 'icmp':
+    case 'icmp6': {
+      t.push(term('hdr', false, intervalsOf([HDR.full])));
+      step.hotdrop = [HDR.none];
+      const it = m.icmpType;
+      if (it && !(m.module === 'icmp' && it.value.type === 0xff)) {
+        t.push(term('icmp', it.negated, [interval((it.value.type << 8) | it.value.codeMin, (it.value.type << 8) | it.value.codeMax)]));
+      } else if (it?.negated) {
+        // `! --icmp-type any` matches nothing.
+        t.push(term('icmp', false, []));
+      }
+      return step;
+    }
+    case 'multiport': {
+      t.push(term('hdr', false, intervalsOf([HDR.full, HDR.short])));
+      step.hotdrop = [HDR.none];
+      const atoms = m.ports.map((r) => interval(r.from, r.to));
+      if (m.direction === 'sports') t.push(term('sport', m.negated, atoms));
+      else if (m.direction === 'dports') t.push(term('dport', m.negated, atoms));
+      else if (m.negated) t.push(term('sport', true, atoms), term('dport', true, atoms));
+      else step.anyOf = [[term('sport', false, atoms)], [term('dport', false, atoms)]];
+      return step;
+    }
+    case 'iprange': {
+      const v4 = family === 'ipv4';
+      const bits = v4 ? 32 : 128;
+      for (const [side, field] of [
+        [m.src, v4 ? 'src4' : 'src6'],
+        [m.dst, v4 ? 'dst4' : 'dst6'],
+      ] as const) {
+        if (!side) continue;
+        const from = addressValue(side.value.from).value;
+        const to = addressValue(side.value.to).value;
+        t.push(term(field, side.negated, rangeToPrefixes(from, to, bits)));
+      }
+      return step;
+    }
+    case 'mac':
+      if (hook === 'OUTPUT') step.never = true;
+      else t.push(term('mac', m.source.negated, [interval(macValue(m.source.value), macValue(m.source.value))]));
+      return step;
+    case 'pkttype': {
+      const v = PKT_TYPES[m.pktType.value];
+      t.push(term('pkttype', m.pktType.negated, [interval(v, v)]));
+      return step;
+    }
+    case 'length':
+      t.push(rangeTerm('length', m.length));
+      return step;
+    case 'ttl':
+    case 'hl': {
+      const v = m.value;
+      const atoms =
+        m.op === 'eq' || m.op === 'ne' ? [interval(v, v)] : m.op === 'lt' ? (v > 0 ? [interval(0, v - 1)] : []) : v < 255 ? [interval(v + 1, 255)] : [];
+      t.push(term('ttl', m.op === 'ne', atoms));
+      return step;
+    }
+    case 'mark':
+      step.checks.push({ kind: 'mark', value: m.mark.value.value >>> 0, mask: m.mark.value.mask >>> 0, negated: m.mark.negated });
+      return step;
+    case 'comment':
+      return step;
+    default:
+      // Refused by unsupportedParts() before classification.
+      step.never = true;
+      return step;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * What the classifier compiles, and the refusals (by name, with the rule's position) for
+ * everything else: match modules other issues will compile (E400), and targets the filter
+ * datapath cannot run (E401).
+ */
+import { diag, type Diagnostic } from '../diagnostics.js';
+import type { Match, MatchModule, Rule } from '../ir.js';
+
+/** Modules not compiled yet, with the reason shown to the user. */
+const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
+  state: 'connection tracking state is not available to the classifier yet',
+  conntrack: 'connection tracking state is not available to the classifier yet',
+  limit: 'rate limits are not compiled yet',
+  hashlimit: 'rate limits are not compiled yet',
+  recent: 'the recent list needs per-address state, which is not compiled yet',
+  set: 'ipset sets are not compiled yet',
+  owner: 'socket owners are not visible at a TC/XDP hook',
+  connlimit: 'connection counting needs connection tracking, which is not compiled yet',
+  statistic: 'random/nth sampling is not compiled yet',
+  physdev: 'bridge ports are not visible at a TC/XDP hook',
+  tos: 'TOS matching is not compiled yet',
+  dscp: 'DSCP matching is not compiled yet',
+  ecn: 'ECN matching is not compiled yet',
+  frag: 'IPv6 fragment header matching is not compiled yet',
+  ipv6header: 'IPv6 extension header matching is not compiled yet',
+  rt: 'IPv6 routing header matching is not compiled yet',
+  addrtype: 'address types need the host routing table in the program, which is not compiled yet',
+};
+
+function moduleProblem(m: Match): string | undefined {
+  if (m.module === 'tcp' && m.option) return 'TCP option matching (--tcp-option) is not compiled yet';
+  return NOT_COMPILED[m.module];
+}
+
+/** Diagnostics for the parts of `rule` the classifier cannot compile (empty when it can). */
+export function unsupportedParts(rule: Rule): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const m of rule.matches) {
+    const reason = moduleProblem(m);
+    if (reason) out.push(diag('E400', m.span, { module: m.module, reason }));
+  }
+  const t = rule.target;
+  if (t?.target === 'other') {
+    out.push(diag('E401', t.span, { target: t.name, reason: 'only ACCEPT, DROP, REJECT, RETURN, LOG and jumps to user chains are compiled' }));
+  }
+  return out;
+}
