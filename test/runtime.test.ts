@@ -266,3 +266,18 @@ describe('runtime: verifier log summary', () => {
     expect(summariseVerifierLog('')).toBe('');
   });
 });
+
+describe.skipIf(!canUseKernel())('runtime: tcx sections with libbpf 1.1 (needs root)', () => {
+  it('loads programs of the tcx/ingress and tcx/egress sections as TC programs', () => {
+    const obj = BpfObject.open(buildFixture('tcx'));
+    try {
+      expect(obj.program('rjc_test_tcx_in').sectionName).toBe('tcx/ingress');
+      expect(obj.program('rjc_test_tcx_in').type).toBe(PROG_TYPE.schedCls);
+      expect(obj.program('rjc_test_tcx_out').type).toBe(PROG_TYPE.schedCls);
+      obj.load();
+      expect(obj.program('rjc_test_tcx_in').testRun({ data: frame(60) }).retval).toBe(TC_ACT.OK);
+    } finally {
+      obj.close();
+    }
+  });
+});

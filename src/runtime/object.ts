@@ -18,7 +18,7 @@ import { errnoOf } from './fd.js';
 import { captureLibbpfLog, failedProgramOf, installLibbpfLog, verifierLogOf } from './log.js';
 import { BpfMap } from './map.js';
 import { type Pointer, asPointer, lastErrno, libbpf } from './native.js';
-import { BpfProgram } from './program.js';
+import { BpfProgram, PROG_TYPE } from './program.js';
 
 /** Options of {@link BpfObject.open}. */
 export interface OpenOptions {
@@ -51,6 +51,9 @@ export class BpfObject {
     }
     for (let p = asPointer(lib.bpf_object__next_program(ptr, null)); p !== null; p = asPointer(lib.bpf_object__next_program(ptr, p))) {
       const prog = BpfProgram.fromObject(p, alive, loaded);
+      // libbpf 1.1 predates the tcx/ingress and tcx/egress sections (libbpf 1.3); they hold
+      // ordinary TC programs, which rejectc attaches through netlink cls_bpf.
+      if (prog.type === 0 && /^tcx\/(ingress|egress)$/.test(prog.sectionName)) prog.setType(PROG_TYPE.schedCls);
       this.#programs.set(prog.name, prog);
     }
   }
@@ -132,7 +135,8 @@ export class BpfObject {
     }
     const errno = errnoOf(ret);
     const program = failedProgramOf(messages);
-    if (program !== undefined) throw new VerifierError(program, errno, verifierLogOf(messages, program));
+    const log = program === undefined ? '' : verifierLogOf(messages, program);
+    if (program !== undefined && log !== '') throw new VerifierError(program, errno, log);
     const detail = messages.filter((m) => m.level === 0).map((m) => m.text.trim());
     throw new LibbpfError('bpf_object__load', errno, `loading BPF object ${this.path}${detail.length ? ` (${detail.slice(-2).join('; ')})` : ''}`);
   }
