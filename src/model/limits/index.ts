@@ -12,3 +12,4 @@ export * from './hashlimit-key.js';
 export * from './hashlimit-table.js';
 export * from './token-buckets.js';
 export * from './reply-budget.js';
+export * from './bpf-layout.js';
