@@ -53,8 +53,11 @@ interface FamilyState {
 
 const TABLE_NAMES = new Set<string>(Object.keys(BUILTIN_CHAINS));
 
-/** Names iptables refuses for a new chain because a target has them (`chain name may not clash with target name`). */
-const TARGET_NAMES = new Set([
+/**
+ * Names of iptables target extensions. iptables refuses them as chain names (`chain name may not
+ * clash with target name`), and `-j NAME` with such a name never means a user chain.
+ */
+export const IPTABLES_TARGET_NAMES: ReadonlySet<string> = new Set([
   'ACCEPT', 'DROP', 'RETURN', 'QUEUE', 'REJECT', 'LOG', 'NFLOG', 'ULOG', 'NFQUEUE', 'DNAT', 'SNAT', 'MASQUERADE',
   'REDIRECT', 'NETMAP', 'MARK', 'CONNMARK', 'TCPMSS', 'TOS', 'TTL', 'HL', 'DSCP', 'ECN', 'CT', 'NOTRACK',
   'CHECKSUM', 'CLASSIFY', 'SET', 'AUDIT', 'TPROXY', 'TRACE', 'TEE', 'CONNSECMARK', 'SECMARK', 'IDLETIMER',
@@ -245,8 +248,13 @@ export class RulesetBuilder {
     if (target?.target === 'jump') {
       const to = t.chains.find((c) => c.name === target.chain);
       if (!to) {
-        const note = `"${target.chain}" is neither a chain of table "${t.name}" (create it with -N or ":${target.chain} - [0:0]" first) nor a target rejectc knows`;
-        this.report('E300', target.span, { chain: target.chain }, [note]);
+        if (IPTABLES_TARGET_NAMES.has(target.chain)) {
+          // iptables would load the target extension of that name; rejectc does not know it.
+          this.report('E202', target.span, { target: target.chain }, [`"${target.chain}" is an iptables target rejectc does not support yet, and no chain has that name`]);
+        } else {
+          const note = `"${target.chain}" is neither a chain of table "${t.name}" (create it with -N or ":${target.chain} - [0:0]" first) nor a target rejectc knows`;
+          this.report('E300', target.span, { chain: target.chain }, [note]);
+        }
         return undefined;
       }
       if (to.builtin) {
@@ -277,7 +285,7 @@ export class RulesetBuilder {
           ? `at most ${CHAIN_NAME_MAX} characters`
           : name.text.startsWith('-') || name.text.startsWith('!')
             ? `a chain name cannot start with "${name.text[0]}"`
-            : TARGET_NAMES.has(name.text)
+            : IPTABLES_TARGET_NAMES.has(name.text)
               ? 'a chain name cannot be the name of a target'
               : /\s/.test(name.text)
                 ? 'a chain name cannot contain blanks'
