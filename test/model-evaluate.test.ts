@@ -11,8 +11,10 @@ import { decodeFrame, decodeIp, evaluate, evaluateRuleset, ModelUnsupportedError
 import { accept, addrs, drop, jump, log, neg, proto, reject, ret, rule, ruleset, SPAN } from './model-support.js';
 import { ethernet, fragmentIpv4, fragmentIpv6, icmp, ipOptions, ipv4, ipv6, raw, tcp, truncated, udp, withTrailer } from './support/packets.js';
 
-const m = <T extends Match['module']>(module: T, fields: Omit<Extract<Match, { module: T }>, 'kind' | 'span' | 'module'>): Match =>
-  ({ kind: 'match', span: SPAN, module, ...fields }) as Match;
+/** The fields of the match module named `T` (`ttl`/`hl` share one IR type). */
+type Fields<T extends Match['module']> = Omit<Extract<Match, { module: T }> | (T extends 'ttl' | 'hl' ? Extract<Match, { module: 'ttl' | 'hl' }> : never), 'kind' | 'span' | 'module'>;
+
+const m = <T extends Match['module']>(module: T, fields: Fields<T>): Match => ({ kind: 'match', span: SPAN, module, ...fields }) as Match;
 
 const INPUT: ModelEnv = { chain: 'INPUT', inInterface: 'eth0', localAddresses: [{ address: '192.0.2.2', prefix: 24, interface: 'eth0' }] };
 

@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, evaluate, fromHex, reassembleIpv4, toHex, type ModelEnv } from '../src/model/index.js';
-import { parseGoldenRules } from './model-support.js';
+import { parseRuleset } from '../src/compiler/frontend.js';
+import type { FamilyRuleset } from '../src/compiler/ir.js';
 
 interface GoldenCase {
   name: string;
@@ -101,6 +102,14 @@ function masked(bytes: Uint8Array, c: GoldenCase): string {
   return toHex(out);
 }
 
+/** The case's `rule` commands through the front end (one command per line). */
+function goldenRuleset(c: GoldenCase): FamilyRuleset {
+  const { ruleset, diagnostics } = parseRuleset(c.rule.split(' ; ').join('\n'), `${c.name}.rules`);
+  expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  expect(ruleset.families.map((f) => f.family)).toEqual([c.family]);
+  return ruleset.families[0]!;
+}
+
 const cases = loadCases();
 
 describe('golden REJECT captures through the model', () => {
@@ -116,7 +125,7 @@ describe('golden REJECT captures through the model', () => {
       input = reassembleIpv4(c.input_hex_all.map(fromHex))!;
       expect(input).not.toBeNull();
     }
-    const decision = evaluate(parseGoldenRules(c.rule), decodeFrame(frame(c, input)), env);
+    const decision = evaluate(goldenRuleset(c), decodeFrame(frame(c, input)), env);
     if (c.reply_hex === null) {
       expect(decision.verdict).toBe('drop');
       expect(decision.reply).toBeNull();

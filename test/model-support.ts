@@ -1,7 +1,6 @@
 /**
- * Hand-made IR for the model's tests: short builders for rules and rulesets, and a tiny parser
- * for the `rule` strings of the golden files (`iptables -A INPUT -p udp -j REJECT ...`), used
- * until the front end's parseRuleset can be called instead.
+ * Hand-made IR for the model's tests: short builders for rules and rulesets, so that each test
+ * states exactly the IR it evaluates (independent of the front end).
  */
 import type {
   Chain,
@@ -14,7 +13,6 @@ import type {
   Target,
   BaseMatches,
 } from '../src/compiler/ir.js';
-import { defaultRejectWith } from '../src/compiler/ir.js';
 import type { Span } from '../src/compiler/span.js';
 
 export const SPAN: Span = { file: 'test.rules', start: { line: 1, column: 1, offset: 0 }, end: { line: 1, column: 1, offset: 0 } };
@@ -76,35 +74,4 @@ export function ruleset(
     };
   });
   return { kind: 'family', family, tables: [{ kind: 'table', name: 'filter', span: SPAN, chains: list }] };
-}
-
-const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, 'ipv6-icmp': 58 };
-
-/**
- * Parses the golden files' `rule` field: `;`-separated `iptables|ip6tables[-legacy] -A CHAIN`
- * commands using only `-p`, `-j ACCEPT|DROP|REJECT` and `--reject-with`.
- */
-export function parseGoldenRules(text: string): FamilyRuleset {
-  const chains: Record<string, { rules: Rule[] }> = {};
-  let family: Family = 'ipv4';
-  for (const command of text.split(' ; ')) {
-    const words = command.trim().split(/\s+/);
-    if (words[0]!.startsWith('ip6tables')) family = 'ipv6';
-    if (words[1] !== '-A') throw new Error(`unsupported golden rule: ${command}`);
-    const chain = words[2]!;
-    const base: BaseMatches = {};
-    let verdict: string | null = null;
-    let rejectWith: RejectWith | null = null;
-    for (let i = 3; i < words.length; i += 2) {
-      const [option, value] = [words[i]!, words[i + 1]!];
-      if (option === '-p') base.protocol = proto(PROTOCOLS[value]!);
-      else if (option === '-j') verdict = value;
-      else if (option === '--reject-with') rejectWith = value as RejectWith;
-      else throw new Error(`unsupported option ${option} in golden rule: ${command}`);
-    }
-    const target =
-      verdict === 'REJECT' ? reject(rejectWith ?? defaultRejectWith(family)) : verdict === 'DROP' ? drop : verdict ? accept : null;
-    (chains[chain] ??= { rules: [] }).rules.push(rule(base, [], target, command.replace(/^\S+\s+/, '')));
-  }
-  return ruleset(family, chains);
 }
