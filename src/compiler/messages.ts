@@ -47,6 +47,10 @@ export const MESSAGES = {
   E215: { severity: 'error', text: '{what} name "{value}" cannot be resolved by rejectc', help: 'use the numeric id; rejectc does not read the system user and group databases' },
   E216: { severity: 'error', text: 'unexpected argument "{value}"' },
   E217: { severity: 'error', text: '{what}: {reason}' },
+  // reply budget and rate limits (src/compiler/reply-limit.ts, src/model/limits/)
+  E260: { severity: 'error', text: 'invalid reply limit "{value}": {reason}', help: 'e.g. --reply-limit rst.rate=200/s,rst.burst=20,icmp=kernel; see docs/rate-limits.md' },
+  E261: { severity: 'error', text: 'the kernel refuses {what}: {reason}' },
+  E262: { severity: 'error', text: 'reply limit configuration {where}: {reason}' },
   // --- ruleset structure ------------------------------------------------------------------
   E300: { severity: 'error', text: 'chain "{chain}" does not exist' },
   E301: { severity: 'error', text: 'chain "{chain}" already exists' },
@@ -77,6 +81,7 @@ export const MESSAGES = {
   W103: { severity: 'warning', text: 'old-style negation "{option} ! {value}": iptables 1.8 refuses it; write "! {option} {value}"' },
   W104: { severity: 'warning', text: 'chain "{chain}" does not exist in table "{table}": iptables fails here and the script goes on without this command' },
   W105: { severity: 'warning', text: '{what} is ignored by iptables-restore' },
+  W106: { severity: 'warning', text: 'iptables-restore refuses this line ({reason}); rejectc reads it anyway' },
 } as const satisfies Record<string, MessageEntry>;
 
 export type MessageCode = keyof typeof MESSAGES;
