@@ -29,7 +29,7 @@ const files = present ? readdirSync(CORPUS).filter((f) => f.endsWith('.rules') |
 const read = (f: string) => readFileSync(join(CORPUS, f), 'utf8');
 
 /** Codes of the statement level (this test's subject in part 2). */
-const STATEMENT = /^(E1\d\d|E30[0-5]|E30[89]|E31\d|W10[0245])$/;
+const STATEMENT = /^(E1\d\d|E30[0-5]|E30[89]|E31\d|W10[02456])$/;
 
 /**
  * Stand-in for the option level: only the target matters to the statement level (jumps link
@@ -94,7 +94,8 @@ const EXPECTED: Record<string, Expected> = {
   'home-user-desktop.rules': SAVE4,
   'incrediblepbx-voip-server.rules': SAVE4,
   'ipv6-nat64-router.ip6tables.rules': SAVE6,
-  'ipv6-webserver.ip6tables.rules': SAVE6,
+  // Line 46 holds a single blank, which iptables-restore refuses ("line 46 failed").
+  'ipv6-webserver.ip6tables.rules': { ...SAVE6, statement: ['46 W106'] },
   // Configuration variables, modprobe and echo lines; $LAN_IP, $PC2ALLOW, $USER... in rules.
   'kornwall-rc.firewall-2006.sh': { form: 'script', families: ['ipv4'], skipped: 37, variables: 30 },
   'l2tp-ipsec-vpn-server.rules': SAVE4,
@@ -104,9 +105,9 @@ const EXPECTED: Record<string, Expected> = {
   'office-fw-ipsec-nflog.rules': SAVE4,
   'openlab-hackerspace-router.rules': SAVE4,
   'openvpn-access-server.rules': SAVE4,
-  // Line 1 is the shell prompt the dump was pasted with; line wrapping broke "-j ACCEPT" on
-  // line 86 into "-j ACC" + "EPT" (no chain ACC).
-  'openwrt-fw3-router.rules': { ...SAVE4, skipped: 1, statement: ['86 E300'] },
+  // Line 1 is the shell prompt the dump was pasted with; CR LF line ends; line wrapping broke
+  // "-j ACCEPT" on line 86 into "-j ACC" + "EPT" (no chain ACC).
+  'openwrt-fw3-router.rules': { ...SAVE4, skipped: 1, statement: ['1 W106', '86 E300'] },
   'openwrt-fw3-vpn-router.rules': SAVE4,
   'openwrt-nat-reflection-fwbuilder.rules': SAVE4,
   // Three lines of prose before the dump, `ip addr` output after it.
@@ -134,10 +135,12 @@ const EXPECTED: Record<string, Expected> = {
   // Likewise ufw-logging-deny.
   'ufw-before.rules': { ...SAVE4, statement: ['30 E300', '63 E300'] },
   'ufw-before6.ip6tables.rules': { ...SAVE6, statement: ['39 E300'] },
-  'ufw-fail2ban-vserver.rules': SAVE4,
+  // CR LF line ends (iptables-restore: "table name 'nat' invalid").
+  'ufw-fail2ban-vserver.rules': { ...SAVE4, statement: ['1 W106'] },
   'ufw-generated-server1.rules': SAVE4,
   'ugent-nat-gateway.rules': SAVE4,
-  'veroneau-net-server.rules': SAVE4,
+  // "COMMIT " with a trailing blank (iptables-restore: "Bad argument `COMMIT'").
+  'veroneau-net-server.rules': { ...SAVE4, statement: ['269 W106'] },
   'wireless-isp-hotspot.rules': SAVE4,
 };
 
@@ -157,7 +160,9 @@ function checkInvariants(file: string, text: string, diagnostics: Diagnostic[]):
     expect(d.span.file, at).toBe(file);
     expect(start.offset, at).toBeLessThanOrEqual(end.offset);
     expect(end.offset, at).toBeLessThanOrEqual(text.length);
-    expect(text.slice(start.offset, end.offset).trim().length, `${at}: empty span`).toBeGreaterThan(0);
+    // W106 points at blanks or a CR: the characters iptables-restore trips over.
+    if (d.code !== 'W106') expect(text.slice(start.offset, end.offset).trim().length, `${at}: empty span`).toBeGreaterThan(0);
+    else expect(end.offset, at).toBeGreaterThan(start.offset);
     if (NAMING.has(d.code)) {
       const line = lines.slice(start.line - 1, end.line).join('\n').toLowerCase();
       for (const name of quoted(d.message)) {

@@ -76,9 +76,10 @@ describe('save files: structure', () => {
     ]);
   });
 
-  it('accepts CRLF, trailing blanks, blank lines and comments', () => {
-    const r = parse('# hi\r\n\r\n*filter  \r\n:INPUT ACCEPT [0:0] \r\n-A INPUT -j DROP   \r\n   \r\nCOMMIT\r\n');
-    expect(r.diagnostics).toEqual([]);
+  it('accepts CRLF, trailing blanks, blank lines and comments, warning where iptables-restore would not', () => {
+    const r = parse('# hi\r\n\r\n*filter  \r\n:INPUT ACCEPT [0:0] \r\n-A INPUT -j DROP   \r\n   \r\nCOMMIT \r\n');
+    // W106 at the first CR, at the line of blanks, at the blank after COMMIT.
+    expect(positions(r.diagnostics)).toEqual(['1:5 W106', '6:1 W106', '7:1 W106']);
     expect(rules(table(r.ruleset, 'filter')).INPUT).toEqual(['-A INPUT -j DROP']);
   });
 

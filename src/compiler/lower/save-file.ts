@@ -171,5 +171,31 @@ export function lowerSaveFile(
     }
   }
   if ((table || skipping) && tableSpan) report('E104', tableSpan, { table: tableName });
+  diagnostics.push(...restoreStrictness(text, lineMap));
   return { family: fileFamily, backend };
+}
+
+/**
+ * Lines iptables-restore itself refuses although their meaning is plain (it compares
+ * `buffer[0]` and `"COMMIT\n"` literally): a line of only blanks, blanks after COMMIT, and
+ * CR LF line ends (reported once, at the first). rejectc reads them; the user is told.
+ */
+function restoreStrictness(text: string, lineMap: LineMap): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  let crlf = false;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    const body = line.endsWith('\r') ? line.slice(0, -1) : line;
+    if (/^[ \t]+$/.test(body)) out.push(diag('W106', lineMap.span(start, start + body.length), { reason: 'a line of only blanks' }));
+    else if (/^COMMIT[ \t]+$/.test(body)) out.push(diag('W106', lineMap.span(start, start + body.length), { reason: 'blanks after COMMIT' }));
+    if (!crlf && line.endsWith('\r')) {
+      crlf = true;
+      out.push(diag('W106', lineMap.span(start + body.length, end), { reason: 'a CR LF line end; iptables-restore reads the CR as part of the last word' }));
+    }
+    start = end + 1;
+  }
+  return out;
 }
