@@ -367,10 +367,10 @@ describe('other matches', () => {
     const at = (types: ('LOCAL' | 'BROADCAST' | 'MULTICAST' | 'UNICAST')[], negated = false, limitIfaceIn = false): Rule =>
       rule({}, [m('addrtype', { dstType: neg(types, negated), limitIfaceIn })], accept);
     expect(matches(at(['LOCAL']), syn())).toBe('match');
-    expect(matches(at(['LOCAL']), syn(1, { dst: '127.0.0.1' }))).toBe('match');
+    expect(matches(at(['LOCAL']), syn(1, { src: '127.0.0.1', dst: '127.0.0.1' }), { ...INPUT, inInterface: 'lo' })).toBe('match');
     expect(matches(at(['BROADCAST']), dgram(1, { dst: '192.0.2.255' }))).toBe('match');
     expect(matches(at(['BROADCAST']), dgram(1, { dst: '255.255.255.255' }))).toBe('match');
-    expect(matches(at(['BROADCAST']), dgram(1, { dst: '0.0.0.9' }))).toBe('match');
+    expect(matches(at(['BROADCAST']), dgram(1, { dst: '0.0.0.9' }), { chain: 'OUTPUT' })).toBe('match');
     expect(matches(at(['MULTICAST']), dgram(1, { dst: '239.1.2.3' }))).toBe('match');
     expect(matches(at(['UNICAST']), syn(1, { dst: '203.0.113.5' }))).toBe('match');
     expect(matches(at(['BROADCAST', 'MULTICAST']), syn())).toBe('nomatch');
@@ -437,6 +437,22 @@ describe('what never reaches the filter table', () => {
     expect(stack(run(rs, ipv4({ options: [68, 4, 5, 0xf0] }, udp({ sport: 1, dport: 2 }))))).toBe('accept bad-options');
     expect(stack(run(rs, ethernet(syn(), { etherType: 0x0806 })))).toBe('accept not-ip');
     expect(stack(run(rs, ipv4({ options: ipOptions.routerAlert() }, udp({ sport: 1, dport: 2 }))))).toBe('policy');
+  });
+
+  it('IPv4 martians (input routing): bad sources and destinations, own addresses as source', () => {
+    const u = (src: string, dst: string, p = 17): Uint8Array => ipv4({ src, dst, protocol: p }, udp({ sport: 1, dport: 2 }));
+    expect(stack(run(rs, u('224.0.0.5', '192.0.2.2')))).toBe('accept bad-source');
+    expect(stack(run(rs, u('255.255.255.255', '192.0.2.2')))).toBe('accept bad-source');
+    expect(stack(run(rs, u('0.0.0.0', '192.0.2.2')))).toBe('accept bad-source');
+    expect(stack(run(rs, u('0.0.0.0', '255.255.255.255')))).toBe('policy');
+    expect(stack(run(rs, u('0.0.0.0', '224.0.0.1')))).toBe('policy');
+    expect(stack(run(rs, u('0.0.0.0', '239.1.1.1')))).toBe('accept bad-source');
+    expect(stack(run(rs, u('198.51.100.1', '0.1.2.3')))).toBe('accept bad-destination');
+    expect(stack(run(rs, u('198.51.100.1', '127.0.0.1')))).toBe('accept bad-destination');
+    expect(stack(run(rs, u('127.0.0.1', '192.0.2.2')))).toBe('accept bad-source');
+    expect(stack(run(rs, u('192.0.2.2', '192.0.2.2')))).toBe('accept bad-source');
+    expect(stack(run(rs, u('127.0.0.1', '127.0.0.1'), { ...INPUT, inInterface: 'lo' }))).toBe('policy');
+    expect(stack(run(rs, u('127.0.0.1', '198.51.100.1'), { chain: 'OUTPUT' }))).toBe('policy');
   });
 
   it('FORWARD: TTL <= 1 and L2 broadcast frames are dropped before the hook', () => {

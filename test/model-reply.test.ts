@@ -83,12 +83,12 @@ describe('tcp-reset', () => {
 describe('ICMP (IPv4)', () => {
   const u = (tos = 0, ip = {}): Uint8Array => ipv4({ tos, ...ip }, udp({ sport: 1, dport: 2, payload: [9] }));
 
-  it('TOS = (tos & 0x1e) | 0xc0, DF clear, id 0, TTL from the reply route metric', () => {
+  it("TOS = (tos & 0x1e) | 0xc0, DF clear, the orig's id, TTL from the reply route metric", () => {
     for (const [tos, want] of [[0, 0xc0], [0xff, 0xde], [0xb9, 0xd8], [0x10, 0xd0]] as const) {
       expect(reply4(rejectWith('icmp-port-unreachable', u(tos))).header.tos).toBe(want);
     }
-    const r = reply4(rejectWith('icmp-admin-prohibited', u(), { ...INPUT, reply: { ipv4ReplyRouteHoplimit: 33, ipv4OrigRouteHoplimit: 17 } }));
-    expect(r.header).toMatchObject({ df: false, id: 0, ttl: 33, protocol: 1 });
+    const r = reply4(rejectWith('icmp-admin-prohibited', u(0, { id: 0xabcd }), { ...INPUT, reply: { ipv4ReplyRouteHoplimit: 33, ipv4OrigRouteHoplimit: 17 } }));
+    expect(r.header).toMatchObject({ df: false, id: 0xabcd, ttl: 33, protocol: 1 });
     expect([r.bytes[20], r.bytes[21]]).toEqual([3, 13]);
   });
 

@@ -5,14 +5,22 @@
  * checks, and the TTL / hop-limit decrement before FORWARD.
  *
  * Not modelled (rejectc assumes them away; docs/semantics.md): IPv4 reassembly before INPUT
- * (a BPF hook sees fragments; {@link reassembleIpv4} exists for the golden cases), routing-level
- * martian checks (rp_filter, martian sources), OTHERHOST frames, MTU checks in ip_forward.
+ * (a BPF hook sees fragments; {@link reassembleIpv4} exists for the golden cases), rp_filter,
+ * multicast group membership, OTHERHOST frames, MTU checks in ip_forward.
  */
-import { addressBytes, ipv6AddrType, IPV6_ADDR, isIpv4LimitedBroadcast, isIpv4Multicast } from './address.js';
+import {
+  addressBytes,
+  ipv6AddrType,
+  IPV6_ADDR,
+  isIpv4LimitedBroadcast,
+  isIpv4Loopback,
+  isIpv4Multicast,
+  isIpv4Zeronet,
+} from './address.js';
 import { get16, put16, setIpv4HeaderChecksum } from './checksum.js';
 import { hookInterfaces, INADDR_DUMMY, replyConfig, type ModelEnv } from './env.js';
 import { compileReceivedOptions, type IpOptionsInfo } from './ip-options.js';
-import { addrType4, isSubnetBroadcast } from './local.js';
+import { addrType4, isLocalAddress, isSubnetBroadcast } from './local.js';
 import {
   decodeIpv4,
   decodeIpv6,
@@ -72,6 +80,11 @@ type ViewResult = { ok: true; packet: { ip: IpPacket; options: IpOptionsInfo | n
 function ipv4View(ip: Ipv4Packet, l2: L2Class, env: ModelEnv): ViewResult {
   const bytes = Uint8Array.from(ip.bytes);
   let options: IpOptionsInfo | null = null;
+  // Looped-back packets keep their output route: no input route lookup, no martian checks.
+  if (env.chain !== 'OUTPUT' && hookInterfaces(env).in !== 'lo') {
+    const martian = ipv4Martian(ip, env);
+    if (martian) return { ok: false, drop: martian };
+  }
   if (ip.header.ihl > 5) {
     const compiled = compileReceivedOptions(bytes, {
       specDst: env.chain === 'OUTPUT' ? null : specDst(ip, env),
@@ -88,6 +101,32 @@ function ipv4View(ip: Ipv4Packet, l2: L2Class, env: ModelEnv): ViewResult {
     ipDecreaseTtl(bytes);
   }
   return { ok: true, packet: { ip: decodeIpv4(bytes), options } };
+}
+
+/**
+ * The address checks of input routing (`ip_route_input_rcu`, `ip_route_input_slow`,
+ * `ip_mc_validate_source`, `fib_validate_source` with rp_filter and accept_local 0,
+ * route_localnet 0): multicast or limited-broadcast sources, 0.0.0.0/8 sources (except to
+ * 255.255.255.255, or 0 → 0, or to 224.0.0.0/24 and IGMP), 0.0.0.0/8 destinations, loopback
+ * addresses from a device, and sources that are this host's own addresses are martians.
+ */
+function ipv4Martian(ip: Ipv4Packet, env: ModelEnv): StackDrop | null {
+  const { src, dst, protocol } = ip.header;
+  if (isIpv4Multicast(src) || isIpv4LimitedBroadcast(src)) return 'bad-source';
+  const zeroSrc = isIpv4Zeronet(src);
+  const ownSource = !zeroSrc && isLocalAddress(src, env) && !isIpv4Loopback(src);
+  if (isIpv4Multicast(dst)) {
+    if (isIpv4Loopback(src)) return 'bad-source';
+    const localMulticast = dst[0] === 224 && dst[1] === 0 && dst[2] === 0;
+    if (zeroSrc && !localMulticast && protocol !== 2) return 'bad-source';
+    return ownSource ? 'bad-source' : null;
+  }
+  const allZero = src.every((b) => b === 0) && dst.every((b) => b === 0);
+  if (isIpv4LimitedBroadcast(dst) || allZero) return ownSource ? 'bad-source' : null;
+  if (zeroSrc) return 'bad-source';
+  if (isIpv4Zeronet(dst) || isIpv4Loopback(dst)) return 'bad-destination';
+  if (isIpv4Loopback(src) || ownSource) return 'bad-source';
+  return null;
 }
 
 /**
@@ -141,22 +180,27 @@ function ipv6ReceiveDrop(b: Uint8Array, env: ModelEnv): StackDrop | null {
   return null;
 }
 
+/** `max_hbh_opts_cnt` default: non-padding options allowed in a hop-by-hop header. */
+const MAX_HBH_OPTIONS = 8;
+
 /**
- * `ip6_parse_tlv` for the hop-by-hop header: Pad1/PadN (at most 7 bytes of padding), Router
- * Alert and unknown options whose action bits say "skip" pass; unknown options with any other
- * action, a Jumbo option (payload_len is not 0 here), or a TLV running past the header drop.
+ * `ipv6_parse_hopopts` / `ip6_parse_tlv` for the hop-by-hop header: at least 8 bytes and the
+ * whole header present; TLVs inside it; at most 7 bytes of padding in a row and PadN content
+ * all zero; at most 8 other options; Router Alert of length 2; IOAM 4n-aligned (then ignored:
+ * not enabled); Jumbo (payload_len is not 0 here) and CALIPSO (no DOI) drop; unknown options
+ * pass only when their two action bits say "skip".
  */
 function hopByHopOk(b: Uint8Array): boolean {
-  if (b.length < 42) return false;
+  if (b.length < 48) return false;
   const end = 40 + ((b[41]! + 1) << 3);
   if (end > b.length) return false;
   let off = 42;
   let padlen = 0;
+  let count = 0;
   while (off < end) {
     const type = b[off]!;
     if (type === 0) {
-      padlen++;
-      if (padlen > 7) return false;
+      if (++padlen > 7) return false;
       off++;
       continue;
     }
@@ -165,15 +209,28 @@ function hopByHopOk(b: Uint8Array): boolean {
     if (off + optlen > end) return false;
     if (type === 1) {
       padlen += optlen;
-      if (padlen > 7) return false;
+      if (padlen > 7 || b.slice(off + 2, off + optlen).some((x) => x !== 0)) return false;
     } else {
+      if (++count > MAX_HBH_OPTIONS || !hopOptionOk(type, optlen, off)) return false;
       padlen = 0;
-      if (type === 0xc2) return false;
-      if (type !== 5 && type >> 6 !== 0) return false;
     }
     off += optlen;
   }
   return true;
+}
+
+function hopOptionOk(type: number, optlen: number, off: number): boolean {
+  switch (type) {
+    case 0x05: // Router Alert (ipv6_hop_ra)
+      return optlen === 4;
+    case 0x31: // IOAM (ipv6_hop_ioam): alignment checked, then ignored
+      return (off & 3) === 0;
+    case 0xc2: // Jumbo (ipv6_hop_jumbo)
+    case 0x07: // CALIPSO (ipv6_hop_calipso)
+      return false;
+    default: // ip6_tlvopt_unknown
+      return type >> 6 === 0;
+  }
 }
 
 /**

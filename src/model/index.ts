@@ -23,4 +23,4 @@ export {
   type Ipv6Packet,
   type L2Class,
 } from './packet.js';
-export { buildReply, ICMP6_FLOW_LABEL, ICMP_IPV4_ID, type NoReplyReason } from './reply.js';
+export { buildReply, ICMP6_FLOW_LABEL, type NoReplyReason } from './reply.js';

@@ -5,7 +5,8 @@
  * nothing is sent. Rate limiting is not modelled here (the reply budget is another issue).
  *
  * The two fields the kernel fills non-deterministically get the values docs/semantics.md fixes
- * for rejectc: IPv4 ICMP identification 0 and ICMPv6 flow label 0.
+ * for rejectc (agreed with bpf/rjc_reply4.h, rjc_reply6.h): the IPv4 ICMP identification is the
+ * orig's identification, the ICMPv6 flow label is 0.
  */
 import type { RejectWith } from '../compiler/ir.js';
 import { addressBytes, ipv6AddrType, IPV6_ADDR } from './address.js';
@@ -77,8 +78,6 @@ const ICMP6_CODES: Partial<Record<RejectWith, number>> = {
   'icmp6-reject-route': 6,
 };
 
-/** The IPv4 ICMP identification rejectc uses (the kernel's is a hashed counter). */
-export const ICMP_IPV4_ID = 0;
 /** The ICMPv6 flow label rejectc uses (the kernel's is an automatic hash-based label). */
 export const ICMP6_FLOW_LABEL = 0;
 
@@ -198,7 +197,7 @@ function unreach4(pkt: HookPacket, code: number, env: ModelEnv): ReplyResult {
   out[0] = 0x40 | (hl / 4);
   out[1] = (h.tos & 0x1e) | 0xc0;
   put16(out, 2, out.length);
-  put16(out, 4, ICMP_IPV4_ID);
+  put16(out, 4, h.id); // the kernel's is a hashed counter; rejectc reuses the orig's id
   out[8] = cfg.ipv4ReplyRouteHoplimit ?? cfg.ipv4DefaultTtl;
   out[9] = 1;
   out.set(source, 12);
