@@ -96,7 +96,7 @@ describe('ICMP (IPv4)', () => {
     const big = ipv4({}, udp({ sport: 1, dport: 2, payload: new Uint8Array(1000) }));
     expect(rejectWith('icmp-port-unreachable', big).reply!.length).toBe(576);
     expect(rejectWith('icmp-port-unreachable', big, { ...INPUT, reply: { routeMtu: 100 } }).reply!.length).toBe(100);
-    expect(rejectWith('icmp-port-unreachable', big, { ...INPUT, reply: { routeMtu: 48 } }).noReply).toBe('options');
+    expect(rejectWith('icmp-port-unreachable', big, { ...INPUT, reply: { routeMtu: 48 } }).noReply).toBe('mtu');
     const withRr = ipv4({ options: ipOptions.recordRoute(2) }, udp({ sport: 1, dport: 2, checksum: 'zero', payload: new Uint8Array(1000) }));
     const r = rejectWith('icmp-port-unreachable', withRr).reply!;
     expect(r.length).toBe(576);
@@ -120,22 +120,26 @@ describe('ICMP (IPv4)', () => {
     expect(reply4(rejectWith('icmp-port-unreachable', p)).header.ihl).toBe(5);
   });
 
-  it('source: INPUT the orig destination; FORWARD the route source or 192.0.0.8; OUTPUT by locality', () => {
+  it('source: INPUT the orig destination; FORWARD the route source or 192.0.0.8; OUTPUT a local destination, else the orig source', () => {
     const p = u(0, { src: '198.51.100.1', dst: '198.51.100.130' });
     expect(Array.from(reply4(rejectWith('icmp-port-unreachable', p)).header.src)).toEqual([198, 51, 100, 130]);
     const fwd = reply4(rejectWith('icmp-port-unreachable', p, { chain: 'FORWARD', reply: { icmpSourceV4: '198.51.100.126' } }));
     expect(Array.from(fwd.header.src)).toEqual([198, 51, 100, 126]);
     expect(Array.from(reply4(rejectWith('icmp-port-unreachable', p, { chain: 'FORWARD' })).header.src)).toEqual([192, 0, 0, 8]);
-    const out: ModelEnv = { chain: 'OUTPUT', localAddresses: [{ address: '192.0.2.2', prefix: 24, interface: 'eth0' }], reply: { icmpSourceV4: '192.0.2.2' } };
-    expect(Array.from(reply4(rejectWith('icmp-port-unreachable', u(0, { src: '192.0.2.2', dst: '192.0.2.2' }), out)).header.src)).toEqual([192, 0, 2, 2]);
-    expect(Array.from(reply4(rejectWith('icmp-port-unreachable', u(0, { src: '192.0.2.2', dst: '203.0.113.9' }), out)).header.src)).toEqual([192, 0, 2, 2]);
+    const out: ModelEnv = {
+      chain: 'OUTPUT',
+      localAddresses: [{ address: '192.0.2.2', prefix: 24, interface: 'eth0' }, { address: '198.51.100.200', prefix: 32, interface: 'lo' }],
+    };
+    const src = (from: string, to: string): string => reply4(rejectWith('icmp-port-unreachable', u(0, { src: from, dst: to }), out)).header.src.join('.');
+    expect(src('192.0.2.2', '198.51.100.200')).toBe('198.51.100.200');
+    expect(src('192.0.2.2', '203.0.113.9')).toBe('192.0.2.2');
   });
 
   it('answers ICMP informational types only', () => {
     const answered = (type: number): boolean => rejectWith('icmp-port-unreachable', ipv4({}, icmp({ type }))).verdict === 'reject';
     expect([0, 8, 13, 14, 15, 16, 17, 18].every(answered)).toBe(true);
     expect([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 19, 42, 255].some(answered)).toBe(false);
-    expect(rejectWith('icmp-port-unreachable', ipv4({}, raw(1, []))).noReply).toBe('icmp-error');
+    expect(rejectWith('icmp-port-unreachable', ipv4({}, raw(1, []))).noReply).toBe('truncated');
   });
 
   it('checksum gate: unverified protocols always answered; others must sum to zero', () => {

@@ -29,14 +29,14 @@ import { readTcp, readUdp, type Ipv4Packet, type Ipv6Packet, type TcpHeader } fr
 /**
  * Why REJECT sent nothing (the orig is dropped all the same). The names are those of
  * `NO_REPLY_REASONS` in src/layout/codes.ts where the BPF program has the same condition;
- * `options` and `output-filtered` are conditions only the model reproduces.
+ * `mtu` and `output-filtered` are conditions only the model reproduces.
  */
 export type NoReplyReason =
   /** Non-first fragment. */
   | 'fragment'
   /** tcp-reset on a packet whose transport protocol is not TCP. */
   | 'wrong-protocol'
-  /** Fewer than 20 TCP header bytes. */
+  /** Fewer than 20 TCP header bytes (RST); an IPv4 ICMP orig without its type byte. */
   | 'truncated'
   /** tcp-reset in reply to a RST. */
   | 'rst-for-rst'
@@ -46,14 +46,16 @@ export type NoReplyReason =
   | 'broadcast-dst'
   /** ICMP: the frame was L2 broadcast/multicast (`pkt_type != PACKET_HOST`). */
   | 'l2-broadcast'
-  /** ICMP error (or unknown type, or no type byte) in the orig: never an error about an error. */
+  /** ICMP error (or unknown type) in the orig: never an error about an error. */
   | 'icmp-error'
   /** IPv6 source/destination not usable (`::`, multicast, v4-mapped for RST). */
   | 'bad-source'
   /** IPv6 extension header walk failed (incl. next header 59) or no transport header. */
   | 'ext-header'
-  /** IPv4 option echo failed, or the route MTU leaves no room for a quote. */
-  | 'options'
+  /** IPv4 option echo failed (`__ip_options_echo` returned -EINVAL). */
+  | 'ip-options'
+  /** The route MTU leaves no room for a quote (model only: `routeMtu` below 48). */
+  | 'mtu'
   /** The reply was dropped by the OUTPUT chain (only with `filterRepliesThroughOutput`). */
   | 'output-filtered';
 
@@ -182,15 +184,16 @@ function unreach4(pkt: HookPacket, code: number, env: ModelEnv): ReplyResult {
   if (ipv4RouteIsBroadcast(h.dst, env)) return none('broadcast-dst');
   if (h.protocol === 1) {
     const type = b[h.headerLength];
-    if (type === undefined || !ICMP_INFO_TYPES.has(type)) return none('icmp-error');
+    if (type === undefined) return none('truncated');
+    if (!ICMP_INFO_TYPES.has(type)) return none('icmp-error');
   }
   const cfg = replyConfig(env);
   const source = icmpSource4(ip, env);
   const isForeign = (a: Uint8Array): boolean => addrType4(a, env, null) === 'UNICAST';
   const options = pkt.options ? echoOptions(b, pkt.options, source, env.timestampMs ?? 0, isForeign) : new Uint8Array(0);
-  if (!options) return none('options');
+  if (!options) return none('ip-options');
   const room = Math.min(cfg.routeMtu, 576) - 20 - options.length - 8;
-  if (room <= 20) return none('options');
+  if (room <= 20) return none('mtu');
   const quote = b.slice(0, Math.min(b.length, room));
   const hl = 20 + options.length;
   const out = new Uint8Array(hl + 8 + quote.length);
@@ -213,11 +216,12 @@ function unreach4(pkt: HookPacket, code: number, env: ModelEnv): ReplyResult {
 
 /**
  * The ICMP source: the orig destination when it was addressed to this host (RTCF_LOCAL: INPUT,
- * or OUTPUT to a local address); otherwise the route-selected source toward the orig source.
+ * or OUTPUT to a local address); otherwise the source the route toward the orig source selects:
+ * at OUTPUT that is the orig source itself (a local address), in FORWARD `icmpSourceV4`.
  */
 function icmpSource4(ip: Ipv4Packet, env: ModelEnv): Uint8Array {
-  const local = env.chain === 'INPUT' || (env.chain === 'OUTPUT' && isLocalAddress(ip.header.dst, env));
-  if (local) return ip.header.dst;
+  if (env.chain === 'INPUT') return ip.header.dst;
+  if (env.chain === 'OUTPUT') return isLocalAddress(ip.header.dst, env) ? ip.header.dst : ip.header.src;
   return addressBytes(replyConfig(env).icmpSourceV4 ?? INADDR_DUMMY);
 }
 
@@ -300,10 +304,11 @@ function ineligible(ip: Ipv6Packet): boolean {
 
 /**
  * The ICMPv6 source: the orig destination when it is one of this host's addresses (link-local
- * ones only on the ingress interface); otherwise `icmpSourceV6`, else the first global local
- * address, else `::`.
+ * ones only on the ingress interface); otherwise the source selected toward the orig source: at
+ * OUTPUT the orig source itself, else `icmpSourceV6`, else the first global local address.
  */
 function icmpSource6(ip: Ipv6Packet, env: ModelEnv): Uint8Array {
+  if (env.chain === 'OUTPUT') return isLocalAddress(ip.header.dst, env) ? ip.header.dst : ip.header.src;
   if (isLocalForIcmp6(ip.header.dst, env, hookInterfaces(env).in)) return ip.header.dst;
   const configured = replyConfig(env).icmpSourceV6;
   if (configured) return addressBytes(configured);
