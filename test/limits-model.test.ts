@@ -219,7 +219,7 @@ describe('hashlimit revision 3', () => {
   });
   it('counts bytes in 16-byte chunks and refills an empty bucket burst times', () => {
     // 4 KiB/s with a refill count of 1.
-    const p = table({ bytes: { perSecond: 4096 }, burst: 1 });
+    const p = table({ bytes: { perSecond: 4096 }, avg: Number(bytesToCost(4096n)), burst: 1 });
     if (p.bucket.kind !== 'bytes') throw new Error('not bytes');
     expect(p.bucket.full).toBe(BigInt(2 ** 24 * HZ));
     const t = new HashlimitTable(p);

@@ -81,6 +81,7 @@ export const MESSAGES = {
   W103: { severity: 'warning', text: 'old-style negation "{option} ! {value}": iptables 1.8 refuses it; write "! {option} {value}"' },
   W104: { severity: 'warning', text: 'chain "{chain}" does not exist in table "{table}": iptables fails here and the script goes on without this command' },
   W105: { severity: 'warning', text: '{what} is ignored by iptables-restore' },
+  W260: { severity: 'warning', text: 'hashlimit table "{name}" was created by the rule on line {line}: its rate, burst, mode, masks and table settings apply here too', help: 'the kernel keeps one table per --hashlimit-name; give this rule its own name to get its own settings' },
   W106: { severity: 'warning', text: 'iptables-restore refuses this line ({reason}); rejectc reads it anyway' },
 } as const satisfies Record<string, MessageEntry>;
 

@@ -96,15 +96,16 @@ export function hashlimitModeBits(m: HashlimitMatch): number {
 
 /**
  * The `hashlimit_cfg3` iptables builds for an IR match. The IR stores what iptables stores:
- * packet mode `avg` in 1/1e6 s, byte mode `bytes.perSecond` (converted here with
- * `bytes_to_cost`) and `burst` as the kernel's refill count. Absent options take iptables'
- * defaults; an absent `htableExpire` is the value iptables-save leaves out, i.e. the quantum of
- * the printed rate (byte mode: 15 s, or 60 s with a burst).
+ * `avg` in 1/1e6 s (packet mode) or the byte cost `bytes_to_cost(bytes per second)` (byte
+ * mode, where `bytes.perSecond` is only what iptables-save prints), and `burst` as the kernel's
+ * refill count in byte mode. Absent options take iptables' defaults; an absent `htableExpire`
+ * is the value iptables-save leaves out, i.e. the quantum of the printed rate (byte mode: 15 s,
+ * or 60 s with a burst).
  */
 export function hashlimitCfg3(m: HashlimitMatch, family: Family): HashlimitCfg3 {
   const mode = hashlimitModeBits(m);
   const bytes = m.bytes !== undefined;
-  const avg = bytes ? bytesToCost(BigInt(m.bytes!.perSecond)) : BigInt(m.avg);
+  const avg = BigInt(m.avg);
   const burst = BigInt(m.burst);
   const interval = m.rateMatch ? (m.rateInterval ?? 1) : 0;
   let expire = m.htableExpire;

@@ -13,3 +13,4 @@ export * from './hashlimit-table.js';
 export * from './token-buckets.js';
 export * from './reply-budget.js';
 export * from './bpf-layout.js';
+export * from './ruleset-limits.js';
