@@ -168,17 +168,18 @@ describe('ICMPv6', () => {
     expect(reply6(rejectWith('icmp6-port-unreachable', u())).header).toMatchObject({ flowLabel: 0, trafficClass: 0, nextHeader: 58, payloadLength: 1240 });
   });
 
-  it('source: a local destination (link-local only on the ingress interface), else the configured source', () => {
-    const env: ModelEnv = {
-      chain: 'INPUT',
-      inInterface: 'eth0',
-      localAddresses: [{ address: 'fe80::2', prefix: 64, interface: 'eth0' }, { address: '2001:db8::2', prefix: 64, interface: 'eth0' }],
-      reply: { icmpSourceV6: '2001:db8::99' },
-    };
+  it('source: INPUT the orig destination; FORWARD the configured source; OUTPUT the orig source unless the destination is local', () => {
     const p = ipv6({ src: 'fe80::a', dst: 'fe80::2' }, udp({ sport: 1, dport: 2 }));
-    const src = (e: ModelEnv): string => Buffer.from(reply6(rejectWith('icmp6-adm-prohibited', p, e)).header.src).toString('hex');
-    expect(src(env)).toBe('fe800000000000000000000000000002');
-    expect(src({ ...env, inInterface: 'eth1' })).toBe('20010db8000000000000000000000099');
+    const src = (e: ModelEnv, pkt = p): string => Buffer.from(reply6(rejectWith('icmp6-adm-prohibited', pkt, e)).header.src).toString('hex');
+    expect(src({ chain: 'INPUT', inInterface: 'eth0' })).toBe('fe800000000000000000000000000002');
+    const fwd = ipv6({ src: '2001:db8:a::1', dst: '2001:db8:c::1' }, udp({ sport: 1, dport: 2 }));
+    expect(src({ chain: 'FORWARD', reply: { icmpSourceV6: '2001:db8:a::fe' } }, fwd)).toBe('20010db8000a000000000000000000fe');
+    expect(src({ chain: 'FORWARD', localAddresses: [{ address: 'fe80::1', prefix: 64, interface: 'r0' }, { address: '2001:db8:a::fe', prefix: 64, interface: 'r0' }] }, fwd)).toBe(
+      '20010db8000a000000000000000000fe',
+    );
+    const out: ModelEnv = { chain: 'OUTPUT', localAddresses: [{ address: '2001:db8::2', prefix: 64, interface: 'eth0' }, { address: '2001:db8:ffff::1', prefix: 128, interface: 'lo' }] };
+    expect(src(out, ipv6({ src: '2001:db8::2', dst: '2001:db8:ffff::1' }, udp({ sport: 1, dport: 2 })))).toBe('20010db8ffff00000000000000000001');
+    expect(src(out, ipv6({ src: '2001:db8::2', dst: '2001:db8:9::9' }, udp({ sport: 1, dport: 2 })))).toBe('20010db8000000000000000000000002');
   });
 
   it('checksumVerified skips the whole gate: a non-first fragment and a headerless ICMPv6 fragment get replies', () => {

@@ -108,12 +108,3 @@ function isSubnetAnycast6(addr: Uint8Array, env: ModelEnv, device: string | null
       (device === null || a.interface === device),
   );
 }
-
-/**
- * `ipv6_chk_addr(net, addr, dev, 0)`: a local address; link-local (and loopback) addresses only
- * count on `device` (the ingress interface), others on any interface.
- */
-export function isLocalForIcmp6(addr: Uint8Array, env: ModelEnv, device: string): boolean {
-  const linkScoped = (ipv6AddrType(addr) & (IPV6_ADDR.LINKLOCAL | IPV6_ADDR.LOOPBACK)) !== 0;
-  return isLocalAddress(addr, env, linkScoped ? device : null);
-}

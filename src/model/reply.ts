@@ -20,10 +20,10 @@ import {
   sum16,
   verifies,
 } from './checksum.js';
-import { hookInterfaces, INADDR_DUMMY, replyConfig, type ModelEnv } from './env.js';
+import { INADDR_DUMMY, replyConfig, type ModelEnv } from './env.js';
 import type { HookPacket } from './hook-view.js';
 import { echoOptions } from './ip-options.js';
-import { addrType4, ipv4RouteIsBroadcast, isLocalAddress, isLocalForIcmp6 } from './local.js';
+import { addrType4, ipv4RouteIsBroadcast, isLocalAddress } from './local.js';
 import { readTcp, readUdp, type Ipv4Packet, type Ipv6Packet, type TcpHeader } from './packet.js';
 
 /**
@@ -303,13 +303,14 @@ function ineligible(ip: Ipv6Packet): boolean {
 }
 
 /**
- * The ICMPv6 source: the orig destination when it is one of this host's addresses (link-local
- * ones only on the ingress interface); otherwise the source selected toward the orig source: at
- * OUTPUT the orig source itself, else `icmpSourceV6`, else the first global local address.
+ * The ICMPv6 source (`icmp6_send`): the orig destination when it is one of this host's
+ * addresses (INPUT; OUTPUT to a local address); otherwise the source selected toward the orig
+ * source: at OUTPUT the orig source itself, in FORWARD `icmpSourceV6`, else the first global
+ * local address.
  */
 function icmpSource6(ip: Ipv6Packet, env: ModelEnv): Uint8Array {
+  if (env.chain === 'INPUT') return ip.header.dst;
   if (env.chain === 'OUTPUT') return isLocalAddress(ip.header.dst, env) ? ip.header.dst : ip.header.src;
-  if (isLocalForIcmp6(ip.header.dst, env, hookInterfaces(env).in)) return ip.header.dst;
   const configured = replyConfig(env).icmpSourceV6;
   if (configured) return addressBytes(configured);
   const global = (env.localAddresses ?? []).find(
