@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* rjc_ctx.h: the context layer. Everything the reply path does to a packet goes through the
+ * rjc_ctx_*() functions below, implemented once per flavour. The including program selects the
+ * flavour by defining exactly one of RJC_FLAVOR_TC or RJC_FLAVOR_XDP before including rjc.h.
+ *
+ * Modelled on cilium's bpf/include/bpf/ctx/skb.h and xdp.h. An operation a flavour lacks is
+ * not emulated: it is simply not defined for that flavour, so using it fails to compile
+ * (e.g. delivering a reply to the local stack from XDP).
+ *
+ *                 TC (clsact, struct __sk_buff)          XDP (struct xdp_md)
+ *  pass           TC_ACT_OK                              XDP_PASS
+ *  drop           TC_ACT_SHOT                            XDP_DROP
+ *  reply leaves   rjc_ctx_send: bpf_redirect(ifindex, 0) XDP_TX (ingress only)
+ *                 rjc_ctx_send_local (egress/OUTPUT):    not defined (compile error)
+ *                 bpf_redirect(ifindex, BPF_F_INGRESS)
+ *  resize tail    bpf_skb_change_tail                    bpf_xdp_adjust_tail
+ *  grow at L3     bpf_skb_adjust_room(BPF_ADJ_ROOM_MAC)  bpf_xdp_adjust_head + move L2 header
+ *  csum state     ip_summed via bpf_cast_to_kern_ctx     none (see rjc_ctx_csum_trusted)
+ */
+#ifndef RJC_CTX_H
+#define RJC_CTX_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+#if defined(RJC_FLAVOR_TC) == defined(RJC_FLAVOR_XDP)
+#error "define exactly one of RJC_FLAVOR_TC or RJC_FLAVOR_XDP before including rjc.h"
+#endif
+
+/* Checksum state of the original packet, as netfilter's reject code would judge it
+ * (skb_csum_unnecessary() in nf_reject_verify_csum's callers). */
+#define RJC_CSUM_VERIFY   0  /* CHECKSUM_NONE / COMPLETE / unknown: verify in software */
+#define RJC_CSUM_TRUSTED  1  /* CHECKSUM_UNNECESSARY: the kernel skips the check */
+#define RJC_CSUM_PARTIAL  2  /* CHECKSUM_PARTIAL (locally generated): skipped, and the reply's
+                              * TCP checksum field must hold the pseudo-header seed */
+
+#ifdef RJC_FLAVOR_TC
+/* ---------------------------------------------------------------------------------------- */
+/* TC flavour: struct __sk_buff                                                             */
+/* ---------------------------------------------------------------------------------------- */
+typedef struct __sk_buff rjc_ctx_t;
+
+#define RJC_PASS TC_ACT_OK
+#define RJC_DROP TC_ACT_SHOT
+#define RJC_FLAVOR_NAME "tc"
+
+/* Minimal CO-RE view of struct sk_buff (no vmlinux.h): only the checksum state bits.
+ * preserve_access_index makes libbpf relocate the bitfield against the running kernel. */
+struct sk_buff___rjc {
+	__u8 ip_summed : 2;
+} __attribute__((preserve_access_index));
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+#define RJC_CHECKSUM_UNNECESSARY 1
+#define RJC_CHECKSUM_PARTIAL 3
+
+static __always_inline void *rjc_ctx_data(rjc_ctx_t *ctx) { return (void *)(long)ctx->data; }
+static __always_inline void *rjc_ctx_data_end(rjc_ctx_t *ctx) { return (void *)(long)ctx->data_end; }
+/* Length of the whole frame, linear part and fragments. */
+static __always_inline __u32 rjc_ctx_len(rjc_ctx_t *ctx) { return ctx->len; }
+
+/* Make the first `len` bytes directly accessible. Packets from AF_PACKET or NICs can carry
+ * their headers outside the linear area; without this the bounds checks fail and the packet
+ * would silently pass (bpf-notes.md "Non-linear skbs"). Invalidates data pointers. */
+static __always_inline int rjc_ctx_pull(rjc_ctx_t *ctx, __u32 len)
+{
+	return bpf_skb_pull_data(ctx, len);
+}
+
+static __always_inline int rjc_ctx_load(rjc_ctx_t *ctx, __u32 off, void *to, __u32 len)
+{
+	return bpf_skb_load_bytes(ctx, off, to, len);
+}
+
+static __always_inline int rjc_ctx_store(rjc_ctx_t *ctx, __u32 off, const void *from, __u32 len)
+{
+	return bpf_skb_store_bytes(ctx, off, from, len, 0);
+}
+
+/* Set the frame length to `len` bytes (trim, or grow with zeroes). */
+static __always_inline int rjc_ctx_set_len(rjc_ctx_t *ctx, __u32 len)
+{
+	return bpf_skb_change_tail(ctx, len, 0);
+}
+
+/* Insert `room` zero bytes between the L2 header (`l2_len` bytes, only ETH_HLEN supported in
+ * TC: VLAN tags are out of band there) and the L3 header. */
+static __always_inline int rjc_ctx_insert_l3(rjc_ctx_t *ctx, __u32 l2_len, __u32 room)
+{
+	if (l2_len != 14)
+		return -1;
+	return bpf_skb_adjust_room(ctx, room, BPF_ADJ_ROOM_MAC, 0);
+}
+
+static __always_inline int rjc_ctx_fib(rjc_ctx_t *ctx, struct bpf_fib_lookup *p, __u32 flags)
+{
+	return bpf_fib_lookup(ctx, p, sizeof(*p), flags);
+}
+
+/* The device the program runs on (ingress device at ingress, egress device at egress). */
+static __always_inline __u32 rjc_ctx_ifindex(rjc_ctx_t *ctx) { return ctx->ifindex; }
+
+/* Ingress device of the packet; 0 for locally generated packets at egress (OUTPUT). */
+static __always_inline __u32 rjc_ctx_ingress_ifindex(rjc_ctx_t *ctx) { return ctx->ingress_ifindex; }
+
+static __always_inline __u32 rjc_ctx_mark(rjc_ctx_t *ctx) { return ctx->mark; }
+
+/* Checksum state (bpf-notes.md "TCP checksum validation"): read skb->ip_summed through the
+ * bpf_cast_to_kern_ctx kfunc. The kernel trusts UNNECESSARY and PARTIAL; COMPLETE is verified
+ * in software here, which is the kernel's CHECKSUM_NONE behaviour (nf-reject.md §4.1.5). */
+static __always_inline int rjc_ctx_csum_state(rjc_ctx_t *ctx)
+{
+	struct sk_buff___rjc *skb = bpf_cast_to_kern_ctx(ctx);
+	__u8 s = BPF_CORE_READ_BITFIELD(skb, ip_summed);
+
+	if (s == RJC_CHECKSUM_PARTIAL)
+		return RJC_CSUM_PARTIAL;
+	if (s == RJC_CHECKSUM_UNNECESSARY)
+		return RJC_CSUM_TRUSTED;
+	return RJC_CSUM_VERIFY;
+}
+
+/* Send the rewritten packet back out of the device it arrived on (INPUT/FORWARD replies,
+ * mirrors the kernel routing the reply back toward the sender). */
+static __always_inline int rjc_ctx_send(rjc_ctx_t *ctx)
+{
+	return bpf_redirect(ctx->ifindex, 0);
+}
+
+/* Deliver the rewritten packet to the local stack (OUTPUT replies: the orig was locally
+ * generated, the reply is for a local socket). BPF_F_INGRESS makes it arrive as if received
+ * on the device, so the sending socket sees the RST / ICMP error. TC only. */
+static __always_inline int rjc_ctx_send_local(rjc_ctx_t *ctx)
+{
+	return bpf_redirect(ctx->ifindex, BPF_F_INGRESS);
+}
+
+/* Hook directions exist in TC: ingress (INPUT/FORWARD) and egress (OUTPUT). */
+#define RJC_CHECK_DIR(dir) (dir)
+
+#endif /* RJC_FLAVOR_TC */
+
+#ifdef RJC_FLAVOR_XDP
+/* ---------------------------------------------------------------------------------------- */
+/* XDP flavour: struct xdp_md (ingress only)                                                */
+/* ---------------------------------------------------------------------------------------- */
+typedef struct xdp_md rjc_ctx_t;
+
+#define RJC_PASS XDP_PASS
+#define RJC_DROP XDP_DROP
+#define RJC_FLAVOR_NAME "xdp"
+
+static __always_inline void *rjc_ctx_data(rjc_ctx_t *ctx) { return (void *)(long)ctx->data; }
+static __always_inline void *rjc_ctx_data_end(rjc_ctx_t *ctx) { return (void *)(long)ctx->data_end; }
+/* Frames are linear (the program is not loaded with BPF_F_XDP_HAS_FRAGS). */
+static __always_inline __u32 rjc_ctx_len(rjc_ctx_t *ctx) { return bpf_xdp_get_buff_len(ctx); }
+
+/* XDP frames are always linear: nothing to pull. */
+static __always_inline int rjc_ctx_pull(rjc_ctx_t *ctx, __u32 len) { return 0; }
+
+static __always_inline int rjc_ctx_load(rjc_ctx_t *ctx, __u32 off, void *to, __u32 len)
+{
+	return bpf_xdp_load_bytes(ctx, off, to, len);
+}
+
+static __always_inline int rjc_ctx_store(rjc_ctx_t *ctx, __u32 off, const void *from, __u32 len)
+{
+	return bpf_xdp_store_bytes(ctx, off, (void *)from, len);
+}
+
+static __always_inline int rjc_ctx_set_len(rjc_ctx_t *ctx, __u32 len)
+{
+	return bpf_xdp_adjust_tail(ctx, (int)len - (int)rjc_ctx_len(ctx));
+}
+
+/* Move the head back by `room` bytes and the L2 header (`l2_len` <= 18 bytes) with it, so
+ * that `room` bytes appear between L2 and L3. */
+static __always_inline int rjc_ctx_insert_l3(rjc_ctx_t *ctx, __u32 l2_len, __u32 room)
+{
+	__u8 l2[18];
+
+	if (l2_len > sizeof(l2) || l2_len < 14)
+		return -1;
+	if (bpf_xdp_load_bytes(ctx, 0, l2, l2_len == 14 ? 14 : 18))
+		return -1;
+	if (bpf_xdp_adjust_head(ctx, -(int)room))
+		return -1;
+	return bpf_xdp_store_bytes(ctx, 0, l2, l2_len == 14 ? 14 : 18);
+}
+
+static __always_inline int rjc_ctx_fib(rjc_ctx_t *ctx, struct bpf_fib_lookup *p, __u32 flags)
+{
+	return bpf_fib_lookup(ctx, p, sizeof(*p), flags);
+}
+
+static __always_inline __u32 rjc_ctx_ifindex(rjc_ctx_t *ctx) { return ctx->ingress_ifindex; }
+static __always_inline __u32 rjc_ctx_ingress_ifindex(rjc_ctx_t *ctx) { return ctx->ingress_ifindex; }
+/* XDP runs before any skb exists: there is no mark yet. */
+static __always_inline __u32 rjc_ctx_mark(rjc_ctx_t *ctx) { return 0; }
+
+/* XDP has no checksum state: verify in software (bpf-notes.md "Replies from XDP"). The
+ * reply path additionally recognises the pseudo-header seed of a CHECKSUM_PARTIAL packet
+ * from a local sender on a veth peer (see rjc_l4_csum_ok). */
+static __always_inline int rjc_ctx_csum_state(rjc_ctx_t *ctx) { return RJC_CSUM_VERIFY; }
+
+/* XDP replies leave through the receiving device (XDP_TX). There is no local delivery
+ * (rjc_ctx_send_local) in XDP: it is deliberately not defined, so code that needs it does
+ * not compile. OUTPUT rulesets are refused for --hook xdp by the compiler. */
+static __always_inline int rjc_ctx_send(rjc_ctx_t *ctx)
+{
+	return XDP_TX;
+}
+
+/* XDP has only an ingress hook: a constant RJC_DIR_EGRESS is a compile-time error. */
+#define RJC_CHECK_DIR(dir)                                                                 \
+	({                                                                                 \
+		_Static_assert((dir) == RJC_DIR_INGRESS, "XDP has no egress hook: OUTPUT needs TC"); \
+		(dir);                                                                     \
+	})
+
+#endif /* RJC_FLAVOR_XDP */
+
+#endif /* RJC_CTX_H */

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* rjc_reject.h: rjc_reject(), the REJECT target. The packet is always dropped; a reply is
+ * built in place and sent when the kernel's reject_tg would send one and the reply budget
+ * allows it. Every outcome is counted in rjc_reply_stats (replies by kind, silence by reason).
+ */
+#ifndef RJC_REJECT_H
+#define RJC_REJECT_H
+
+#include "rjc_reply.h"
+#include "rjc_reply4.h"
+#include "rjc_reply6.h"
+
+static __always_inline void rjc_stats_inc(__u32 index)
+{
+	__u64 *v = bpf_map_lookup_elem(&rjc_reply_stats, &index);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
+/**
+ * rjc_reply_budget_ok() - THE place where the reply budget is checked, once per reply, after
+ * every kernel no-reply condition passed and before the packet is rewritten.
+ * Rate limiting (global and per-source token buckets per reply kind, DESIGN.md) is another
+ * issue; until it lands every reply is within budget. Returning 0 makes the REJECT drop
+ * silently (counted as RJC_NOREPLY_BUDGET), as the kernel does when icmp_send() is limited.
+ */
+static __always_inline int rjc_reply_budget_ok(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, const struct rjc_reply *r)
+{
+	return 1;
+}
+
+/**
+ * rjc_reject() - REJECT @pkt (parsed by rjc_parse(), chain set by rjc_chain()) with reject
+ * type @with (RJC_REJECT_*). Returns the flavour's verdict: the reply's redirect / XDP_TX
+ * when a reply was built, RJC_DROP otherwise. pkt->noreply tells why nothing was sent
+ * (RJC_NOREPLY_NONE when a reply left). After a reply, @pkt no longer describes the packet.
+ */
+static __always_inline int rjc_reject(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __u8 with, __u8 chain)
+{
+	struct rjc_reply r = {};
+	int family = rjc_reject_family(with), reason;
+
+	pkt->chain = chain;
+	r.csum_state = rjc_ctx_csum_state(ctx);
+	if (family && family != pkt->family) {
+		reason = RJC_NOREPLY_FAMILY;
+	} else if (with != RJC_REJECT_TCP_RESET && !rjc_reject_icmp(with, &r.icmp_type, &r.icmp_code)) {
+		reason = RJC_NOREPLY_FAMILY; /* unknown code */
+	} else if (pkt->family == 4) {
+		reason = with == RJC_REJECT_TCP_RESET ? rjc_rst4_check(ctx, pkt, &r) : rjc_icmp4_check(ctx, pkt, &r);
+	} else {
+		reason = with == RJC_REJECT_TCP_RESET ? rjc_rst6_check(ctx, pkt, &r) : rjc_icmp6_check(ctx, pkt, &r);
+	}
+#ifdef RJC_FLAVOR_XDP
+	if (reason == RJC_NOREPLY_NONE && chain == RJC_CHAIN_OUTPUT)
+		reason = RJC_NOREPLY_FAILED; /* unreachable: rjc_chain() has no OUTPUT in XDP */
+#endif
+	if (reason == RJC_NOREPLY_NONE && !rjc_reply_budget_ok(ctx, pkt, &r))
+		reason = RJC_NOREPLY_BUDGET;
+	if (reason == RJC_NOREPLY_NONE) {
+		switch (r.kind) {
+		case RJC_REPLY_RST4:
+			reason = rjc_rst4_build(ctx, pkt, &r);
+			break;
+		case RJC_REPLY_ICMP4:
+			reason = rjc_icmp4_build(ctx, pkt, &r);
+			break;
+		case RJC_REPLY_RST6:
+			reason = rjc_rst6_build(ctx, pkt, &r);
+			break;
+		default:
+			reason = rjc_icmp6_build(ctx, pkt, &r);
+		}
+	}
+	pkt->noreply = reason;
+	if (reason != RJC_NOREPLY_NONE) {
+		rjc_stats_inc(RJC_REPLY_KINDS + reason);
+		return RJC_DROP;
+	}
+	rjc_stats_inc(r.kind);
+#ifdef RJC_FLAVOR_TC
+	if (chain == RJC_CHAIN_OUTPUT)
+		return rjc_ctx_send_local(ctx);
+#endif
+	return rjc_ctx_send(ctx);
+}
+
+#endif /* RJC_REJECT_H */

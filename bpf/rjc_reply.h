@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* rjc_reply.h: what the IPv4 and IPv6 reply builders share: the reply state, the configured
+ * TTL / hop-limit defaults, the route back to the sender, statistics and the reply budget.
+ */
+#ifndef RJC_REPLY_H
+#define RJC_REPLY_H
+
+#include "rjc_ctx.h"
+#include "rjc_layout.h"
+#include "rjc_pkt.h"
+#include "rjc_csum.h"
+#include "rjc_chain.h"
+
+#define RJC_DEFAULT_TTL 64
+
+/* State handed from a builder's checks to its build step (see rjc_reject()). */
+struct rjc_reply {
+	union rjc_addr src;  /* reply source address, network order */
+	__u32 egress;        /* device the reply route leaves by (IPv6 hop_limit lookup) */
+	__u16 tcplen;        /* RST: orig TCP segment length (IP length - TCP offset) */
+	__u16 quote_len;     /* ICMP: bytes of the orig packet quoted */
+	__u8 ttl;            /* reply TTL / hop limit */
+	__u8 kind;           /* RJC_REPLY_* */
+	__u8 csum_state;     /* RJC_CSUM_* of the orig */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 optlen;         /* IPv4 ICMP: length of the echoed options (multiple of 4) */
+	__u8 rr_at;          /* IPv4 ICMP: reply header offset of an echoed RR option needing our address, 0 if none */
+	__u8 ts_at;          /* IPv4 ICMP: reply header offset of an echoed TS option needing filling, 0 if none */
+	__u8 ts_need;        /* RJC_OPT_TS_NEEDADDR / RJC_OPT_TS_NEEDTIME of the echoed TS option */
+	__u8 tcp[20];        /* RST: the orig TCP header */
+};
+
+static __always_inline struct rjc_scratch *rjc_scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&rjc_scratch, &zero);
+}
+
+static __always_inline struct rjc_config *rjc_config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&rjc_config, &zero);
+}
+
+/* net.ipv4.ip_default_ttl as the runtime configured it (64 when unset). */
+static __always_inline __u8 rjc_default_ttl(void)
+{
+	struct rjc_config *cfg = rjc_config_get();
+
+	return cfg && cfg->ip_default_ttl ? cfg->ip_default_ttl : RJC_DEFAULT_TTL;
+}
+
+/* The RTAX_HOPLIMIT metric of the main-table route covering `addr`, 0 if none. */
+static __always_inline __u8 rjc_route4_hoplimit(__be32 addr)
+{
+	struct rjc_route4_key key = { .prefixlen = 32, .addr = addr };
+	struct rjc_route_info *r = bpf_map_lookup_elem(&rjc_route4, &key);
+
+	return r ? r->hoplimit : 0;
+}
+
+static __always_inline __u8 rjc_route6_hoplimit(const union rjc_addr *addr)
+{
+	struct rjc_route6_key key = { .prefixlen = 128 };
+	struct rjc_route_info *r;
+
+	__builtin_memcpy(key.addr, addr->bytes, 16);
+	r = bpf_map_lookup_elem(&rjc_route6, &key);
+	return r ? r->hoplimit : 0;
+}
+
+/* ip6_dst_hoplimit(): the route's hoplimit metric, else the egress device's
+ * conf.<dev>.hop_limit, else conf.all.hop_limit. */
+static __always_inline __u8 rjc_ip6_hoplimit(const union rjc_addr *dst, __u32 egress)
+{
+	struct rjc_dev_config *dev;
+	struct rjc_config *cfg;
+	__u8 hl = rjc_route6_hoplimit(dst);
+
+	if (hl)
+		return hl;
+	dev = bpf_map_lookup_elem(&rjc_dev, &egress);
+	if (dev && dev->ipv6_hop_limit)
+		return dev->ipv6_hop_limit;
+	cfg = rjc_config_get();
+	return cfg && cfg->ipv6_all_hop_limit ? cfg->ipv6_all_hop_limit : RJC_DEFAULT_TTL;
+}
+
+/* The route the reply takes back to the orig's source (ip_route_me_harder / icmp_route_lookup
+ * / ip6_route_output). With `want_src` also the source address that route selects
+ * (BPF_FIB_LOOKUP_SRC: the route's preferred source or the egress device's address).
+ * Returns 0 or RJC_NOREPLY_NO_ROUTE.
+ *
+ * The reply always leaves through the device the orig arrived on, so the lookup is an output
+ * lookup restricted to that device. A device with forwarding off makes bpf_fib_lookup() answer
+ * FWD_DISABLED to every query (bpf-notes.md): the route is then assumed to exist, as it does
+ * for a host answering its neighbours. In OUTPUT the orig's source is a local address: the
+ * reply goes to the local stack, its route is the local route (source = that address). */
+static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_reply *r, int want_src)
+{
+	struct bpf_fib_lookup p = {};
+	__u32 flags = BPF_FIB_LOOKUP_OUTPUT | BPF_FIB_LOOKUP_SKIP_NEIGH;
+	int rc;
+
+	r->egress = rjc_ctx_ifindex(ctx);
+	if (pkt->chain == RJC_CHAIN_OUTPUT) {
+		r->egress = 1; /* loopback */
+		if (want_src)
+			r->src = pkt->saddr;
+		return 0;
+	}
+	if (want_src)
+		flags |= BPF_FIB_LOOKUP_SRC;
+	p.ifindex = r->egress;
+	p.l4_protocol = pkt->proto;
+	if (pkt->family == 4) {
+		p.family = AF_INET;
+		p.ipv4_dst = pkt->saddr.v4;
+		if (!want_src)
+			p.ipv4_src = pkt->daddr.v4;
+	} else {
+		p.family = AF_INET6;
+		__builtin_memcpy(p.ipv6_dst, pkt->saddr.v6, 16);
+		if (!want_src)
+			__builtin_memcpy(p.ipv6_src, pkt->daddr.v6, 16);
+	}
+	rc = rjc_ctx_fib(ctx, &p, flags);
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED && !want_src)
+		return 0;
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return RJC_NOREPLY_NO_ROUTE;
+	r->egress = p.ifindex;
+	if (want_src) {
+		if (pkt->family == 4)
+			r->src.v4 = p.ipv4_src;
+		else
+			__builtin_memcpy(r->src.v6, p.ipv6_src, 16);
+	}
+	return 0;
+}
+
+/* Swap the Ethernet addresses: the reply goes back to the sender's MAC. */
+static __always_inline int rjc_swap_macs(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+{
+	__u8 macs[12];
+
+	__builtin_memcpy(macs, pkt->smac, 6);
+	__builtin_memcpy(macs + 6, pkt->dmac, 6);
+	return rjc_ctx_store(ctx, 0, macs, 12);
+}
+
+/* Checksum gate of one orig transport segment at frame offset `off`, `len` bytes, with
+ * `pseudo` (0 for protocols without a pseudo-header) and `extra` (the IPv4 header sum the
+ * kernel includes, see rjc_ip4_hook_view). Mirrors nf_ip_checksum()/nf_ip6_checksum() for a
+ * CHECKSUM_NONE skb: the segment plus pseudo-header must sum to 0xffff.
+ * XDP sees no checksum state; a TCP/UDP packet whose checksum field holds exactly the
+ * pseudo-header seed is a CHECKSUM_PARTIAL packet from a local sender on a veth peer, which
+ * the kernel would have trusted: accept it (`csum_at` is the checksum field's offset). */
+static __always_inline int rjc_l4_csum_ok(rjc_ctx_t *ctx, __u32 off, __u32 len, __u64 pseudo, __u64 extra, int csum_at)
+{
+	__s64 s = rjc_csum_packet(ctx, off, len);
+
+	if (s < 0)
+		return 0;
+	if (rjc_csum_ok((__u64)s + pseudo + extra))
+		return 1;
+#ifdef RJC_FLAVOR_XDP
+	if (csum_at >= 0 && pseudo) {
+		__u16 field;
+
+		if (!rjc_ctx_load(ctx, off + csum_at, &field, 2) && field == rjc_csum_fold(pseudo))
+			return 1;
+	}
+#endif
+	return 0;
+}
+
+/* nf_reject_verify_csum(): protocols whose checksum REJECT does not verify. `udp_check` is
+ * the UDP checksum field, or -1 if the UDP header is incomplete (then it is verified). */
+static __always_inline int rjc_proto_unverified(__u8 proto, int udp_check)
+{
+	switch (proto) {
+	case IPPROTO_UDP:
+		return udp_check == 0;
+	case IPPROTO_GRE:
+	case IPPROTO_AH:
+	case IPPROTO_ESP:
+	case IPPROTO_SCTP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_DCCP:
+		return 1;
+	}
+	return 0;
+}
+
+/* The UDP checksum field at `off` if `avail` bytes hold a whole UDP header, else -1. */
+static __always_inline int rjc_udp_check_field(rjc_ctx_t *ctx, __u32 off, __u32 avail)
+{
+	__u16 c;
+
+	if (avail < 8 || rjc_ctx_load(ctx, off + 6, &c, 2))
+		return -1;
+	return c;
+}
+
+#endif /* RJC_REPLY_H */
