@@ -5,11 +5,13 @@ import { formatDiagnostic } from '../src/compiler/diagnostics.js';
 import {
   RST_DEFAULT,
   applyReplyLimitOps,
+  buildReplyBudget,
   cliSpan,
   defaultReplyLimitSettings,
   describeReplyBudget,
   findReplyLimitDirectives,
   icmpSysctlsOf,
+  parseReplyLimitArgument,
   parseReplyLimitConfig,
   parseReplyLimitSpec,
   resolveReplyBudget,
@@ -179,5 +181,35 @@ describe('configuration file (ajv, schema/reply-limit.schema.json)', () => {
     expect(r.diagnostics).toHaveLength(1);
     expect(r.diagnostics[0]!.span.start.line).toBe(2);
     expect(r.diagnostics[0]!.message).toContain('not valid JSON');
+  });
+});
+
+describe('buildReplyBudget (what apply calls)', () => {
+  const rulesText = '# rejectc: reply-limit rst.rate=100/s,rst.burst=10\n*filter\nCOMMIT\n';
+  const files: Record<string, string> = { '/etc/rejectc.json': JSON.stringify({ replyLimit: { rst: { burst: 3 }, icmp6: 'off' } }) };
+  const read = (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw new Error(`no ${path}`);
+    return text;
+  };
+
+  it('applies host defaults, then the rules file, then the argument', () => {
+    const r = buildReplyBudget({ rulesText, rulesFile: 'r', argument: 'rst.per-source=1s', host, read });
+    expect(r.diagnostics).toEqual([]);
+    expect(r.params.kinds.rst).toMatchObject({ msgsPerSec: 100, msgsBurst: 10, peerTimeout: 250 });
+    expect(buildReplyBudget({ rulesText, rulesFile: 'r', argument: 'rst=off', host, read }).params.kinds.rst.limited).toBe(false);
+    expect(buildReplyBudget({ rulesText, rulesFile: 'r', host, read }).params.kinds.rst.msgsBurst).toBe(10);
+  });
+  it('reads @FILE arguments as JSON configuration files', () => {
+    const r = buildReplyBudget({ rulesText, rulesFile: 'r', argument: '@/etc/rejectc.json', host, read });
+    expect(r.params.kinds.rst).toMatchObject({ msgsPerSec: 100, msgsBurst: 3 });
+    expect(r.params.kinds.icmp6.limited).toBe(false);
+    expect(parseReplyLimitArgument('@/etc/rejectc.json', read).ops).toHaveLength(2);
+    expect(() => parseReplyLimitArgument('@/nope.json', read)).toThrow('no /nope.json');
+  });
+  it('uses nothing of a setting with errors', () => {
+    const r = buildReplyBudget({ rulesText, rulesFile: 'r', argument: 'rst.burst=x', host, read });
+    expect(r.diagnostics.map((d) => d.code)).toEqual(['E260']);
+    expect(r.params.kinds.rst.msgsBurst).toBe(RST_DEFAULT.burst);
   });
 });

@@ -7,11 +7,11 @@
  * `net.ipv4.icmp_*` / `net.ipv6.icmp.*` sysctls, so rejectc answers no more often than the kernel
  * would; RST, which the kernel never limits, gets {@link RST_DEFAULT}.
  *
- * Three ways to override, applied in this order (later wins):
+ * Two places to override, applied in this order (later wins):
  * 1. a directive line in the rules file: `# rejectc: reply-limit SPEC` ({@link findReplyLimitDirectives});
- * 2. a JSON configuration file with a `replyLimit` section, validated with ajv against
- *    schema/reply-limit.schema.json ({@link parseReplyLimitConfig});
- * 3. `rejectc apply --reply-limit SPEC` ({@link parseReplyLimitSpec}).
+ * 2. `rejectc apply --reply-limit SPEC` ({@link parseReplyLimitSpec}), or
+ *    `--reply-limit @FILE`: a JSON configuration file with a `replyLimit` section, validated
+ *    with ajv against schema/reply-limit.schema.json ({@link parseReplyLimitConfig}).
  *
  * SPEC is a comma-separated list of items:
  *   off | kernel | default            every kind: never limited / as the kernel / rejectc default
@@ -336,6 +336,15 @@ export function parseReplyLimitConfig(jsonText: string, file: string): { ops: Re
   return { ops, diagnostics };
 }
 
+/**
+ * The `--reply-limit` argument: a SPEC, or `@FILE` naming a JSON configuration file, whose text
+ * `read` returns (the caller does the I/O and turns a failure into its own error).
+ */
+export function parseReplyLimitArgument(arg: string, read: (path: string) => string): { ops: ReplyLimitOp[]; diagnostics: Diagnostic[] } {
+  if (arg.startsWith('@')) return parseReplyLimitConfig(read(arg.slice(1)), arg.slice(1));
+  return parseReplyLimitSpec(arg, cliSpan(arg));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resolution on a host
 
@@ -409,4 +418,23 @@ export function describeReplyBudget(p: ReplyBudgetParams): string[] {
     const perSource = k.peerTimeout === 0 ? 'no per-source limit' : `per source one per ${(k.peerTimeout * 1000) / p.hz} ms, burst ${k.peerBurst}`;
     return `${label[kind]}: ${global}; ${perSource}`;
   });
+}
+
+/**
+ * Everything `rejectc apply` needs: the budget for `host` from the rules file's directives and
+ * the `--reply-limit` argument (if any), in that order. `read` reads `@FILE` arguments.
+ * With errors in `diagnostics`, `params` is the default budget and must not be used.
+ */
+export function buildReplyBudget(input: {
+  rulesText: string;
+  rulesFile: string;
+  argument?: string;
+  host: IcmpSysctls;
+  read: (path: string) => string;
+}): { params: ReplyBudgetParams; diagnostics: Diagnostic[] } {
+  const fromRules = findReplyLimitDirectives(input.rulesText, input.rulesFile);
+  const fromArg = input.argument === undefined ? { ops: [], diagnostics: [] } : parseReplyLimitArgument(input.argument, input.read);
+  const diagnostics = [...fromRules.diagnostics, ...fromArg.diagnostics];
+  const ops = diagnostics.length ? [] : [...fromRules.ops, ...fromArg.ops];
+  return { params: resolveReplyBudget(applyReplyLimitOps(defaultReplyLimitSettings(), ops), input.host), diagnostics };
 }
