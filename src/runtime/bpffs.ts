@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { EnvironmentError } from '../errors.js';
 import { errnoName } from './errors.js';
 import { lastErrno, libc } from './native.js';
-import { currentNetns } from './netns.js';
+import { checkIfname, netnsScope } from './netns.js';
 
 export const BPFFS = '/sys/fs/bpf';
 /** rejectc's directory on bpffs. */
@@ -105,9 +105,9 @@ export function physicalPinPath(logical: string): string {
  * (not created; see {@link ensurePinDir}).
  */
 export function pinDirOf(ifname: string): string {
-  if (!/^[^/:\s]{1,15}$/.test(ifname)) throw new RangeError(`invalid interface name "${ifname}"`);
-  const ns = currentNetns();
-  return ns.initial ? `${PIN_ROOT}/${ifname}` : `${PIN_ROOT}/netns:${ns.name ?? `ino${ns.inode}`}/${ifname}`;
+  checkIfname(ifname);
+  const scope = netnsScope();
+  return scope ? `${PIN_ROOT}/${scope}/${ifname}` : `${PIN_ROOT}/${ifname}`;
 }
 
 /**

@@ -90,13 +90,15 @@ export class VerifierError extends LibbpfError {
     errno: number,
     /** The whole verifier log, possibly empty when the kernel gave none. */
     readonly log: string,
+    /** Where the whole log was saved, when it was. */
+    readonly logFile?: string,
   ) {
     const summary = summariseVerifierLog(log);
     super(
       'bpf_object__load',
       errno,
       `the kernel verifier refused BPF program "${program}"`,
-      'the verifier log says why; this is a bug in rejectc or in a hand-written BPF helper, please report it with the log',
+      `${logFile ? `the whole verifier log is in ${logFile}; ` : ''}this is a bug in rejectc or in a hand-written BPF helper, please report it with the log`,
       summary || undefined,
     );
     this.summary = summary;

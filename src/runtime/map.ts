@@ -194,12 +194,19 @@ export class BpfMap {
     const ptr = this.#unloadedPtr('reuse');
     const a = this.#info;
     const b = other.info;
-    if (a.type !== b.type || a.keySize !== b.keySize || a.valueSize !== b.valueSize || a.maxEntries !== b.maxEntries) {
+    if (!this.sameLayout(other)) {
       throw new TypeError(
         `map "${this.name}" cannot reuse map "${b.name}": type/key/value/max_entries ${a.type}/${a.keySize}/${a.valueSize}/${a.maxEntries} differ from ${b.type}/${b.keySize}/${b.valueSize}/${b.maxEntries}`,
       );
     }
     check('bpf_map__reuse_fd', libbpf().bpf_map__reuse_fd(ptr, other.fd) as number, `reusing map "${b.name}" for "${this.name}"`);
+  }
+
+  /** True when `other` has this map's type, key size, value size and max_entries. */
+  sameLayout(other: BpfMap): boolean {
+    const a = this.#info;
+    const b = other.info;
+    return a.type === b.type && a.keySize === b.keySize && a.valueSize === b.valueSize && a.maxEntries === b.maxEntries;
   }
 
   // --- elements -----------------------------------------------------------------------------

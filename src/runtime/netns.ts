@@ -85,18 +85,28 @@ export function currentNetns(): NetnsId {
   return name === undefined ? { inode, initial } : { inode, name, initial };
 }
 
+/**
+ * The path component that makes interface names unique across namespaces: '' for the
+ * initial network namespace, else `netns:<name>` (or `netns:ino<inode>` for an unnamed one).
+ * `:` cannot occur in an interface name, so the two never collide.
+ */
+export function netnsScope(ns: NetnsId = currentNetns()): string {
+  return ns.initial ? '' : `netns:${ns.name ?? `ino${ns.inode}`}`;
+}
+
+/** Throws a RangeError unless `ifname` is a valid Linux interface name. */
+export function checkIfname(ifname: string): void {
+  if (typeof ifname !== 'string' || !/^[^/:\s]{1,15}$/.test(ifname)) throw new RangeError(`invalid interface name "${ifname}"`);
+}
+
 function describeNetns(): string {
   const ns = currentNetns();
   if (ns.initial) return '';
   return ns.name ? ` in network namespace "${ns.name}"` : ` in network namespace ${ns.inode}`;
 }
 
-/**
- * Runs `fn` with the calling (main) thread inside the `ip netns` namespace `name`, then
- * switches back, also when `fn` throws. `fn` must be synchronous (a returned promise is
- * refused). Throws {@link EnvironmentError} when the namespace does not exist.
- */
-export function withNetns<T>(name: string, fn: () => T): T {
+/** Opens the namespace `name` and the caller's own, for entering and coming back. */
+function openNamespaces(name: string): { target: number; home: number; close: () => void } {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new TypeError(`invalid network namespace name "${name}"`);
   let target: number;
   try {
@@ -105,18 +115,54 @@ export function withNetns<T>(name: string, fn: () => T): T {
     throw new EnvironmentError(`network namespace "${name}" does not exist`, 'create it with "ip netns add"');
   }
   const home = openSync('/proc/thread-self/ns/net', 'r');
+  return {
+    target,
+    home,
+    close: () => {
+      closeSync(target);
+      closeSync(home);
+    },
+  };
+}
+
+/**
+ * Runs `fn` with the calling (main) thread inside the `ip netns` namespace `name`, then
+ * switches back, also when `fn` throws. `fn` must be synchronous (a returned promise is
+ * refused). Throws {@link EnvironmentError} when the namespace does not exist.
+ */
+export function withNetns<T>(name: string, fn: () => T): T {
+  const ns = openNamespaces(name);
   try {
-    enter(target, name);
+    enter(ns.target, name);
     try {
       const result = fn();
       if (result instanceof Promise) throw new TypeError('withNetns: the function must be synchronous');
       return result;
     } finally {
-      enter(home, 'the original namespace');
+      enter(ns.home, 'the original namespace');
     }
   } finally {
-    closeSync(target);
-    closeSync(home);
+    ns.close();
+  }
+}
+
+/**
+ * Like {@link withNetns} for an asynchronous function: the main thread stays in namespace
+ * `name` until the promise settles, so everything else the main thread runs meanwhile runs
+ * there too. Work libuv hands to its thread pool (asynchronous fs, dns) stays in the
+ * original namespace. Meant for tests and `rejectc demo`, which run nothing else meanwhile.
+ */
+export async function withNetnsAsync<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const ns = openNamespaces(name);
+  try {
+    enter(ns.target, name);
+    try {
+      return await fn();
+    } finally {
+      enter(ns.home, 'the original namespace');
+    }
+  } finally {
+    ns.close();
   }
 }
 

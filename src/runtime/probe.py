@@ -13,11 +13,14 @@ print exactly one JSON object on stdout:
                                        "type": T, "code": C, "from": ADDR}
   probe.py serve PORT...              listens on TCP and UDP PORTs (dual stack), prints
                                       {"ready": true}, then accepts and echoes until killed
-  probe.py stream HOST PORT SECONDS RATE   sends numbered UDP datagrams (8-byte big-endian
-                                      sequence) for SECONDS at about RATE per second and
-                                      prints {"sent": N}
-  probe.py sink PORT SECONDS          receives such datagrams for SECONDS and prints
-                                      {"received": [sequence numbers]}
+  probe.py stream HOST PORTS SECONDS RATE   sends numbered UDP datagrams (8-byte big-endian
+                                      sequence) to the comma-separated PORTS in turn, for
+                                      SECONDS at about RATE per second in all; prints
+                                      {"sent": {PORT: count}}
+  probe.py sink PORTS IDLE [MAX]      receives such datagrams on the comma-separated PORTS
+                                      until IDLE seconds pass without one after the first, or
+                                      MAX seconds in all (default 60); prints
+                                      {"received": {PORT: [sequence numbers]}}
 """
 import errno
 import json
@@ -182,42 +185,55 @@ def serve(ports):
                 s.sendto(data, addr)
 
 
-def stream(host, port, seconds, rate):
-    s = socket.socket(family_of(host), socket.SOCK_DGRAM)
-    s.connect((host, port))
+def stream(host, ports, seconds, rate):
+    fam = family_of(host)
+    socks = []
+    for port in ports:
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.connect((host, port))
+        socks.append(s)
     interval = 1.0 / rate
     end = time.monotonic() + seconds
+    sent = {str(p): 0 for p in ports}
     seq = 0
     nxt = time.monotonic()
     while time.monotonic() < end:
+        i = seq % len(ports)
         try:
-            s.send(struct.pack('!Q', seq) + b'x' * 24)
+            socks[i].send(struct.pack('!Q', seq) + b'x' * 24)
+            sent[str(ports[i])] += 1
         except OSError:
-            pass  # an ICMP error from an earlier datagram surfaces here; keep streaming
+            pass  # an ICMP error from an earlier datagram surfaces on a later send
         seq += 1
         nxt += interval
         pause = nxt - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-    out({'sent': seq})
+    out({'sent': sent})
 
 
-def sink(port, seconds):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(('::', port))
+def sink(ports, idle, limit):
+    socks = {}
+    for port in ports:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        s.bind(('::', port))
+        socks[s] = str(port)
     out({'ready': True})
-    got = []
-    end = time.monotonic() + seconds
+    got = {str(p): [] for p in ports}
+    start = time.monotonic()
+    last = None
     while True:
-        left = end - time.monotonic()
-        if left <= 0:
+        now = time.monotonic()
+        if now - start > limit or (last is not None and now - last > idle):
             break
-        r, _, _ = select.select([s], [], [], left)
-        if r:
+        r, _, _ = select.select(list(socks), [], [], 0.2)
+        for s in r:
             data, _ = s.recvfrom(2048)
             if len(data) >= 8:
-                got.append(struct.unpack('!Q', data[:8])[0])
+                got[socks[s]].append(struct.unpack('!Q', data[:8])[0])
+                last = time.monotonic()
     out({'received': got})
 
 
@@ -232,9 +248,9 @@ def main(argv):
     elif cmd == 'serve':
         serve([int(p) for p in argv[2:]])
     elif cmd == 'stream':
-        stream(argv[2], int(argv[3]), float(argv[4]), float(argv[5]))
+        stream(argv[2], [int(p) for p in argv[3].split(',')], float(argv[4]), float(argv[5]))
     elif cmd == 'sink':
-        sink(int(argv[2]), float(argv[3]))
+        sink([int(p) for p in argv[2].split(',')], float(argv[3]), float(argv[4]) if len(argv) > 4 else 60.0)
     else:
         sys.stderr.write(__doc__)
         return 2

@@ -50,6 +50,23 @@ export function runProbe<T>(netns: string | undefined, args: readonly string[], 
   return JSON.parse(line) as T;
 }
 
+/** Runs one probe asynchronously (in `netns` when given); resolves with its JSON output. */
+export function runProbeAsync<T>(netns: string | undefined, args: readonly string[]): Promise<T> {
+  const [cmd, ...rest] = argvIn(netns, args);
+  const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new EnvironmentError(`probe ${args.join(' ')} failed (${code}): ${stderr.trim()}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop() ?? 'null') as T);
+    });
+  });
+}
+
 /** connect() to host:port. */
 export function probeTcp(netns: string | undefined, host: string, port: number, timeoutS = 2): TcpProbe {
   return runProbe<TcpProbe>(netns, ['tcp', host, String(port), String(timeoutS)]);

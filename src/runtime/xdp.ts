@@ -8,6 +8,7 @@
  * Native XDP_TX on a veth needs an XDP program on the peer (bpf-notes.md); generic mode
  * needs nothing. All calls act in the calling thread's network namespace.
  */
+import { spawnSync } from 'node:child_process';
 import { LibbpfError } from './errors.js';
 import { errnoOf } from './fd.js';
 import { libbpf } from './native.js';
@@ -119,4 +120,16 @@ export function detachXdp(ifindex: number, mode: XdpMode, progId: number): boole
     if (errnoOf(ret) === 17) return false; // EEXIST: another program replaced it meanwhile
     throw new LibbpfError('bpf_xdp_detach', errnoOf(ret), `detaching XDP program ${progId} from ifindex ${ifindex}`);
   });
+}
+
+/**
+ * The XDP mode rejectc uses on `ifname` unless told otherwise: generic on veth (native
+ * XDP_TX there needs an XDP program on the peer, or the reply is lost: bpf-notes.md), native
+ * elsewhere. Reads the link kind with `ip -d -j link show`, in the caller's namespace.
+ */
+export function defaultXdpMode(ifname: string): XdpMode {
+  const res = spawnSync('ip', ['-d', '-j', 'link', 'show', 'dev', ifname], { encoding: 'utf8' });
+  if (res.status !== 0) return 'native';
+  const [link] = JSON.parse(res.stdout) as Array<{ linkinfo?: { info_kind?: string } }>;
+  return link?.linkinfo?.info_kind === 'veth' ? 'generic' : 'native';
 }

@@ -18,7 +18,7 @@
  *     });
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { findIfindex, withNetns } from '../../src/runtime/netns.js';
+import { findIfindex, withNetns, withNetnsAsync } from '../../src/runtime/netns.js';
 
 const created = new Set<string>();
 let counter = 0;
@@ -106,6 +106,14 @@ export class Netns {
    */
   run<T>(fn: () => T): T {
     return withNetns(this.name, fn);
+  }
+
+  /**
+   * Like {@link run} for an asynchronous function: the main thread stays in the namespace
+   * until the promise settles (see withNetnsAsync in src/runtime/netns.ts).
+   */
+  runAsync<T>(fn: () => Promise<T>): Promise<T> {
+    return withNetnsAsync(this.name, fn);
   }
 
   /** The index of interface `ifname` in this namespace. */
