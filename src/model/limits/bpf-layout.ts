@@ -164,3 +164,30 @@ export function encodeBudgetCfg(p: ReplyBudgetParams, kind: ReplyKind): Buffer {
 export function encodeBudget(p: ReplyBudgetParams): { index: number; value: Buffer }[] {
   return REPLY_KINDS.map((kind) => ({ index: REPLY_KIND_INDEX[kind], value: encodeBudgetCfg(p, kind) }));
 }
+
+/** The rjc_hl_tables entries of a plan: table id → value (fresh state). */
+export function encodeHashlimitTables(tables: readonly { id: number; params: HashlimitTableParams }[]): { index: number; value: Buffer }[] {
+  return tables.map((t) => ({ index: t.id, value: encodeHashlimitTable(t.params) }));
+}
+
+/** Size of rjc_hl_entries for a set of tables: their maxima, plus a little room for races. */
+export function hashlimitEntriesSize(tables: readonly { params: HashlimitTableParams }[]): number {
+  return Math.max(1, tables.reduce((n, t) => n + t.params.max, 0) + 64);
+}
+
+/** Reply budget outcomes per kind, as `rejectc stats` shows them. */
+export type BudgetStats = Record<ReplyKind, Record<(typeof BUDGET_RESULTS)[number], number>>;
+
+/**
+ * Names the counters of rjc_budget_stats. `perIndex` holds one total per map index (summed
+ * over CPUs): index kind * 3 + result, kinds in REPLY_KIND_INDEX order.
+ */
+export function summarizeBudgetStats(perIndex: readonly (number | bigint)[]): BudgetStats {
+  const out = {} as BudgetStats;
+  for (const kind of REPLY_KINDS) {
+    const base = REPLY_KIND_INDEX[kind] * BUDGET_RESULTS.length;
+    out[kind] = { sent: 0, global: 0, peer: 0 };
+    BUDGET_RESULTS.forEach((r, i) => (out[kind][r] = Number(perIndex[base + i] ?? 0)));
+  }
+  return out;
+}
