@@ -9,6 +9,7 @@
 #include "rjc_reply.h"
 #include "rjc_reply4.h"
 #include "rjc_reply6.h"
+#include "rjc_limit.h"
 
 static __always_inline void rjc_stats_inc(__u32 index)
 {
@@ -21,13 +22,16 @@ static __always_inline void rjc_stats_inc(__u32 index)
 /**
  * rjc_reply_budget_ok() - THE place where the reply budget is checked, once per reply, after
  * every kernel no-reply condition passed and before the packet is rewritten.
- * Rate limiting (global and per-source token buckets per reply kind, DESIGN.md) is another
- * issue; until it lands every reply is within budget. Returning 0 makes the REJECT drop
- * silently (counted as RJC_NOREPLY_BUDGET), as the kernel does when icmp_send() is limited.
+ * The budget (rjc_limit.h: a global and a per-source token bucket per reply kind, with the
+ * kernel's ICMP limiter arithmetic) is keyed by the reply's destination, the orig source.
+ * Returning 0 makes the REJECT drop silently (counted as RJC_NOREPLY_BUDGET), as the kernel
+ * does when icmp_send() is limited. An unconfigured budget (rjc_budget_cfg all zero) allows all.
  */
 static __always_inline int rjc_reply_budget_ok(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, const struct rjc_reply *r)
 {
-	return 1;
+	__u32 kind = r->kind == RJC_REPLY_ICMP4 ? RJC_BUDGET_ICMP : r->kind == RJC_REPLY_ICMP6 ? RJC_BUDGET_ICMP6 : RJC_BUDGET_RST;
+
+	return rjc_reply_budget(kind, pkt->saddr.bytes, pkt->family == 6 ? 16 : 4) == RJC_BUDGET_SENT;
 }
 
 /**
