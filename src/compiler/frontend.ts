@@ -16,7 +16,7 @@ import { RulesetBuilder, type OptionLowerer } from './lower/ruleset-builder.js';
 import { lowerSaveFile } from './lower/save-file.js';
 import { scriptInvocations } from './lower/script.js';
 import { sourceLines } from './lower/source-lines.js';
-import { LineMap } from './span.js';
+import { Positions } from './lower/positions.js';
 
 export interface ParseOptions {
   /**
@@ -43,7 +43,7 @@ export interface ParseResult {
  * input). Never throws on any text: every problem is a diagnostic.
  */
 export function parseRuleset(text: string, file: string, options: ParseOptions = {}): ParseResult {
-  const lineMap = new LineMap(file, text);
+  const lineMap = new Positions(file, text);
   const form = options.form ?? detectForm(text);
   const { cst, parseErrors } = parseText(text, form);
   const builder = new RulesetBuilder(file, options.lowerOptions ?? lowerRuleOptions, 'unknown');

@@ -69,7 +69,7 @@ interface OptionSpec {
   role?: 'table' | 'counters' | 'family' | 'ignored';
 }
 
-const SPECS: Record<string, OptionSpec> = {
+const SPECS = new Map<string, OptionSpec>(Object.entries({
   A: { op: 'append', arity: 'required' },
   C: { op: 'check', arity: 'required' },
   D: { op: 'delete', arity: 'required+optional-number' },
@@ -96,10 +96,10 @@ const SPECS: Record<string, OptionSpec> = {
   W: { arity: 'optional-value', role: 'ignored' },
   M: { arity: 'required', role: 'ignored' },
   '0': { arity: 'none', role: 'ignored' },
-};
+} satisfies Record<string, OptionSpec>));
 
 /** Long names of the command-level options (iptables.c `original_opts`). */
-const LONG: Record<string, string> = {
+const LONG = new Map<string, string>(Object.entries({
   append: 'A',
   check: 'C',
   delete: 'D',
@@ -127,7 +127,7 @@ const LONG: Record<string, string> = {
   'wait-interval': 'W',
   modprobe: 'M',
   'line-numbers': '0',
-};
+}));
 
 /** Rule options of iptables itself that take a value (the next word is never a command). */
 const BASE_WITH_VALUE = new Set([
@@ -155,15 +155,16 @@ interface Resolved {
 }
 
 function resolve(text: string): Resolved | undefined {
-  if (/^-[A-Za-z0-9]$/.test(text)) {
-    const spec = SPECS[text[1]!];
+  if (text.length === 2) {
+    const spec = text.charCodeAt(0) === 45 ? SPECS.get(text[1]!) : undefined;
     return spec ? { letter: text[1]!, spec } : undefined;
   }
-  const m = /^--([a-z0-9-]+)(?:=([\s\S]*))?$/.exec(text);
-  if (!m) return undefined;
-  const letter = LONG[m[1]!];
-  if (!letter) return undefined;
-  return m[2] === undefined ? { letter, spec: SPECS[letter]! } : { letter, spec: SPECS[letter]!, inline: m[2] };
+  if (!text.startsWith('--')) return undefined;
+  const eq = text.indexOf('=');
+  const letter = LONG.get(eq < 0 ? text.slice(2) : text.slice(2, eq));
+  if (letter === undefined) return undefined;
+  const spec = SPECS.get(letter)!;
+  return eq < 0 ? { letter, spec } : { letter, spec, inline: text.slice(eq + 1) };
 }
 
 /** True if `text` is an iptables command-level option (`-A`, `--flush`, `-t`, ...). */
@@ -217,7 +218,8 @@ export function parseCommand(args: Word[], head: Span): CommandResult {
   while (i < args.length) {
     const w = args[i]!;
     const prev = args[i - 1];
-    const r = w.quoted || (prev !== undefined && !prev.quoted && takesValue(prev.text) && ruleWords.at(-1) === prev) ? undefined : resolve(w.text);
+    const optionLike = !w.quoted && w.text.charCodeAt(0) === 45; // '-'
+    const r = !optionLike || (prev !== undefined && !prev.quoted && takesValue(prev.text) && ruleWords.at(-1) === prev) ? undefined : resolve(w.text);
     if (!r) {
       ruleWords.push(w);
       i++;

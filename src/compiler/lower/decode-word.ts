@@ -10,7 +10,8 @@
  *   perform. Expansions are reported, and their text is kept as written.
  */
 import type { InputForm } from '../../../grammar/tokens.js';
-import type { LineMap, Span } from '../span.js';
+import type { Span } from '../span.js';
+import type { SpanSource } from './positions.js';
 import type { Word } from './words.js';
 
 /** A shell expansion found in a word: `name` is `IPT` for `$IPT`/`${IPT}`, or `$(...)` as written. */
@@ -34,7 +35,7 @@ export interface DecodedWord {
  * Decodes the token text `image` found at offset `start` of the source. Never throws.
  * Preconditions: `image` is one word token of the given form (no unquoted blanks).
  */
-export function decodeWord(image: string, start: number, form: InputForm, lines: LineMap): DecodedWord {
+export function decodeWord(image: string, start: number, form: InputForm, lines: SpanSource): DecodedWord {
   const out = form === 'save' ? decodeRestore(image) : decodeShell(image, start);
   const span: Span = lines.span(start, start + image.length);
   return {
@@ -51,8 +52,11 @@ interface Decoded {
   expansions: Expansion[];
 }
 
+/** Shared by every word without expansions (never mutated). */
+const NONE: Expansion[] = [];
+
 function decodeRestore(image: string): Decoded {
-  if (!image.includes('"')) return { text: image, quoted: false, unterminated: false, expansions: [] };
+  if (!image.includes('"')) return { text: image, quoted: false, unterminated: false, expansions: NONE };
   let text = '';
   let open = false;
   let quoted = false;
@@ -69,7 +73,7 @@ function decodeRestore(image: string): Decoded {
       text += c;
     }
   }
-  return { text, quoted, unterminated: open, expansions: [] };
+  return { text, quoted, unterminated: open, expansions: NONE };
 }
 
 const NAME_START = /[A-Za-z_]/;

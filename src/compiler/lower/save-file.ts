@@ -10,7 +10,8 @@
  */
 import { diag, type Diagnostic } from '../diagnostics.js';
 import type { Backend, Counters, Family } from '../ir.js';
-import type { LineMap, Span } from '../span.js';
+import type { Span } from '../span.js';
+import type { SpanSource } from './positions.js';
 import { decodeWord, type DecodedWord } from './decode-word.js';
 import { guessFamily, headerInfo } from './family.js';
 import { joinedSource, type Invocation } from './invocation.js';
@@ -28,18 +29,6 @@ export interface SaveFileFacts {
   backend: Backend;
 }
 
-type Decoded = Map<RawToken, DecodedWord>;
-
-function decodeAll(lines: SourceLine[], lineMap: LineMap): Decoded {
-  const out: Decoded = new Map();
-  const add = (t: RawToken) => out.set(t, decodeWord(t.image, t.start, 'save', lineMap));
-  for (const line of lines) {
-    if (line.kind === 'chain') line.words.forEach(add);
-    else if (line.kind === 'commands') for (const c of line.commands) c.tokens.forEach(add);
-  }
-  return out;
-}
-
 function parseCounters(image: string): Counters {
   const [p, b] = image.slice(1, -1).split(':');
   return { packets: Number(p), bytes: Number(b) };
@@ -55,15 +44,15 @@ function parseCounters(image: string): Counters {
 export function lowerSaveFile(
   lines: SourceLine[],
   text: string,
-  lineMap: LineMap,
+  lineMap: SpanSource,
   builder: RulesetBuilder,
   options: SaveFileOptions = {},
 ): SaveFileFacts {
-  const decoded = decodeAll(lines, lineMap);
+  const decode = (t: RawToken): DecodedWord => decodeWord(t.image, t.start, 'save', lineMap);
   const diagnostics: Diagnostic[] = builder.diagnostics;
   const report = (code: Parameters<typeof diag>[0], span: Span, params: Record<string, string | number> = {}) =>
     diagnostics.push(diag(code, span, params));
-  const word = (t: RawToken) => decoded.get(t)!.word;
+  const word = (t: RawToken) => decode(t).word;
 
   let header: ReturnType<typeof headerInfo> = {};
   for (const line of lines) {
@@ -74,8 +63,8 @@ export function lowerSaveFile(
       break;
     }
   }
-  const ruleWords = lines.flatMap((l) => (l.kind === 'commands' ? l.commands.map((c) => c.tokens.map(word)) : []));
-  const fileFamily = options.family ?? header.family ?? guessFamily(ruleWords) ?? 'ipv4';
+  const ruleWords = () => lines.flatMap((l) => (l.kind === 'commands' ? l.commands.map((c) => c.tokens.map(word)) : []));
+  const fileFamily = options.family ?? header.family ?? guessFamily(ruleWords()) ?? 'ipv4';
   let family = fileFamily;
   const backend = header.backend ?? 'unknown';
   builder.backend = backend;
@@ -142,7 +131,7 @@ export function lowerSaveFile(
           if (skipping) continue;
           const tokens = command.tokens;
           const counters = tokens[0]?.counters ? tokens[0] : undefined;
-          const words = (counters ? tokens.slice(1) : tokens).map((t) => decoded.get(t)!);
+          const words = (counters ? tokens.slice(1) : tokens).map(decode);
           const first = words[0];
           if (!first || !first.word.text.startsWith('-')) {
             const at = first?.word.span ?? span(tokens[0]!);
@@ -180,7 +169,7 @@ export function lowerSaveFile(
  * `buffer[0]` and `"COMMIT\n"` literally): a line of only blanks, blanks after COMMIT, and
  * CR LF line ends (reported once, at the first). rejectc reads them; the user is told.
  */
-function restoreStrictness(text: string, lineMap: LineMap): Diagnostic[] {
+function restoreStrictness(text: string, lineMap: SpanSource): Diagnostic[] {
   const out: Diagnostic[] = [];
   let crlf = false;
   let start = 0;

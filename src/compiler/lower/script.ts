@@ -15,7 +15,7 @@
 import type { InputForm } from '../../../grammar/tokens.js';
 import { diag, type Diagnostic } from '../diagnostics.js';
 import type { Backend, Family } from '../ir.js';
-import type { LineMap } from '../span.js';
+import type { SpanSource } from './positions.js';
 import { isCommandOption } from './command.js';
 import { decodeWord, type DecodedWord } from './decode-word.js';
 import { joinedSource, type Invocation } from './invocation.js';
@@ -66,7 +66,7 @@ export interface ScriptResult {
  * Finds the iptables invocations of a script, in order. Pure; never throws.
  * Precondition: `lines` come from the script form of `text`.
  */
-export function scriptInvocations(lines: SourceLine[], text: string, lineMap: LineMap, options: ScriptOptions = {}): ScriptResult {
+export function scriptInvocations(lines: SourceLine[], text: string, lineMap: SpanSource, options: ScriptOptions = {}): ScriptResult {
   const invocations: Invocation[] = [];
   const diagnostics: Diagnostic[] = [];
   const assignments = new Map<string, Assignment>();

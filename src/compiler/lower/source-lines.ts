@@ -96,8 +96,14 @@ class LineCollector extends BaseVisitor implements ICstNodeVisitor<SourceLine[],
   }
 
   command(children: CommandCstChildren): RawCommand {
-    const tokens = inOrder(children.Word, children.Counters);
-    const redirects = (children.redirect ?? []).flatMap((r) => this.visit(r) as RawToken[]);
+    const redirects = children.redirect ? children.redirect.flatMap((r) => this.visit(r) as RawToken[]) : [];
+    // Words alone are already in source order (the common case: no sort, no merge).
+    const tokens = children.Counters || redirects.length > 0 ? inOrder(children.Word, children.Counters) : (children.Word ?? []).filter((t) => !Number.isNaN(t.startOffset)).map(raw);
+    if (redirects.length === 0) {
+      const first = tokens[0];
+      const last = tokens[tokens.length - 1];
+      return { tokens, redirects, start: first ? first.start : Infinity, end: last ? last.end : -Infinity };
+    }
     const edges = [...tokens, ...redirects];
     const start = Math.min(...edges.map((t) => t.start));
     const end = Math.max(...edges.map((t) => t.end));
