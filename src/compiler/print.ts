@@ -10,20 +10,32 @@
  * `[0:0]` when the input had none), the rules of every chain in chain order, and `COMMIT`.
  * Rules print without counters unless the input gave `[p:b]` for them (as `iptables-save -c`).
  */
-import type { Chain, Cidr, FamilyRuleset, Rule, Ruleset, Table } from './ir.js';
+import type { Chain, Cidr, Family, FamilyRuleset, Rule, Ruleset, Table } from './ir.js';
 import { saveBase } from './print/base.js';
 import { saveMatch } from './print/matches.js';
 import { saveTarget } from './print/targets.js';
 
 /**
+ * The family a rule belongs to, from what it contains (used when the caller does not say):
+ * IPv6 addresses or IPv6-only modules mean ipv6.
+ */
+export function familyOf(rule: Rule): Family {
+  const addrs = [...(rule.base.src?.addresses ?? []), ...(rule.base.dst?.addresses ?? [])];
+  if (addrs.some((a) => a.address.includes(':'))) return 'ipv6';
+  if (rule.matches.some((m) => ['icmp6', 'hl', 'frag', 'ipv6header', 'rt'].includes(m.module))) return 'ipv6';
+  if (rule.target?.target === 'REJECT' && rule.target.with.startsWith('icmp6')) return 'ipv6';
+  return 'ipv4';
+}
+
+/**
  * The saved lines of one rule. iptables stores `-s a,b -d c,d` as one rule per address pair
  * (source outer, destination inner) and iptables-save prints each; so does this.
  */
-export function printRule(rule: Rule, chain: string): string[] {
+export function printRule(rule: Rule, chain: string, family: Family = familyOf(rule)): string[] {
   const srcs: (Cidr | undefined)[] = rule.base.src ? rule.base.src.addresses : [undefined];
   const dsts: (Cidr | undefined)[] = rule.base.dst ? rule.base.dst.addresses : [undefined];
   const tail: string[] = [];
-  for (const m of rule.matches) tail.push('-m', m.module, ...saveMatch(m));
+  for (const m of rule.matches) tail.push('-m', m.module, ...saveMatch(m, family));
   if (rule.target) tail.push(...saveTarget(rule.target));
   const prefix = rule.counters ? `[${rule.counters.packets}:${rule.counters.bytes}] ` : '';
   const lines: string[] = [];
@@ -42,10 +54,10 @@ function chainLine(c: Chain): string {
 }
 
 /** One `*table ... COMMIT` block. */
-export function printTable(table: Table): string[] {
+export function printTable(table: Table, family: Family): string[] {
   const out = [`*${table.name}`];
   for (const c of table.chains) out.push(chainLine(c));
-  for (const c of table.chains) for (const r of c.rules) out.push(...printRule(r, c.name));
+  for (const c of table.chains) for (const r of c.rules) out.push(...printRule(r, c.name, family));
   out.push('COMMIT');
   return out;
 }
@@ -61,7 +73,7 @@ export function printRuleset(ruleset: Ruleset): string {
   const families = [...ruleset.families].sort((a, b) => (a.family === b.family ? 0 : a.family === 'ipv4' ? -1 : 1));
   for (const f of families) {
     out.push(familyHeader(f, ruleset.file));
-    for (const t of f.tables) out.push(...printTable(t));
+    for (const t of f.tables) out.push(...printTable(t, f.family));
   }
   return out.length > 0 ? `${out.join('\n')}\n` : '';
 }

@@ -25,7 +25,7 @@ export function canon(text: string, ctx: RuleContext = V4): string {
   const errors = r.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new Error(`unexpected errors for "${text}": ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
   const prefix = `-A ${ctx.chain}`;
-  return printRule(ruleOf(r, text), ctx.chain)
+  return printRule(ruleOf(r, text), ctx.chain, ctx.family)
     .map((l) => (l === prefix ? '' : l.slice(prefix.length + 1)))
     .join(' | ');
 }

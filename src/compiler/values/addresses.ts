@@ -85,8 +85,8 @@ export function parseIpv6(text: string): Ipv6Words | undefined {
   return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
 }
 
-/** inet_pton's IPv4 tail: exactly four decimal parts 0..255, no leading zeros. */
-function parseDottedStrict(text: string): number | undefined {
+/** glibc `inet_pton(AF_INET)`: exactly four decimal parts 0..255, no leading zeros. */
+export function parseDottedStrict(text: string): number | undefined {
   const parts = text.split('.');
   if (parts.length !== 4) return undefined;
   let v = 0;
@@ -250,4 +250,29 @@ export function parseCidrList(text: string, family: Family): Parsed<Cidr[]> {
 /** `address/prefix` as iptables-save prints `-s`/`-d` (always with the prefix). */
 export function formatCidr(c: Cidr): string {
   return `${c.address}/${c.prefix}`;
+}
+
+/**
+ * glibc `inet_aton` (what getaddrinfo accepts as a numeric IPv4 host): 1 to 4 parts in C
+ * base-0 notation, the last part filling the remaining bytes (`24` is 0.0.0.24, `10.1` is
+ * 10.0.0.1). Used where iptables reads an address through getaddrinfo (recent's `--mask`).
+ */
+export function parseInetAton(text: string): number | undefined {
+  const parts = text.split('.');
+  if (parts.length > 4 || parts.some((p) => p === '')) return undefined;
+  const nums: number[] = [];
+  for (const p of parts) {
+    const n = parseUint(p, 0, 0xffffffff);
+    if (n === undefined) return undefined;
+    nums.push(n);
+  }
+  const lastBytes = 4 - (nums.length - 1);
+  const last = nums[nums.length - 1]!;
+  if (last >= 2 ** (8 * lastBytes)) return undefined;
+  let value = 0;
+  for (let i = 0; i < nums.length - 1; i++) {
+    if (nums[i]! > 255) return undefined;
+    value = value * 256 + nums[i]!;
+  }
+  return value * 2 ** (8 * lastBytes) + last;
 }

@@ -3,7 +3,7 @@
  * libxt_multiport's `parse_multi_ports_v1`).
  */
 import { ETC_SERVICES } from './services.js';
-import { parseUint, UINT16_MAX } from './numbers.js';
+import { parseDecimal, parseUint, UINT16_MAX } from './numbers.js';
 import { fail, invalid, ok, type Parsed } from './result.js';
 import type { Range } from '../ir.js';
 
@@ -20,33 +20,39 @@ export function serviceToPort(name: string, proto?: string): number | undefined 
 }
 
 /**
- * `xtables_parse_port(text, proto)`: a number 0..65535 (base 0: `0x16`, `026`) or a service
- * name for the protocol (`ssh`, `domain`, `www`). Anything else is E204.
+ * How a port number is written. `xtables` is libxtables' `xtables_parse_port` (tcp, multiport):
+ * C base-0 numbers (`0x16`, `026`) and service names of the given protocol. `xtopt` is the
+ * xtables option parser's port type (udp, conntrack): decimal only (`010` is 10, `0x16` is not
+ * a number) and service names of any protocol. Both refuse values above 65535 (iptables'
+ * xtopt silently wraps them; rejectc does not guess).
  */
-export function parsePort(text: string, proto?: string): Parsed<number> {
-  const n = parseUint(text, 0, UINT16_MAX);
+export type PortStyle = 'xtables' | 'xtopt';
+
+/** One port: a number 0..65535 or a service name (`ssh`, `domain`, `www`). Anything else is E204. */
+export function parsePort(text: string, proto?: string, style: PortStyle = 'xtables'): Parsed<number> {
+  const n = style === 'xtables' ? parseUint(text, 0, UINT16_MAX) : parseDecimal(text, 0, UINT16_MAX);
   if (n !== undefined) return ok(n);
-  const byName = serviceToPort(text, proto);
+  const byName = serviceToPort(text, style === 'xtables' ? proto : undefined);
   if (byName !== undefined) return ok(byName);
   if (/^\s*[-+]?\d/.test(text)) return invalid('port', text, 'ports are 0 to 65535');
-  return invalid('port', text, `not a number or a ${proto ?? 'known'} service name`);
+  return invalid('port', text, `not a number or a ${style === 'xtables' && proto ? `${proto} ` : ''}service name`);
 }
 
 /**
  * A port range as tcp/udp/conntrack take it: `p`, `a:b`, `a:` (to 65535), `:b` (from 0) or `:`
  * (0:65535). `a` must not be greater than `b`.
  */
-export function parsePortRange(text: string, proto?: string): Parsed<Range> {
+export function parsePortRange(text: string, proto?: string, style: PortStyle = 'xtables'): Parsed<Range> {
   const colon = text.indexOf(':');
   if (colon < 0) {
-    const p = parsePort(text, proto);
+    const p = parsePort(text, proto, style);
     return p.ok ? ok({ from: p.value, to: p.value }) : p;
   }
   const lo = text.slice(0, colon);
   const hi = text.slice(colon + 1);
-  const from = lo === '' ? ok(0) : parsePort(lo, proto);
+  const from = lo === '' ? ok(0) : parsePort(lo, proto, style);
   if (!from.ok) return from;
-  const to = hi === '' ? ok(UINT16_MAX) : parsePort(hi, proto);
+  const to = hi === '' ? ok(UINT16_MAX) : parsePort(hi, proto, style);
   if (!to.ok) return to;
   if (from.value > to.value) return invalid('port range', text, 'the first port is greater than the second');
   return ok({ from: from.value, to: to.value });

@@ -450,12 +450,13 @@ class RuleOptionParser {
   // -------------------------------------------------------------------------------------------
   // Final checks and IR
 
-  private finishCall(span: Span, given: readonly string[]): FinishCall {
+  private finishCall(span: Span, given: readonly string[], matches: readonly Match[] = []): FinishCall {
     return {
       ctx: this.ctx,
       base: this.base,
       span,
       given,
+      matches,
       error: (code, params = {}, at = span, notes) => this.report(code, at, params, notes),
     };
   }
@@ -468,7 +469,7 @@ class RuleOptionParser {
     }
     let target: Target | null = null;
     if (this.target) {
-      target = this.target.spec.finish(this.target.state, this.finishCall(this.target.span, this.target.given)) ?? null;
+      target = this.target.spec.finish(this.target.state, this.finishCall(this.target.span, this.target.given, matches)) ?? null;
     } else if (this.jump) {
       target = { kind: 'target', target: 'jump', chain: this.jump.chain, goto: this.jump.goto, span: this.jump.span };
     }

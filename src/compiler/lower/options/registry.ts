@@ -3,15 +3,47 @@
  * and the names of iptables extensions it refuses by name (E201/E202).
  */
 import type { Family } from '../../ir.js';
+import { addrtypeMatch } from './matches/addrtype.js';
+import { connlimitMatch } from './matches/connlimit.js';
+import { hashlimitMatch } from './matches/hashlimit.js';
+import { hlMatch, ttlMatch } from './matches/hop.js';
+import { icmp6Match, icmpMatch } from './matches/icmp.js';
+import { iprangeMatch } from './matches/iprange.js';
+import { fragMatch, ipv6headerMatch, rtMatch } from './matches/ipv6-headers.js';
+import { limitMatch } from './matches/limit.js';
+import { multiportMatch } from './matches/multiport.js';
+import { ownerMatch } from './matches/owner.js';
+import { physdevMatch } from './matches/physdev.js';
+import { recentMatch } from './matches/recent.js';
+import { setMatch } from './matches/set.js';
+import { commentMatch, lengthMatch, macMatch, markMatch, pkttypeMatch } from './matches/simple.js';
+import { conntrackMatch, stateMatch } from './matches/state.js';
+import { statisticMatch } from './matches/statistic.js';
 import { tcpMatch, udpMatch } from './matches/tcp-udp.js';
+import { dscpMatch, ecnMatch, tosMatch } from './matches/tos-dscp-ecn.js';
 import type { MatchSpec, TargetSpec } from './spec.js';
 import { logTarget } from './targets/log.js';
+import { checksumTarget, classifyTarget, dscpTarget, ecnTarget, hlTarget, tcpmssTarget, tosTarget, tproxyTarget, ttlTarget } from './targets/mangle.js';
+import { connmarkTarget, markTarget } from './targets/marks.js';
+import { auditTarget, connsecmarkTarget, ctTarget, nflogTarget, nfqueueTarget, notrackTarget, rateestTarget, setTarget, synproxyTarget, teeTarget, traceTarget } from './targets/misc.js';
+import { dnatTarget, masqueradeTarget, redirectTarget, snatTarget } from './targets/nat.js';
 import { rejectTarget } from './targets/reject.js';
 import { acceptTarget, dropTarget, queueTarget, returnTarget } from './targets/verdicts.js';
 
-export const MATCHES: readonly MatchSpec[] = [tcpMatch, udpMatch];
+export const MATCHES: readonly MatchSpec[] = [
+  tcpMatch, udpMatch, icmpMatch, icmp6Match, multiportMatch, stateMatch, conntrackMatch, limitMatch,
+  hashlimitMatch, addrtypeMatch, recentMatch, ownerMatch, macMatch, commentMatch, ttlMatch, hlMatch,
+  iprangeMatch, setMatch, pkttypeMatch, lengthMatch, markMatch, connlimitMatch, statisticMatch,
+  physdevMatch, tosMatch, dscpMatch, ecnMatch, fragMatch, ipv6headerMatch, rtMatch,
+];
 
-export const TARGETS: readonly TargetSpec[] = [acceptTarget, dropTarget, returnTarget, queueTarget, rejectTarget, logTarget];
+export const TARGETS: readonly TargetSpec[] = [
+  acceptTarget, dropTarget, returnTarget, queueTarget, rejectTarget, logTarget,
+  dnatTarget, snatTarget, masqueradeTarget, redirectTarget, markTarget, connmarkTarget, tosTarget,
+  dscpTarget, ttlTarget, hlTarget, ecnTarget, classifyTarget, tcpmssTarget, checksumTarget,
+  tproxyTarget, nflogTarget, notrackTarget, traceTarget, ctTarget, auditTarget, setTarget,
+  rateestTarget, teeTarget, nfqueueTarget, connsecmarkTarget, synproxyTarget,
+];
 
 /**
  * Match modules of iptables 1.8 and xtables-addons that rejectc does not parse. `-m NAME` with
@@ -27,7 +59,7 @@ const UNSUPPORTED_MATCHES = new Set([
 
 /** Targets of iptables 1.8 and xtables-addons that rejectc does not parse (E202). */
 const UNSUPPORTED_TARGETS = new Set([
-  'CLUSTERIP', 'MIRROR', 'SAME', 'TARPIT', 'DELUDE', 'CHAOS', 'ECHO', 'IPMARK', 'LOGMARK', 'SYSRQ',
+  'ULOG', 'NETMAP', 'DNPT', 'SNPT', 'SECMARK', 'LED', 'IDLETIMER', 'HMARK', 'TCPOPTSTRIP', 'CLUSTERIP', 'MIRROR', 'SAME', 'TARPIT', 'DELUDE', 'CHAOS', 'ECHO', 'IPMARK', 'LOGMARK', 'SYSRQ',
   'STEAL', 'DHCPMAC', 'ACCOUNT', 'DNETMAP', 'PROTO', 'IMQ', 'ROUTE', 'XOR', 'NETFLOW',
 ]);
 

@@ -57,6 +57,8 @@ export interface FinishCall {
   readonly span: Span;
   /** Canonical names of the options given, in order. */
   readonly given: readonly string[];
+  /** For a target: the rule's finished match modules. Empty for matches. */
+  readonly matches: readonly Match[];
   error(code: MessageCode, params?: Params, span?: Span, notes?: string[]): void;
 }
 

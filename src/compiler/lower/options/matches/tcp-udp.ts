@@ -23,7 +23,7 @@ export function portOptions<S extends PortState>(proto: string | undefined): Opt
     args: 1,
     invert: true,
     apply(state, call) {
-      const r = call.value(parsePortRange(call.arg(), proto));
+      const r = call.value(parsePortRange(call.arg(), proto, proto === 'tcp' ? 'xtables' : 'xtopt'));
       if (r) state[key] = call.neg(r);
     },
   });
