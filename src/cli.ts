@@ -68,6 +68,7 @@ program
   .option('-o, --out <dir>', 'output directory', 'out')
   .addOption(hookOption())
   .option('--json', 'print a JSON summary')
+  .addOption(familyOption())
   .action(run(() => import('./commands/compile.js')));
 
 program
@@ -79,6 +80,8 @@ program
   .addOption(new Option('--chain <chain>', 'the chain the packet traverses').choices(['INPUT', 'FORWARD', 'OUTPUT']).default('INPUT'))
   .addOption(hookOption())
   .option('--json', 'print one JSON object')
+  .addOption(familyOption())
+  .option('--dev <iface>', 'the interface the packet arrives on (INPUT, FORWARD) or leaves by (OUTPUT); default loopback')
   .action(run(() => import('./commands/run.js')));
 
 program

@@ -1,0 +1,661 @@
+/**
+ * Generates rejectc.bpf.c: the datapath program for a classified ruleset. The rules are map
+ * entries; the C is specialised to the shape (the fields the rules use and the map
+ * capacities), so rulesets of the same shape share one program. The reply path (parsing,
+ * chain detection, REJECT) is the hand-written C in bpf/ (rjc.h).
+ *
+ * Per packet: parse; pick the chain; read the generation; stage 1 gives one class per field;
+ * a bounded loop (bpf_loop) walks the candidate words, blocks and slots of the chain's list in
+ * order, taking each candidate slot's action (post-checks, counters, continue/skip) until a
+ * terminal action or the end of the list (the policy).
+ */
+import { structLayoutC } from './c-structs.js';
+import { c, type Fragment } from './template.js';
+import { fieldDef, type FieldId } from '../classify/fields.js';
+import type { Classified } from '../classify/index.js';
+import { shapeId } from '../classify/shape.js';
+import { ACTION, OUTCOME, tableSize, type MapSpec } from './map-specs.js';
+import type { ProgramSpec } from './programs.js';
+
+/** How the program reads each field's value from `struct rjc_pkt *pkt`. */
+const INTERVAL_VALUE: Partial<Record<FieldId, string>> = {
+  proto: 'pkt->proto',
+  hdr: 'rjc_hdr_state(pkt)',
+  sport: 'pkt->sport',
+  dport: 'pkt->dport',
+  tcpflags: 'pkt->tcp_flags',
+  icmp: '((__u32)pkt->icmp_type << 8) | pkt->icmp_code',
+  ttl: 'pkt->ttl',
+  length: 'pkt->ip_len',
+  pkttype: '(chain == RJC_CHAIN_OUTPUT ? 0 : pkt->l2)',
+};
+
+const LPM_SOURCE: Partial<Record<FieldId, { family: 4 | 6; expr: string; bytes: number }>> = {
+  src4: { family: 4, expr: '&pkt->saddr.v4', bytes: 4 },
+  dst4: { family: 4, expr: '&pkt->daddr.v4', bytes: 4 },
+  src6: { family: 6, expr: 'pkt->saddr.bytes', bytes: 16 },
+  dst6: { family: 6, expr: 'pkt->daddr.bytes', bytes: 16 },
+};
+
+const IFACE_SOURCE: Partial<Record<FieldId, string>> = { iif: 'pkt->iif', oif: 'pkt->oif' };
+
+export interface EmitInputs {
+  classified: Classified;
+  specs: readonly MapSpec[];
+  programs: readonly ProgramSpec[];
+  /** The rules file name for the banner. */
+  source: string;
+}
+
+function upper(id: string): string {
+  return id.toUpperCase();
+}
+
+/** "rules.txt:12" of the flat rules whose slots constrain `field`, at most `max` of them. */
+function usersOf(cl: Classified, field: FieldId, max = 4): string {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  let more = 0;
+  for (const list of cl.lists) {
+    for (const slot of list.slots) {
+      if (!slot.live || !slot.fields.has(field) || slot.role === 'pad') continue;
+      const r = list.flat.rules[slot.flat]!;
+      const step = r.path[r.path.length - 1]!;
+      const where = `${step.rule.span.file}:${step.rule.span.start.line}`;
+      if (seen.has(where)) continue;
+      seen.add(where);
+      if (out.length < max) out.push(where);
+      else more++;
+    }
+  }
+  return out.join(', ') + (more > 0 ? ` and ${more} more` : '');
+}
+
+function commentSafe(text: string): string {
+  return text.replace(/\*\//g, '* /').replace(/[\r\n]+/g, ' ');
+}
+
+/** The rule table comment: slots → source. */
+function ruleTable(cl: Classified): string[] {
+  const lines: string[] = [];
+  for (const list of cl.lists) {
+    lines.push(` * ${list.family} ${list.chain} (policy ${list.policy}), slots ${list.firstSlot}..${list.flatFirstSlot[list.flatFirstSlot.length - 1]! - 1}:`);
+    list.flat.rules.forEach((r, i) => {
+      const first = list.flatFirstSlot[i]!;
+      const last = list.flatFirstSlot[i + 1]! - 1;
+      const step = r.path[r.path.length - 1]!;
+      const where = `${step.rule.span.file}:${step.rule.span.start.line}`;
+      const slots = first === last ? `${first}` : `${first}-${last}`;
+      const act = r.action;
+      const what =
+        r.role === 'goto-end'
+          ? `end of the chain entered by goto (${commentSafe(step.rule.source)}): go on at rule ${act.kind === 'skip' ? act.to : '?'}`
+          : commentSafe(step.rule.source) + (step.expansion.count > 1 ? ` [copy ${step.expansion.index + 1}/${step.expansion.count}]` : '');
+      lines.push(` *   ${slots.padEnd(11)} ${where}: ${what}`);
+    });
+  }
+  return lines;
+}
+
+function mapDecl(spec: MapSpec): string {
+  const key = spec.key.def.name === 'rjc_u32_key' ? '__u32' : `struct ${spec.key.def.name}`;
+  return c`
+    /* ${spec.name}: ${spec.doc} */
+    struct {
+    	__uint(type, BPF_MAP_TYPE_${spec.type});
+    	__uint(max_entries, ${spec.maxEntries});
+    	__type(key, ${key});
+    	__type(value, struct ${spec.value.def.name});
+    ${spec.noPrealloc ? '\t__uint(map_flags, BPF_F_NO_PREALLOC);' : undefined}
+    } ${spec.name} SEC(".maps");
+  `;
+}
+
+/** The generated C. Pure. */
+export function emitProgram(inputs: EmitInputs): string {
+  const cl = inputs.classified;
+  const shape = cl.shape;
+  const fields = shape.fields.map((f) => f.id);
+  const flavor = shape.hook === 'xdp' ? 'RJC_FLAVOR_XDP' : 'RJC_FLAVOR_TC';
+  const hasChecks = cl.checks.length > 0;
+  const structs = new Map<string, MapSpec['value']>();
+  for (const s of inputs.specs) {
+    for (const l of [s.key, s.value]) if (l.def.name !== 'rjc_u32_key') structs.set(l.def.name, l);
+  }
+  const traceMaps = inputs.specs.filter((s) => s.role === 'trace');
+  const maps = inputs.specs.filter((s) => s.role !== 'trace');
+
+  const classFields = fields.map((f) => `\t__u32 ${f};`);
+  const stage1 = fields.map((f) => stage1Code(f, cl));
+  const level1 = fields.map(
+    (f) => c`
+      if (c->${f} != RJC_ANY) {
+      	__u32 k = gen * RJC_CLASSES_${upper(f)} + c->${f};
+      	const struct rjc_l1 *v = bpf_map_lookup_elem(&rjc_l1_${f}, &k);
+
+      	if (!v)
+      		return 0;
+      	word &= w == RJC_SUMMARY ? v->summary : v->w[w & (RJC_WORDS - 1)];
+      }
+    `,
+  );
+  const level2 = fields.map(
+    (f) => c`
+      if (c->${f} != RJC_ANY) {
+      	struct rjc_l2_key k = { .gen = gen, .block = block, .cls = c->${f} };
+      	const __u64 *v = bpf_map_lookup_elem(&rjc_l2_${f}, &k);
+
+      	word &= v ? *v : blk->${f};
+      }
+    `,
+  );
+
+  return c`
+    /* SPDX-License-Identifier: GPL-2.0-only */
+    /* generated by rejectc from ${commentSafe(inputs.source)}; do not edit.
+     *
+     * Hook: ${shape.hook}. Shape ${shapeId(shape)}: ${fields.length > 0 ? `fields ${fields.join(', ')}` : 'no indexed fields'};
+     * ${shape.slots} slots (${shape.blocks} blocks of 64, ${shape.words} level-1 word${shape.words > 1 ? 's' : ''}) per generation.
+     * The rules are entries of the maps below (maps.json); a ruleset of the same shape runs on
+     * this program unchanged. Build with -DRJC_TRACE for \`rejectc run\` (forced chain, last
+     * decision in rjc_trace).
+     */
+    #define ${flavor}
+    #include "rjc.h"
+
+    #define RJC_SLOTS    ${shape.slots}
+    #define RJC_BLOCKS   ${shape.blocks}
+    #define RJC_WORDS    ${shape.words} /* a power of two */
+    #define RJC_SUMMARY  0xffffffffu /* rjc_level1(): the summary word */
+    #define RJC_COUNTERS ${shape.counters}
+    #define RJC_CHECKS   ${shape.checks}
+    ${shape.fields.map((f) => `#define RJC_CLASSES_${upper(f.id)} ${f.classes}`)}
+    #define RJC_ANY        0xffffffffu /* the packet's family never uses this field */
+    #define RJC_NO_COUNTER 0xffffffffu
+    /* Loop bound: every step consumes a word, a block or a slot, or ends the walk. */
+    #define RJC_STEPS    (RJC_WORDS + RJC_BLOCKS + RJC_SLOTS + 2)
+
+    /* Action kinds (rjc_action.kind) and walk outcomes, as in src/compiler/emit/map-specs.ts. */
+    ${Object.entries(ACTION).map(([k, v]) => `#define RJC_ACT_${upper(k)} ${v}`)}
+    ${Object.entries(OUTCOME).map(([k, v]) => `#define RJC_OUT_${upper(k)} ${v}`)}
+
+    /* Transport header states (src/compiler/classify/fields.ts HDR). */
+    #define RJC_HDR_FULL    0 /* the transport header is all there (or not needed) */
+    #define RJC_HDR_SHORT   1 /* TCP 4..19 / UDP 4..7 bytes: ports readable, header not */
+    #define RJC_HDR_NONE    2 /* < 4 bytes of a port protocol, < 8 of ICMP */
+    #define RJC_HDR_FRAG    3 /* non-first fragment */
+    #define RJC_HDR_FRAG1   4 /* IPv4 TCP at fragment offset 1: tcp_mt() hotdrops */
+    #define RJC_HDR_NOPROTO 5 /* IPv6: ipv6_find_hdr() failed, -p hotdrops */
+
+    ${[...structs.values()].map((l) => structLayoutC(l))}
+
+    ${maps.map(mapDecl)}
+
+    #ifdef RJC_TRACE
+    ${traceMaps.map(mapDecl)}
+    #endif
+
+    /* Rules: slot(s), source, rule. A rule takes one slot per alternative (multiport --ports),
+     * after a slot that drops packets a match of the rule could not read (the kernel's
+     * hotdrop) where the rule has such a match.
+    ${ruleTable(cl)}
+     */
+
+    /* The packet's class in each indexed field (stage 1). */
+    struct rjc_classes {
+    ${classFields.length > 0 ? classFields : '\t__u32 unused;'}
+    };
+
+    struct rjc_walk {
+    	struct rjc_classes cls;
+    	__u32 gen;
+    	__u32 start;      /* first slot still to consider */
+    	__u32 end;        /* one past the list's last slot */
+    	__u32 last_block; /* the list's last block */
+    	__u32 block_base; /* block of bit 0 of \`blocks\` */
+    	__u32 rule_base;  /* slot of bit 0 of \`rules\` */
+    	__u64 summary;    /* level-1 words still to look at */
+    	__u64 blocks;     /* candidate blocks of the current word */
+    	__u64 rules;      /* candidate slots of the current block */
+    	__u32 bytes;      /* IP length, for the counters */
+    	__u32 mark;       /* skb mark, for post-checks */
+    	__u32 slot;       /* the deciding slot */
+    	__u8 outcome;     /* RJC_OUT_* */
+    	__u8 kind;        /* RJC_ACT_* of the deciding slot */
+    	__u8 reject;      /* its RJC_REJECT_* code */
+    	__u8 pad;
+    };
+
+    static __always_inline __u32 rjc_ctz64(__u64 x)
+    {
+    	__u32 n = 0;
+
+    	if (!(x & 0xffffffffULL)) { n += 32; x >>= 32; }
+    	if (!(x & 0xffffULL)) { n += 16; x >>= 16; }
+    	if (!(x & 0xffULL)) { n += 8; x >>= 8; }
+    	if (!(x & 0xfULL)) { n += 4; x >>= 4; }
+    	if (!(x & 0x3ULL)) { n += 2; x >>= 2; }
+    	if (!(x & 0x1ULL)) n += 1;
+    	return n;
+    }
+
+    /* Bits of x from bit n up. */
+    static __always_inline __u64 rjc_mask_from(__u64 x, __u32 n)
+    {
+    	return n >= 64 ? 0 : x & ~((1ULL << n) - 1);
+    }
+
+    /* Bits of x up to bit n. */
+    static __always_inline __u64 rjc_mask_upto(__u64 x, __u32 n)
+    {
+    	return n >= 63 ? x : x & ((2ULL << n) - 1);
+    }
+    ${fields.includes('hdr') ? hdrState() : undefined}
+
+    /* Stage 1: the class of each field. Returns -1 if a ruleset map is missing an entry. */
+    static __always_inline int rjc_stage1(const struct rjc_pkt *pkt, int chain, __u32 gen,
+    				      const struct rjc_ruleset *rs, struct rjc_classes *c)
+    {
+    	${stage1.length > 0 ? stage1 : 'c->unused = 0;'}
+    	return 0;
+    }
+
+    /* Level 1: word \`w\` of the AND of the fields' class bitmaps, or their summaries. */
+    static __always_inline __u64 rjc_level1(const struct rjc_classes *c, __u32 gen, __u32 w)
+    {
+    	__u64 word = ~0ULL;
+
+    	${level1}
+    	return word;
+    }
+
+    /* Level 2: the live slots of \`block\` that every field accepts. */
+    static __always_inline __u64 rjc_level2(const struct rjc_classes *c, __u32 gen, __u32 block)
+    {
+    	__u32 b = gen * RJC_BLOCKS + block;
+    	const struct rjc_block *blk;
+    	__u64 word;
+
+    	if (block >= RJC_BLOCKS)
+    		return 0;
+    	blk = bpf_map_lookup_elem(&rjc_blk, &b);
+    	if (!blk)
+    		return 0;
+    	word = blk->live;
+    	${level2}
+    	return word;
+    }
+
+    static __always_inline void rjc_count(__u32 gen, __u32 id, __u32 bytes)
+    {
+    	__u32 k = gen * RJC_COUNTERS + id;
+    	struct rjc_counter *cnt;
+
+    	if (id >= RJC_COUNTERS)
+    		return;
+    	cnt = bpf_map_lookup_elem(&rjc_cnt, &k);
+    	if (cnt) {
+    		cnt->packets += 1;
+    		cnt->bytes += bytes;
+    	}
+    }
+    ${hasChecks ? checksCode() : undefined}
+
+    /* Go on at slot \`next\`: drop the candidates before it. */
+    static __always_inline void rjc_skip_to(struct rjc_walk *s, __u32 next)
+    {
+    	__u32 block = next / 64;
+
+    	s->start = next;
+    	if (next >= s->end) {
+    		s->outcome = RJC_OUT_POLICY;
+    		return;
+    	}
+    	s->rules = next >= s->rule_base ? rjc_mask_from(s->rules, next - s->rule_base) : s->rules;
+    	s->blocks = block >= s->block_base ? rjc_mask_from(s->blocks, block - s->block_base) : s->blocks;
+    	s->summary = rjc_mask_from(s->summary, block / 64);
+    }
+
+    /* The first candidate slot found: take its action. Returns 1 to end the walk. */
+    static __always_inline long rjc_take(struct rjc_walk *s, __u32 slot)
+    {
+    	__u32 k = s->gen * RJC_SLOTS + slot;
+    	const struct rjc_action *a;
+
+    	if (slot >= RJC_SLOTS)
+    		goto policy;
+    	a = bpf_map_lookup_elem(&rjc_act, &k);
+    	if (!a)
+    		goto policy;
+    ${hasChecks ? '\tif (a->nchecks && !rjc_checks_pass(s, a))\n\t\treturn 0;' : undefined}
+    	if (a->kind == RJC_ACT_HOTDROP) {
+    		/* A match could not read the packet: the kernel drops it at once, no counter. */
+    		s->outcome = RJC_OUT_HOTDROP;
+    		s->slot = slot;
+    		return 1;
+    	}
+    	if (a->counter != RJC_NO_COUNTER)
+    		rjc_count(s->gen, a->counter, s->bytes);
+    	if (a->kind == RJC_ACT_NEXT) {
+    		/* LOG, no target, a jump's own count, RETURN, end of a goto'd chain. */
+    		rjc_skip_to(s, a->next);
+    		return s->outcome != RJC_OUT_NONE;
+    	}
+    	s->outcome = RJC_OUT_RULE;
+    	s->slot = slot;
+    	s->kind = a->kind;
+    	s->reject = a->reject;
+    	return 1;
+    policy:
+    	s->outcome = RJC_OUT_POLICY;
+    	return 1;
+    }
+
+    /* One step of the walk: a slot, else a block, else a level-1 word, else the policy. */
+    static long rjc_walk_step(__u32 i, void *arg)
+    {
+    	struct rjc_walk *s = arg;
+
+    	if (s->rules) {
+    		__u32 slot = s->rule_base + rjc_ctz64(s->rules);
+
+    		s->rules &= s->rules - 1;
+    		return rjc_take(s, slot);
+    	}
+    	if (s->blocks) {
+    		__u32 block = s->block_base + rjc_ctz64(s->blocks);
+
+    		s->blocks &= s->blocks - 1;
+    		s->rules = rjc_level2(&s->cls, s->gen, block);
+    		s->rule_base = block * 64;
+    		if (block == s->start / 64)
+    			s->rules = rjc_mask_from(s->rules, s->start % 64);
+    		return 0;
+    	}
+    	if (s->summary) {
+    		__u32 w = rjc_ctz64(s->summary);
+    		__u64 blocks;
+
+    		s->summary &= s->summary - 1;
+    		blocks = rjc_level1(&s->cls, s->gen, w);
+    		if (w == s->start / 4096)
+    			blocks = rjc_mask_from(blocks, (s->start / 64) % 64);
+    		if (w == s->last_block / 64)
+    			blocks = rjc_mask_upto(blocks, s->last_block % 64);
+    		s->blocks = blocks;
+    		s->block_base = w * 64;
+    		return 0;
+    	}
+    	s->outcome = RJC_OUT_POLICY;
+    	return 1;
+    }
+
+    /* What rjc_classify() decided. */
+    struct rjc_decision {
+    	__u32 slot;    /* deciding slot (RJC_OUT_RULE, RJC_OUT_HOTDROP) */
+    	__u32 gen;
+    	__u8 outcome;  /* RJC_OUT_* */
+    	__u8 kind;     /* RJC_ACT_* (RJC_OUT_RULE) */
+    	__u8 reject;   /* RJC_REJECT_* (RJC_ACT_REJECT) */
+    	__u8 drop;     /* RJC_OUT_POLICY: 1 if the policy is DROP */
+    };
+
+    /* The filter table for a packet of \`chain\`: which slot or policy decides. A subprogram of
+     * its own, so its stack (the walk state) is never on the stack together with the reply
+     * path's. Counts the deciding rule, the rules passed on the way, and the policy. */
+    static __noinline int rjc_classify(const struct rjc_pkt *pkt, int chain, __u32 mark, struct rjc_decision *d)
+    {
+    	__u32 zero = 0, gen, list;
+    	const struct rjc_gen *g = bpf_map_lookup_elem(&rjc_gen, &zero);
+    	const struct rjc_ruleset *rs;
+    	struct rjc_walk s = {};
+
+    	d->outcome = RJC_OUT_UNFILTERED;
+    	if (!g)
+    		return 0;
+    	gen = g->gen & 1;
+    	d->gen = gen;
+    	rs = bpf_map_lookup_elem(&rjc_ruleset, &gen);
+    	list = (pkt->family == 6 ? 3 : 0) + chain;
+    	/* No ruleset loaded, or no filter table for this family: not filtered. */
+    	if (!rs || !rs->ready || list >= 6 || !rs->present[list])
+    		return 0;
+    	s.gen = gen;
+    	s.start = rs->first[list];
+    	s.end = rs->end[list];
+    	s.bytes = pkt->ip_len;
+    	s.mark = mark;
+    	if (s.start < s.end && rjc_stage1(pkt, chain, gen, rs, &s.cls) == 0) {
+    		s.last_block = (s.end - 1) / 64;
+    		s.summary = rjc_level1(&s.cls, gen, RJC_SUMMARY);
+    		s.summary = rjc_mask_from(s.summary, s.start / 4096);
+    		s.summary = rjc_mask_upto(s.summary, s.last_block / 64);
+    		bpf_loop(RJC_STEPS, rjc_walk_step, &s, 0);
+    	}
+    	d->slot = s.slot;
+    	d->kind = s.kind;
+    	d->reject = s.reject;
+    	if (s.outcome == RJC_OUT_RULE || s.outcome == RJC_OUT_HOTDROP) {
+    		d->outcome = s.outcome;
+    		return 0;
+    	}
+    	/* End of the chain: the policy, with its own counter. */
+    	rjc_count(gen, rs->policy_counter[list], pkt->ip_len);
+    	d->outcome = RJC_OUT_POLICY;
+    	d->drop = rs->policy[list] != 0;
+    	return 0;
+    }
+
+    #ifdef RJC_TRACE
+    static __always_inline void rjc_trace_set(const struct rjc_decision *d, const struct rjc_pkt *pkt, int chain)
+    {
+    	__u32 zero = 0;
+    	struct rjc_trace *t = bpf_map_lookup_elem(&rjc_trace, &zero);
+
+    	if (!t)
+    		return;
+    	t->gen = d->gen;
+    	t->outcome = d->outcome;
+    	t->slot = d->slot;
+    	t->chain = chain;
+    	t->family = pkt->family;
+    	t->noreply = pkt->noreply;
+    	t->seq += 1;
+    }
+    #else
+    static __always_inline void rjc_trace_set(const struct rjc_decision *d, const struct rjc_pkt *pkt, int chain) { }
+    #endif
+
+    /* The verdict for a packet of \`chain\`: RJC_PASS, RJC_DROP, or a reply on its way. */
+    static __always_inline int rjc_filter(rjc_ctx_t *ctx, struct rjc_pkt *pkt, int chain)
+    {
+    	struct rjc_decision d = {};
+    	int verdict = RJC_PASS;
+
+    	rjc_classify(pkt, chain, rjc_ctx_mark(ctx), &d);
+    	switch (d.outcome) {
+    	case RJC_OUT_RULE:
+    		if (d.kind == RJC_ACT_REJECT)
+    			verdict = rjc_reject(ctx, pkt, d.reject, chain);
+    		else if (d.kind != RJC_ACT_ACCEPT)
+    			verdict = RJC_DROP;
+    		break;
+    	case RJC_OUT_HOTDROP:
+    		/* A match could not read the packet: dropped, no counter, no reply. */
+    		verdict = RJC_DROP;
+    		break;
+    	case RJC_OUT_POLICY:
+    		verdict = d.drop ? RJC_DROP : RJC_PASS;
+    		break;
+    	}
+    	rjc_trace_set(&d, pkt, chain);
+    	return verdict;
+    }
+
+    static __always_inline int rjc_main(rjc_ctx_t *ctx, int dir)
+    {
+    	struct rjc_pkt pkt;
+    	int chain, forced = RJC_CHAIN_NONE;
+
+    	if (rjc_parse(ctx, &pkt) != RJC_PARSE_OK)
+    		return RJC_PASS;
+    #ifdef RJC_TRACE
+    	{
+    		__u32 zero = 0;
+    		const struct rjc_force *f = bpf_map_lookup_elem(&rjc_force, &zero);
+
+    		if (f)
+    			forced = f->chain;
+    	}
+    #endif
+    	chain = ${shape.hook === 'xdp' ? 'rjc_chain(ctx, &pkt, RJC_DIR_INGRESS, forced)' : 'dir == RJC_DIR_INGRESS ? rjc_chain(ctx, &pkt, RJC_DIR_INGRESS, forced) : rjc_chain(ctx, &pkt, RJC_DIR_EGRESS, forced)'};
+    	if (chain == RJC_CHAIN_NONE)
+    		return RJC_PASS;
+    	return rjc_filter(ctx, &pkt, chain);
+    }
+
+    ${inputs.programs.map(programCode)}
+
+    char _license[] SEC("license") = "GPL";
+  ` + '\n';
+}
+
+function programCode(p: ProgramSpec): Fragment {
+  const dir = p.attach === 'tc-egress' ? 'RJC_DIR_EGRESS' : 'RJC_DIR_INGRESS';
+  const ctxType = p.section === 'xdp' ? 'struct xdp_md' : 'struct __sk_buff';
+  return c`
+    /* ${p.attach}: chains ${p.chains.join(', ')}. */
+    SEC("${p.section}")
+    int ${p.name}(${ctxType} *ctx)
+    {
+    	return rjc_main(ctx, ${dir});
+    }
+  `;
+}
+
+function hdrState(): string {
+  return c`
+
+    /* How far the matches that read the transport header can read it (RJC_HDR_*): the sizes
+     * tcp_mt(), udp_mt(), icmp_match() and multiport_mt() read with skb_header_pointer(). */
+    static __always_inline __u32 rjc_hdr_state(const struct rjc_pkt *pkt)
+    {
+    	__u32 avail;
+
+    	if (pkt->flags & RJC_PKT_F_PROTO_UNKNOWN)
+    		return RJC_HDR_NOPROTO;
+    	if (pkt->fragoff)
+    		return pkt->family == 4 && pkt->proto == IPPROTO_TCP && pkt->fragoff == 1 ? RJC_HDR_FRAG1 : RJC_HDR_FRAG;
+    	if (pkt->flags & RJC_PKT_F_L4_COMPLETE)
+    		return RJC_HDR_FULL;
+    	switch (pkt->proto) {
+    	case IPPROTO_TCP:
+    	case IPPROTO_UDP:
+    	case IPPROTO_UDPLITE:
+    	case IPPROTO_SCTP:
+    	case IPPROTO_DCCP:
+    		avail = pkt->l4_off - pkt->l3_off < pkt->ip_len ? pkt->ip_len - (pkt->l4_off - pkt->l3_off) : 0;
+    		return avail >= 4 ? RJC_HDR_SHORT : RJC_HDR_NONE;
+    	case IPPROTO_ICMP:
+    	case IPPROTO_ICMPV6:
+    		return RJC_HDR_NONE;
+    	default:
+    		return RJC_HDR_FULL;
+    	}
+    }
+  `;
+}
+
+function checksCode(): string {
+  return c`
+
+    /* Post-checks (conditions the index does not hold): -m mark. */
+    static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a)
+    {
+    	for (__u32 i = 0; i < 8; i++) {
+    		__u32 k;
+    		const struct rjc_check *chk;
+
+    		if (i >= a->nchecks)
+    			break;
+    		k = s->gen * RJC_CHECKS + a->check + i;
+    		if (a->check + i >= RJC_CHECKS)
+    			return 0;
+    		chk = bpf_map_lookup_elem(&rjc_chk, &k);
+    		if (!chk)
+    			return 0;
+    		if (((s->mark & chk->mask) == chk->value) == !!chk->negated)
+    			return 0;
+    	}
+    	return 1;
+    }
+  `;
+}
+
+function stage1Code(f: FieldId, cl: Classified): string {
+  const users = `/* ${f}: ${fieldDef(f).doc}; rules ${usersOf(cl, f)} */`;
+  const value = INTERVAL_VALUE[f];
+  if (value) {
+    const size = tableSize(f);
+    return c`
+      ${users}
+      {
+      	const struct rjc_cls${size} *t = bpf_map_lookup_elem(&rjc_s1_${f}, &gen);
+
+      	if (!t)
+      		return -1;
+      	c->${f} = t->cls[(${value}) & ${size - 1}];
+      }
+    `;
+  }
+  const lpm = LPM_SOURCE[f];
+  if (lpm) {
+    return c`
+      ${users}
+      if (pkt->family == ${lpm.family}) {
+      	struct rjc_lpm${lpm.bytes}_key k = { .prefixlen = 32 + ${lpm.bytes * 8}, .gen = gen };
+      	const struct rjc_cls *v;
+
+      	__builtin_memcpy(k.data, ${lpm.expr}, ${lpm.bytes});
+      	v = bpf_map_lookup_elem(&rjc_s1_${f}, &k);
+      	if (!v)
+      		return -1;
+      	c->${f} = v->cls;
+      } else {
+      	c->${f} = RJC_ANY;
+      }
+    `;
+  }
+  const ifindex = IFACE_SOURCE[f];
+  if (ifindex) {
+    return c`
+      ${users}
+      {
+      	__u32 ifindex = ${ifindex};
+      	struct rjc_lpm16_key k = { .prefixlen = 32 + 128, .gen = gen };
+      	const struct rjc_ifname *name = ifindex ? bpf_map_lookup_elem(&rjc_ifname, &ifindex) : 0;
+      	const struct rjc_cls *v;
+
+      	/* No device here (or unknown): "", which only -i + / -o + match. */
+      	if (name)
+      		__builtin_memcpy(k.data, name->name, 16);
+      	v = bpf_map_lookup_elem(&rjc_s1_${f}, &k);
+      	if (!v)
+      		return -1;
+      	c->${f} = v->cls;
+      }
+    `;
+  }
+  // mac
+  return c`
+    ${users}
+    {
+    	struct rjc_mac_key k = { .gen = gen };
+    	const struct rjc_cls *v;
+
+    	__builtin_memcpy(k.mac, pkt->smac, 6);
+    	v = bpf_map_lookup_elem(&rjc_s1_mac, &k);
+    	c->mac = v ? v->cls : rs->mac_default;
+    }
+  `;
+}

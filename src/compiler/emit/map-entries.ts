@@ -1,0 +1,235 @@
+/**
+ * The entries of the ruleset maps for generation 0, encoded as the program reads them
+ * (little-endian host integers, network-order addresses). The runtime writes them into
+ * generation g with {@link forGeneration}.
+ */
+import { rejectCode } from '../../layout/codes.js';
+import type { StructLayout } from '../../layout/struct.js';
+import { FILTER_HOOKS } from '../ir.js';
+import type { Classified } from '../classify/index.js';
+import { BLOCK } from '../classify/slots.js';
+import { ACTION, POLICY, tableSize, type Generation, type MapSpec } from './map-specs.js';
+
+/** Encoded entries: `count` keys and values, each concatenated. */
+export interface EncodedEntries {
+  count: number;
+  keys: Buffer;
+  values: Buffer;
+}
+
+class Writer {
+  readonly keys: Buffer;
+  readonly values: Buffer;
+  private n = 0;
+
+  constructor(
+    private readonly spec: MapSpec,
+    readonly count: number,
+  ) {
+    this.keys = Buffer.alloc(count * spec.key.size);
+    this.values = Buffer.alloc(count * spec.value.size);
+  }
+
+  /** Offsets of the next entry's key and value; advances. */
+  next(): { k: number; v: number } {
+    const at = { k: this.n * this.spec.key.size, v: this.n * this.spec.value.size };
+    this.n++;
+    return at;
+  }
+
+  done(): EncodedEntries {
+    if (this.n !== this.count) throw new Error(`${this.spec.name}: wrote ${this.n} of ${this.count} entries`);
+    return { count: this.count, keys: this.keys, values: this.values };
+  }
+}
+
+function off(layout: StructLayout, field: string): number {
+  const f = layout.fields.find((x) => x.name === field);
+  if (!f) throw new Error(`${layout.def.name} has no field ${field}`);
+  return f.offset;
+}
+
+const LIST_OF = (family: string, chain: string): number => (family === 'ipv4' ? 0 : 3) + FILTER_HOOKS.indexOf(chain as never);
+
+/** Index of the policy counter of a list in rjc_cnt. */
+export function policyCounterId(c: Classified, list: number): number {
+  return c.counters.length + list;
+}
+
+/** The entries of every `ruleset` map of the shape, for generation 0. */
+export function encodeEntries(c: Classified, specs: readonly MapSpec[]): Map<string, EncodedEntries> {
+  const out = new Map<string, EncodedEntries>();
+  const byField = new Map(c.index.fields.map((f) => [f.field.id, f]));
+  for (const spec of specs) {
+    if (spec.role !== 'ruleset' && spec.role !== 'control') continue;
+    out.set(spec.name, encodeMap(c, spec, byField));
+  }
+  return out;
+}
+
+function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified['index']['fields'][number]>): EncodedEntries {
+  const { key, value } = spec;
+  const words = c.shape.words;
+  if (spec.name === 'rjc_gen') {
+    // Generation 0 is active at first; the key is 0 and the value all zero.
+    const w = new Writer(spec, 1);
+    w.next();
+    return w.done();
+  }
+  if (spec.name === 'rjc_ruleset') {
+    const w = new Writer(spec, 1);
+    const { v } = w.next();
+    const b = w.values;
+    for (const chain of c.chains) {
+      const i = LIST_OF(chain.family, chain.chain);
+      const list = c.lists.find((l) => l.flat === chain);
+      const first = list ? list.firstSlot : 0;
+      const end = list ? list.flatFirstSlot[list.flatFirstSlot.length - 1]! : 0;
+      b.writeUInt32LE(first, v + off(value, 'first') + 4 * i);
+      b.writeUInt32LE(end, v + off(value, 'end') + 4 * i);
+      b.writeUInt32LE(policyCounterId(c, i), v + off(value, 'policy_counter') + 4 * i);
+      b.writeUInt8(POLICY[chain.policy], v + off(value, 'policy') + i);
+      b.writeUInt8(1, v + off(value, 'present') + i);
+    }
+    for (let i = 0; i < 6; i++) {
+      // Lists of absent chains still count their policy (ACCEPT) if the family is present.
+      b.writeUInt32LE(policyCounterId(c, i), v + off(value, 'policy_counter') + 4 * i);
+    }
+    b.writeUInt8(1, v + off(value, 'ready'));
+    const mac = byField.get('mac');
+    if (mac && mac.space.kind === 'interval') {
+      // Every value outside the rules' MACs falls in a region wider than one value; they
+      // all share one class (no rule names them).
+      const starts = mac.space.starts;
+      const wide = starts.findIndex((s, r) => (starts[r + 1] ?? 2 ** 48) - s > 1);
+      b.writeUInt32LE(mac.regionClass[Math.max(0, wide)]!, v + off(value, 'mac_default'));
+    }
+    return w.done();
+  }
+  if (spec.name === 'rjc_act') {
+    const w = new Writer(spec, c.slots.length);
+    c.slots.forEach((s, i) => {
+      const { k, v } = w.next();
+      w.keys.writeUInt32LE(i, k);
+      const a = s.action;
+      const kind = ACTION[a.kind === 'next' ? 'next' : a.kind];
+      w.values.writeUInt8(kind, v + off(value, 'kind'));
+      if (a.kind === 'reject') w.values.writeUInt8(rejectCode(a.with), v + off(value, 'reject'));
+      w.values.writeUInt8(s.checks.length, v + off(value, 'nchecks'));
+      if (a.kind === 'next') w.values.writeUInt32LE(a.to, v + off(value, 'next'));
+      w.values.writeUInt32LE(s.counter ?? 0xffffffff, v + off(value, 'counter'));
+      w.values.writeUInt32LE(c.checkFirst[i]!, v + off(value, 'check'));
+    });
+    return w.done();
+  }
+  if (spec.name === 'rjc_chk') {
+    const w = new Writer(spec, c.checks.length);
+    c.checks.forEach((ch, i) => {
+      const { k, v } = w.next();
+      w.keys.writeUInt32LE(i, k);
+      w.values.writeUInt32LE(ch.value >>> 0, v + off(value, 'value'));
+      w.values.writeUInt32LE(ch.mask >>> 0, v + off(value, 'mask'));
+      w.values.writeUInt8(1, v + off(value, 'kind'));
+      w.values.writeUInt8(ch.negated ? 1 : 0, v + off(value, 'negated'));
+    });
+    return w.done();
+  }
+  if (spec.name === 'rjc_blk') {
+    const blocks = c.index.blockCount;
+    const w = new Writer(spec, blocks);
+    for (let b = 0; b < blocks; b++) {
+      const { k, v } = w.next();
+      w.keys.writeUInt32LE(b, k);
+      w.values.writeUInt32LE(c.index.live[2 * b]!, v);
+      w.values.writeUInt32LE(c.index.live[2 * b + 1]!, v + 4);
+      for (const f of c.index.fields) {
+        const o = v + off(value, f.field.id);
+        w.values.writeUInt32LE(f.defaults[2 * b]!, o);
+        w.values.writeUInt32LE(f.defaults[2 * b + 1]!, o + 4);
+      }
+    }
+    return w.done();
+  }
+  const f = spec.field ? byField.get(spec.field) : undefined;
+  if (!f) throw new Error(`no entries for map ${spec.name}`);
+  if (spec.name.startsWith('rjc_l1_')) {
+    const w = new Writer(spec, f.classCount);
+    const per = (1 + words) * 8;
+    const have = (1 + c.index.words) * 2;
+    if (have * 4 > per) throw new Error('level-1 bitmap larger than its shape');
+    for (let cls = 0; cls < f.classCount; cls++) {
+      const { k, v } = w.next();
+      w.keys.writeUInt32LE(cls, k);
+      for (let i = 0; i < have; i++) w.values.writeUInt32LE(f.level1[cls * have + i]!, v + 4 * i);
+    }
+    return w.done();
+  }
+  if (spec.name.startsWith('rjc_l2_')) {
+    const w = new Writer(spec, f.level2.length);
+    for (const e of f.level2) {
+      const { k, v } = w.next();
+      w.keys.writeUInt32LE(e.block, k + off(key, 'block'));
+      w.keys.writeUInt32LE(e.cls, k + off(key, 'cls'));
+      w.values.writeUInt32LE(e.lo >>> 0, v);
+      w.values.writeUInt32LE(e.hi >>> 0, v + 4);
+    }
+    return w.done();
+  }
+  // Stage 1.
+  const space = f.space;
+  if (space.kind === 'prefix') {
+    const bytes = space.bits / 8;
+    const w = new Writer(spec, space.prefixes.length);
+    space.prefixes.forEach((p, r) => {
+      const { k, v } = w.next();
+      w.keys.writeUInt32LE(32 + p.len, k);
+      const hex = p.value.toString(16).padStart(bytes * 2, '0');
+      Buffer.from(hex, 'hex').copy(w.keys, k + off(key, 'data'));
+      w.values.writeUInt32LE(f.regionClass[r]!, v);
+    });
+    return w.done();
+  }
+  if (spec.field === 'mac') {
+    const singles: number[] = [];
+    space.starts.forEach((s, r) => {
+      const end = space.starts[r + 1] ?? space.max + 1;
+      if (end - s === 1) singles.push(r);
+    });
+    const w = new Writer(spec, singles.length);
+    for (const r of singles) {
+      const { k, v } = w.next();
+      const mac = space.starts[r]!;
+      w.keys.writeUIntBE(mac, k + off(key, 'mac'), 6);
+      w.values.writeUInt32LE(f.regionClass[r]!, v);
+    }
+    return w.done();
+  }
+  const size = tableSize(f.field.id);
+  const w = new Writer(spec, 1);
+  const { k, v } = w.next();
+  w.keys.writeUInt32LE(0, k);
+  space.starts.forEach((s, r) => {
+    const end = Math.min(space.starts[r + 1] ?? size, size);
+    const cls = f.regionClass[r]!;
+    for (let x = s; x < end; x++) w.values.writeUInt32LE(cls, v + 4 * x);
+  });
+  return w.done();
+}
+
+/**
+ * The entries for generation `gen`: array indexes offset by gen * stride, or the key's
+ * generation field set. `entries` are generation 0's.
+ */
+export function forGeneration(entries: EncodedEntries, generation: Generation, keySize: number, gen: 0 | 1): EncodedEntries {
+  if (gen === 0 || generation.kind === 'none') return entries;
+  const keys = Buffer.from(entries.keys);
+  for (let i = 0; i < entries.count; i++) {
+    const at = i * keySize;
+    if (generation.kind === 'index') keys.writeUInt32LE(keys.readUInt32LE(at) + generation.stride, at);
+    else keys.writeUInt32LE(gen, at + generation.offset);
+  }
+  return { count: entries.count, keys, values: entries.values };
+}
+
+/** Slots per block, re-exported for readers of the manifest. */
+export { BLOCK };
