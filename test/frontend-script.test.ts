@@ -36,6 +36,7 @@ describe('scripts: which lines run iptables', () => {
     ['/sbin/iptables -A INPUT -j DROP', 'ipv4', 'unknown'],
     ['/usr/sbin/ip6tables -A INPUT -j DROP', 'ipv6', 'unknown'],
     ['sudo iptables -A INPUT -j DROP', 'ipv4', 'unknown'],
+    ['sudo -E -u root ip6tables -A INPUT -j DROP', 'ipv6', 'unknown'],
     ['root@gw:~# iptables -A INPUT -j DROP', 'ipv4', 'unknown'],
     ['IPT=/sbin/iptables\n$IPT -A INPUT -j DROP', 'ipv4', 'unknown'],
     ['export IPT6="/sbin/ip6tables"\n${IPT6} -A INPUT -j DROP', 'ipv6', 'unknown'],

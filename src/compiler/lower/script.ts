@@ -44,6 +44,16 @@ function isPrompt(text: string): boolean {
   return /^\S*[@:]\S*[#$%>]$/.test(text) || text === '$' || text === '%';
 }
 
+/** `sudo [-E] [-u USER] [-g GROUP] cmd ...` → `cmd ...` (sudo's own options dropped). */
+function withoutSudo(words: DecodedWord[]): DecodedWord[] {
+  let i = 1;
+  while (i < words.length && words[i]!.word.text.startsWith('-')) {
+    const flag = words[i]!.word.text;
+    i += flag === '-u' || flag === '-g' || flag === '-C' || flag === '-h' || flag === '-p' ? 2 : 1;
+  }
+  return words.slice(i);
+}
+
 const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=([\s\S]*)$/;
 const DECLARATION = new Set(['export', 'local', 'readonly', 'declare', 'typeset']);
 
@@ -90,7 +100,14 @@ export function scriptInvocations(lines: SourceLine[], text: string, lineMap: Sp
       return undefined;
     }
     words = words.slice(assigned);
-    if (words[0]!.word.text === 'sudo' && words.length > 1) words = words.slice(1);
+    if (words[0]!.word.text === 'sudo') {
+      const sudo = words[0]!;
+      words = withoutSudo(words);
+      if (words.length === 0) {
+        diagnostics.push(diag('W100', sudo.word.span));
+        return undefined;
+      }
+    }
     const first = words[0]!;
     const program = programOf(first, words[1]);
     if (!program) {
