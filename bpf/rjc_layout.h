@@ -126,11 +126,13 @@ _Static_assert(__builtin_offsetof(struct rjc_config, reserved) == 4, "src/layout
 /* Per-device settings, keyed by ifindex (__u32). */
 struct rjc_dev_config {
 	__u8 ipv6_hop_limit;                /* @0: net.ipv6.conf.<dev>.hop_limit: hop limit of IPv6 replies leaving this device without a route metric (0: use all.hop_limit) */
-	__u8 pad[3];                        /* @1: zero */
+	__u8 pad;                           /* @1: zero */
+	__u8 mac[6];                        /* @2: the device's MAC address: source of replies to frames sent to a broadcast/multicast MAC (all zero: unknown) */
 };
-_Static_assert(sizeof(struct rjc_dev_config) == 4, "src/layout size of rjc_dev_config");
+_Static_assert(sizeof(struct rjc_dev_config) == 8, "src/layout size of rjc_dev_config");
 _Static_assert(__builtin_offsetof(struct rjc_dev_config, ipv6_hop_limit) == 0, "src/layout offset of rjc_dev_config.ipv6_hop_limit");
 _Static_assert(__builtin_offsetof(struct rjc_dev_config, pad) == 1, "src/layout offset of rjc_dev_config.pad");
+_Static_assert(__builtin_offsetof(struct rjc_dev_config, mac) == 2, "src/layout offset of rjc_dev_config.mac");
 
 /* LPM key of rjc_route4: a main-table IPv4 route prefix. */
 struct rjc_route4_key {
@@ -232,7 +234,7 @@ struct {
 	__type(value, struct rjc_config);
 } rjc_config SEC(".maps");
 
-/* rjc_dev: Per-device IPv6 hop_limit. Runtime: one entry per interface of the namespace.
+/* rjc_dev: Per-device IPv6 hop_limit and MAC address. Runtime: one entry per interface of the namespace.
  * key: ifindex; value: struct rjc_dev_config */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -112,6 +112,14 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 			r->src = pkt->saddr;
 		return 0;
 	}
+	/* bpf_fib_lookup() refuses link-local addresses (NOT_FWDED, "never forwarded"); the
+	 * kernel answers a link-local source on the ingress device (icmp6_iif, the
+	 * link-local route of that device). */
+	if (pkt->family == 6 && rjc_ip6_is_linklocal(&pkt->saddr)) {
+		if (want_src)
+			r->src = pkt->daddr;
+		return 0;
+	}
 	if (want_src)
 		flags |= BPF_FIB_LOOKUP_SRC;
 	p.ifindex = r->egress;
@@ -142,13 +150,23 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 	return 0;
 }
 
-/* Swap the Ethernet addresses: the reply goes back to the sender's MAC. */
+/* Ethernet addresses of the reply: to the sender's MAC, from the MAC the orig was sent to.
+ * When that was a broadcast/multicast MAC (a RST still answers it, nf-reject.md §4.1.6) the
+ * source is the device's own MAC from rjc_dev; if the runtime did not provide it, the orig's
+ * destination MAC is kept. */
 static __always_inline int rjc_swap_macs(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
 {
 	__u8 macs[12];
 
 	__builtin_memcpy(macs, pkt->smac, 6);
 	__builtin_memcpy(macs + 6, pkt->dmac, 6);
+	if (pkt->l2 != RJC_L2_HOST) {
+		__u32 ifindex = rjc_ctx_ifindex(ctx);
+		struct rjc_dev_config *dev = bpf_map_lookup_elem(&rjc_dev, &ifindex);
+
+		if (dev && (dev->mac[0] | dev->mac[1] | dev->mac[2] | dev->mac[3] | dev->mac[4] | dev->mac[5]))
+			__builtin_memcpy(macs + 6, dev->mac, 6);
+	}
 	return rjc_ctx_store(ctx, 0, macs, 12);
 }
 

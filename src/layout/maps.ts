@@ -29,7 +29,8 @@ export const DEV_STRUCT: StructDef = {
   doc: 'Per-device settings, keyed by ifindex (__u32).',
   fields: [
     { name: 'ipv6_hop_limit', type: 'u8', doc: 'net.ipv6.conf.<dev>.hop_limit: hop limit of IPv6 replies leaving this device without a route metric (0: use all.hop_limit)' },
-    { name: 'pad', type: 'u8', count: 3, doc: 'zero' },
+    { name: 'pad', type: 'u8', doc: 'zero' },
+    { name: 'mac', type: 'u8', count: 6, doc: 'the device\'s MAC address: source of replies to frames sent to a broadcast/multicast MAC (all zero: unknown)' },
   ],
 };
 
@@ -150,7 +151,7 @@ export const MAPS: readonly MapDef[] = [
     key: { scalar: 'u32', doc: 'ifindex' },
     value: DEV_STRUCT,
     maxEntries: 1024,
-    doc: 'Per-device IPv6 hop_limit. Runtime: one entry per interface of the namespace.',
+    doc: 'Per-device IPv6 hop_limit and MAC address. Runtime: one entry per interface of the namespace.',
   },
   {
     name: 'rjc_route4',

@@ -1,16 +1,18 @@
 /**
  * Fills the reply path's configuration maps (src/layout/maps.ts: rjc_config, rjc_dev,
  * rjc_route4/6, rjc_addr4/6) from the host configuration (./host-config.ts), so the
- * program's TTL/hop limit, ICMP source and broadcast decisions are the kernel's.
+ * program's TTL/hop limit, ICMP source and broadcast decisions are the kernel's; and the
+ * classifier's `rjc_ifname` (maps.json role `host`: ifindex → 16-byte name, for -i/-o).
  *
  * {@link hostMapEntries} is pure (configuration in, encoded entries out); {@link writeHostMaps}
  * writes them into the maps a loaded object has (a program specialised to a ruleset may lack
  * some). Counters are never touched.
+ *
+
  */
 import { ADDR_TYPES, encodeStruct, structLayout } from '../layout/index.js';
 import type { HostConfig, HostRoute } from './host-config.js';
 import { u32, type BpfMap } from './map.js';
-import type { BpfObject } from './object.js';
 
 /** One encoded map entry. */
 export interface MapEntry {
@@ -19,9 +21,18 @@ export interface MapEntry {
 }
 
 /** Encoded entries of every host configuration map, by map name. */
-export type HostMapEntries = Record<'rjc_config' | 'rjc_dev' | 'rjc_route4' | 'rjc_route6' | 'rjc_addr4' | 'rjc_addr6', MapEntry[]>;
+export type HostMapEntries = Record<'rjc_config' | 'rjc_dev' | 'rjc_route4' | 'rjc_route6' | 'rjc_addr4' | 'rjc_addr6' | 'rjc_ifname', MapEntry[]>;
+
+/** Bytes of an interface name in rjc_ifname (IFNAMSIZ). */
+const IFNAMSIZ = 16;
 
 const addrTypeCode = (name: string) => ADDR_TYPES.find((t) => t.name === name)?.code;
+
+/** "02:00:00:00:00:0a" → 6 numbers; '' (no link-layer address) → zeros. */
+function macBytes(mac: string): number[] {
+  const parts = mac.split(':').map((x) => Number.parseInt(x, 16));
+  return parts.length === 6 && parts.every((x) => Number.isInteger(x) && x >= 0 && x <= 255) ? parts : [0, 0, 0, 0, 0, 0];
+}
 
 /** Caps a TTL/hop limit to the u8 the maps hold (the kernel's range is 1..255). */
 const u8 = (n: number) => Math.max(0, Math.min(255, Math.trunc(n)));
@@ -68,13 +79,19 @@ export function hostMapEntries(cfg: HostConfig): HostMapEntries {
 
   return {
     rjc_config: [{ key: u32(0), value: encodeStruct(config, { ip_default_ttl: u8(cfg.ipv4.defaultTtl), ipv6_all_hop_limit: u8(cfg.ipv6.allHopLimit) }) }],
-    rjc_dev: cfg.interfaces
-      .filter((i) => cfg.ipv6.devHopLimit[i.name] !== undefined)
-      .map((i) => ({ key: u32(i.ifindex), value: encodeStruct(dev, { ipv6_hop_limit: u8(cfg.ipv6.devHopLimit[i.name]!) }) })),
+    rjc_dev: cfg.interfaces.map((i) => ({
+      key: u32(i.ifindex),
+      value: encodeStruct(dev, { ipv6_hop_limit: u8(cfg.ipv6.devHopLimit[i.name] ?? 0), mac: macBytes(i.mac) }),
+    })),
     rjc_route4: main.filter((r) => r.family === 'ipv4').map(routeEntry),
     rjc_route6: main.filter((r) => r.family === 'ipv6').map(routeEntry),
     rjc_addr4: addr4Entries,
     rjc_addr6: addr6Entries,
+    rjc_ifname: cfg.interfaces.map((i) => {
+      const value = Buffer.alloc(IFNAMSIZ);
+      value.write(i.name.slice(0, IFNAMSIZ - 1), 'latin1');
+      return { key: u32(i.ifindex), value };
+    }),
   };
 }
 
@@ -88,13 +105,13 @@ export function replaceMapContents(map: BpfMap, entries: readonly MapEntry[]): v
 }
 
 /**
- * Writes the host configuration into the configuration maps `obj` has (after load).
- * Returns the names of the maps written.
+ * Writes the host configuration into the configuration maps `target` has (a loaded
+ * {@link BpfObject}, or pinned maps by name). Returns the names of the maps written.
  */
-export function writeHostMaps(obj: BpfObject, cfg: HostConfig): string[] {
+export function writeHostMaps(target: { readonly maps: ReadonlyMap<string, BpfMap> }, cfg: HostConfig): string[] {
   const written: string[] = [];
   for (const [name, entries] of Object.entries(hostMapEntries(cfg))) {
-    const map = obj.maps.get(name);
+    const map = target.maps.get(name);
     if (!map) continue;
     replaceMapContents(map, entries);
     written.push(name);
