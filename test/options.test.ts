@@ -351,3 +351,19 @@ describe('targets', () => {
     expect(lower('-s 1.2.3.4').target).toBeNull();
   });
 });
+
+describe('refused extensions', () => {
+  it('does not mistake an unknown module option for an abbreviated base option', () => {
+    expect(errors('-m policy --dir in --pol ipsec -j ACCEPT')).toEqual(['E201']);
+  });
+
+  it('reports a refused module once even when -p implies it again', () => {
+    expect(errors('-p sctp -m sctp --sport 38412 -j ACCEPT')).toEqual(['E201']);
+  });
+
+  it('names the module and its position', () => {
+    const d = lower('-p tcp -m time --timestart 08:00 -j DROP').diagnostics[0]!;
+    expect(d.message).toBe('unsupported match module "time"');
+    expect(d.span.start.column).toBe(11);
+  });
+});

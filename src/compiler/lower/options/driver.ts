@@ -61,6 +61,8 @@ class RuleOptionParser {
   private counters?: Counters;
   /** Set after an extension we refuse: its options are skipped without further errors. */
   private poisoned = false;
+  /** Extensions refused (E201) in this rule, reported once each. */
+  private readonly refused = new Set<string>();
   /** After an unknown option: its arguments are skipped without further errors. */
   private skippingArgs = false;
 
@@ -106,6 +108,9 @@ class RuleOptionParser {
     for (const spec of this.loaded) for (const option of spec.options) for (const name of option.names) entries.push({ owner: spec, name, option: option as OptionSpec<unknown> });
     const exact = entries.find((e) => e.name === tok.name);
     if (exact) return { kind: 'found', entry: exact };
+    // After a refused extension its options are unknown to us: an abbreviation that happens to
+    // fit a known option (`--pol` of -m policy vs --policy) is taken as one of its options.
+    if (this.poisoned) return { kind: 'unknown' };
     const prefixed = entries.filter((e) => e.name.startsWith(tok.name));
     if (prefixed.length === 0) return { kind: 'unknown' };
     const first = prefixed[0]!;
@@ -162,7 +167,8 @@ class RuleOptionParser {
     }
     if (isUnsupportedMatch(name)) {
       this.protoUsed = true;
-      this.report('E201', at.span, { module: name }, [`implied by "-p ${this.protoText}"`]);
+      if (!this.refused.has(name)) this.report('E201', at.span, { module: name }, [`implied by "-p ${this.protoText}"`]);
+      this.refused.add(name);
       this.poisoned = true;
       return true;
     }
@@ -383,9 +389,10 @@ class RuleOptionParser {
     const other = findMatch(name, this.ctx.family === 'ipv4' ? 'ipv6' : 'ipv4');
     if (other) {
       this.report('E212', arg.span, { what: `match "${name}"`, family: this.ctx.family === 'ipv4' ? 'iptables (IPv4)' : 'ip6tables (IPv6)' });
-    } else {
+    } else if (!this.refused.has(name)) {
       this.report('E201', arg.span, { module: name }, isUnsupportedMatch(name) ? undefined : ['no such iptables match module is known to rejectc']);
     }
+    this.refused.add(name);
     this.poisoned = true;
   }
 
