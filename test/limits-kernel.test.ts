@@ -17,10 +17,10 @@ import {
   hashlimitTableParams,
   limitParams,
 } from '../src/model/limits/index.js';
-import { compileSender, icmpSysctls, kernelHz, macOf, outcomes, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
+import { compileSender, framer, icmpSysctls, kernelHz, outcomes, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
 import { tempDir } from './fixtures/limits/bpf-harness.js';
 import { canUseKernel, withPair, type Pair } from './support/netns.js';
-import { ethernet, ipv4, ipv6, udp } from './support/packets.js';
+import { ipv4, ipv6, udp } from './support/packets.js';
 
 const root = canUseKernel();
 const span = { file: 't', start: { line: 1, column: 1, offset: 0 }, end: { line: 1, column: 1, offset: 0 } };
@@ -48,11 +48,15 @@ describe.skipIf(!root)('rate limits: model vs kernel (namespaces)', () => {
   /** Jiffies at monotonic time `ns` for a phase (any fixed epoch works: only differences count). */
   const jiffiesAt = (ns: bigint, phase: bigint) => 4_294_667_296n + (ns + phase) / jiffyNs;
 
+  const framers = new WeakMap<Pair, (ip: Uint8Array) => Uint8Array>();
+
   /** UDP frames from a to b's port 9. */
   function udpFrame(p: Pair, src: string, family: 'ipv4' | 'ipv6' = 'ipv4', sport = 40000): Uint8Array {
     const l4 = udp({ sport, dport: 9, payload: [1, 2, 3, 4] });
     const pkt = family === 'ipv4' ? ipv4({ src, dst: p.endB.ipv4 }, l4) : ipv6({ src, dst: p.endB.ipv6 }, l4);
-    return ethernet(pkt, { dst: macOf(p.b, p.ifB), src: macOf(p.a, p.ifA) });
+    let f = framers.get(p);
+    if (!f) framers.set(p, (f = framer({ ns: p.a, ifname: p.ifA }, { ns: p.b, ifname: p.ifB })));
+    return f(pkt);
   }
 
   /** `burst` frames back to back, then `n` frames `gapMs` apart. */
