@@ -196,133 +196,140 @@ export interface CommandResult {
  * `head` is where to point when the command itself is missing. Never throws.
  */
 export function parseCommand(args: Word[], head: Span): CommandResult {
-  const diagnostics: Diagnostic[] = [];
-  const ruleWords: Word[] = [];
-  let found: { op: CommandOp; opWord: Word } | undefined;
-  const cmd: Partial<Command> = {};
-  let i = 0;
-  let failed = false;
-  const fail = (d: Diagnostic) => {
-    diagnostics.push(d);
-    failed = true;
-  };
-  const number = (w: Word): { value: number; span: Span } | undefined => {
-    const value = Number(w.text);
-    if (!RULE_NUMBER.test(w.text) || value < 1 || value > 0x7fffffff) {
-      fail(diag('E110', w.span, { value: w.text }));
-      return undefined;
-    }
-    return { value, span: w.span };
-  };
+  return new CommandReader(args).read(head);
+}
 
-  while (i < args.length) {
-    const w = args[i]!;
-    const prev = args[i - 1];
-    const optionLike = !w.quoted && w.text.charCodeAt(0) === 45; // '-'
-    const r = !optionLike || (prev !== undefined && !prev.quoted && takesValue(prev.text) && ruleWords.at(-1) === prev) ? undefined : resolve(w.text);
-    if (!r) {
-      ruleWords.push(w);
-      i++;
-      continue;
-    }
-    i++;
-    const optName = w.text.split('=')[0]!;
-    const required = (): Word | undefined => {
-      if (r.inline !== undefined) return { text: r.inline, span: w.span, quoted: w.quoted };
-      const v = args[i];
-      if (v === undefined) {
-        fail(diag('E203', w.span, { option: optName }));
-        return undefined;
-      }
-      i++;
-      return v;
-    };
-    const optional = (): Word | undefined => {
-      if (r.inline !== undefined) return { text: r.inline, span: w.span, quoted: w.quoted };
-      if (!hasArg(args, i)) return undefined;
-      return args[i++];
-    };
+/** The getopt-like walk over one invocation's words (one instance per invocation). */
+class CommandReader {
+  private readonly diagnostics: Diagnostic[] = [];
+  private readonly ruleWords: Word[] = [];
+  private readonly cmd: Partial<Command> = {};
+  private found: { op: CommandOp; opWord: Word } | undefined;
+  private i = 0;
+  private failed = false;
 
-    if (r.spec.op) {
-      if (found) {
-        fail(diag('E109', w.span, { a: found.opWord.text, b: w.text }));
-      } else {
-        found = { op: r.spec.op, opWord: w };
-      }
+  constructor(private readonly args: Word[]) {}
+
+  read(head: Span): CommandResult {
+    const args = this.args;
+    while (this.i < args.length) {
+      const w = args[this.i++]!;
+      const prev = this.i >= 2 ? args[this.i - 2] : undefined;
+      const optionLike = !w.quoted && w.text.charCodeAt(0) === 45; // '-'
+      const valueOfPrev = prev !== undefined && !prev.quoted && takesValue(prev.text) && this.ruleWords[this.ruleWords.length - 1] === prev;
+      const r = optionLike && !valueOfPrev ? resolve(w.text) : undefined;
+      if (r) this.option(w, r);
+      else this.ruleWords.push(w);
     }
-    switch (r.spec.arity) {
+    if (this.failed) return { diagnostics: this.diagnostics };
+    if (!this.found) {
+      const at = args.length > 0 ? joinSpans(args[0]!.span, args[args.length - 1]!.span) : head;
+      return { diagnostics: [diag('E107', at)] };
+    }
+    const command: Command = { ...this.cmd, op: this.found.op, opWord: this.found.opWord, ruleWords: this.ruleWords };
+    return { command, diagnostics: this.diagnostics };
+  }
+
+  private option(w: Word, r: Resolved): void {
+    const cmd = this.cmd;
+    const spec = r.spec;
+    if (spec.op) {
+      if (this.found) this.fail(diag('E109', w.span, { a: this.found.opWord.text, b: w.text }));
+      else this.found = { op: spec.op, opWord: w };
+    }
+    switch (spec.arity) {
       case 'none':
         break;
       case 'required': {
-        const v = required();
-        if (r.spec.role === 'table') cmd.table = v;
-        else if (r.spec.role === 'counters' && v) cmd.counters = parseCounters(w, v, args, () => i++, fail);
-        else if (r.spec.op) cmd.chain = v;
+        const v = this.required(w, r);
+        if (spec.role === 'table') cmd.table = v;
+        else if (spec.role === 'counters' && v) cmd.counters = this.counters(w, v);
+        else if (spec.op) cmd.chain = v;
         break;
       }
       case 'optional':
-        cmd.chain = optional();
+        cmd.chain = this.optional(w, r);
         break;
       case 'optional-value':
-        optional();
+        this.optional(w, r);
         break;
       case 'required+optional-number':
-      case 'optional+optional-number': {
-        cmd.chain = r.spec.arity === 'required+optional-number' ? required() : optional();
-        if (cmd.chain && hasArg(args, i)) cmd.index = number(args[i++]!);
+      case 'optional+optional-number':
+        cmd.chain = spec.arity === 'required+optional-number' ? this.required(w, r) : this.optional(w, r);
+        if (cmd.chain && this.hasArg()) cmd.index = this.number(this.args[this.i++]!);
         break;
-      }
-      case 'required+number': {
-        cmd.chain = required();
-        if (cmd.chain && hasArg(args, i)) cmd.index = number(args[i++]!);
-        else if (cmd.chain) fail(diag('E203', cmd.chain.span, { option: `${optName} ${cmd.chain.text}`, }));
-        break;
-      }
+      case 'required+number':
       case 'required+required': {
-        cmd.chain = required();
-        if (cmd.chain && hasArg(args, i)) cmd.second = args[i++];
-        else if (cmd.chain) fail(diag('E203', cmd.chain.span, { option: `${optName} ${cmd.chain.text}` }));
+        cmd.chain = this.required(w, r);
+        if (!cmd.chain) break;
+        if (!this.hasArg()) {
+          this.fail(diag('E203', cmd.chain.span, { option: `${w.text.split('=')[0]!} ${cmd.chain.text}` }));
+          break;
+        }
+        const next = this.args[this.i++]!;
+        if (spec.arity === 'required+number') cmd.index = this.number(next);
+        else cmd.second = next;
         break;
       }
     }
-    if (r.spec.role === 'family') cmd.familyFlag = w;
+    if (spec.role === 'family') cmd.familyFlag = w;
   }
 
-  if (failed) return { diagnostics };
-  if (!found) {
-    const at = args.length > 0 ? joinSpans(args[0]!.span, args[args.length - 1]!.span) : head;
-    return { diagnostics: [diag('E107', at)] };
+  private fail(d: Diagnostic): void {
+    this.diagnostics.push(d);
+    this.failed = true;
   }
-  const command: Command = { ...cmd, op: found.op, opWord: found.opWord, ruleWords };
-  return { command, diagnostics };
-}
 
-/** `-c PKTS BYTES` or `-c PKTS,BYTES`. */
-function parseCounters(
-  opt: Word,
-  first: Word,
-  args: Word[],
-  consumeNext: () => void,
-  fail: (d: Diagnostic) => void,
-): { value: Counters; span: Span } | undefined {
-  let packets = first.text;
-  let bytes: string | undefined;
-  let last = first;
-  const comma = packets.indexOf(',');
-  if (comma >= 0) {
-    bytes = packets.slice(comma + 1);
-    packets = packets.slice(0, comma);
-  } else {
-    const idx = args.indexOf(first) + 1;
-    if (hasArg(args, idx)) {
-      last = args[idx]!;
-      bytes = last.text;
-      consumeNext();
+  /** `xs_has_arg`: the next word exists and does not start with `-` or `!`. */
+  private hasArg(): boolean {
+    return hasArg(this.args, this.i);
+  }
+
+  /** A required argument: glued (`--table=nat`) or the next word, whatever it looks like. */
+  private required(w: Word, r: Resolved): Word | undefined {
+    if (r.inline !== undefined) return { text: r.inline, span: w.span, quoted: w.quoted };
+    const v = this.args[this.i];
+    if (v === undefined) {
+      this.fail(diag('E203', w.span, { option: w.text }));
+      return undefined;
     }
+    this.i++;
+    return v;
   }
-  if (!/^[0-9]+$/.test(packets) || bytes === undefined || !/^[0-9]+$/.test(bytes)) {
-    fail(diag('E204', joinSpans(opt.span, last.span), { what: 'counters', value: `${first.text}${last === first ? '' : ` ${last.text}`}`, detail: ': expected PACKETS BYTES' }));
-    return undefined;
+
+  /** An optional argument: glued, or the next word if it does not look like an option. */
+  private optional(w: Word, r: Resolved): Word | undefined {
+    if (r.inline !== undefined) return { text: r.inline, span: w.span, quoted: w.quoted };
+    return this.hasArg() ? this.args[this.i++] : undefined;
   }
-  return { value: { packets: Number(packets), bytes: Number(bytes) }, span: joinSpans(opt.span, last.span) };
+
+  private number(w: Word): { value: number; span: Span } | undefined {
+    const value = Number(w.text);
+    if (!RULE_NUMBER.test(w.text) || value < 1 || value > 0x7fffffff) {
+      this.fail(diag('E110', w.span, { value: w.text }));
+      return undefined;
+    }
+    return { value, span: w.span };
+  }
+
+  /** `-c PKTS BYTES` or `-c PKTS,BYTES`. */
+  private counters(opt: Word, first: Word): { value: Counters; span: Span } | undefined {
+    let packets = first.text;
+    let bytes: string | undefined;
+    let last = first;
+    const comma = packets.indexOf(',');
+    if (comma >= 0) {
+      bytes = packets.slice(comma + 1);
+      packets = packets.slice(0, comma);
+    } else if (this.hasArg()) {
+      last = this.args[this.i++]!;
+      bytes = last.text;
+    }
+    const span = joinSpans(opt.span, last.span);
+    if (!/^[0-9]+$/.test(packets) || bytes === undefined || !/^[0-9]+$/.test(bytes)) {
+      this.fail(diag('E204', span, { what: 'counters', value: `${first.text}${last === first ? '' : ` ${last.text}`}`, detail: ': expected PACKETS BYTES' }));
+      return undefined;
+    }
+    return { value: { packets: Number(packets), bytes: Number(bytes) }, span };
+  }
 }

@@ -28,5 +28,6 @@ export interface Invocation {
 
 /** The text between two offsets, continuation lines joined by one blank. */
 export function joinedSource(text: string, start: number, end: number): string {
-  return text.slice(start, end).replace(/[ \t]*\\\r?\n[ \t]*/g, ' ');
+  const source = text.slice(start, end);
+  return source.includes('\n') ? source.replace(/[ \t]*\\\r?\n[ \t]*/g, ' ') : source;
 }
