@@ -22,7 +22,6 @@ import {
   type Counters,
   type Family,
   type FamilyRuleset,
-  type Policy,
   type Rule,
   type Ruleset,
   type Table,
@@ -124,7 +123,7 @@ export class RulesetBuilder {
       this.report('E100', span, { detail: `chain "${name.text}" needs a policy (ACCEPT, DROP, or - for a user chain)` });
       return;
     }
-    if (policy.text !== '-') this.setPolicy(chain, t, policy, counters);
+    if (policy.text !== '-') this.setPolicy(chain, policy, counters);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -188,7 +187,7 @@ export class RulesetBuilder {
       }
       case 'policy': {
         const c = this.chainOrMissing(t, cmd.chain!, true);
-        if (c) this.setPolicy(c, t, cmd.second!, undefined);
+        if (c) this.setPolicy(c, cmd.second!, undefined);
         return;
       }
       case 'rename':
@@ -344,12 +343,11 @@ export class RulesetBuilder {
     chain.name = to.text;
   }
 
-  private setPolicy(chain: ChainState, t: TableState, policy: Word, counters: Counters | undefined): void {
+  private setPolicy(chain: ChainState, policy: Word, counters: Counters | undefined): void {
     if (!chain.builtin) return this.report('E302', policy.span, { chain: chain.name });
     if (policy.text !== 'ACCEPT' && policy.text !== 'DROP') return this.report('E308', policy.span, { policy: policy.text });
     chain.policy = { verdict: policy.text, span: policy.span };
     if (counters) chain.counters = counters;
-    void t;
   }
 
   /**
