@@ -68,7 +68,11 @@ static __always_inline __u32 rjc_ctx_len(rjc_ctx_t *ctx) { return ctx->len; }
  * would silently pass (bpf-notes.md "Non-linear skbs"). Invalidates data pointers. */
 static __always_inline int rjc_ctx_pull(rjc_ctx_t *ctx, __u32 len)
 {
+#ifdef RJC_TEST_NO_PULL
+	return 0; /* negative control of test/bpf-reply-live.test.ts only */
+#else
 	return bpf_skb_pull_data(ctx, len);
+#endif
 }
 
 static __always_inline int rjc_ctx_load(rjc_ctx_t *ctx, __u32 off, void *to, __u32 len)

@@ -340,6 +340,42 @@ static __always_inline int rjc_proto_ports_offset(__u8 proto)
 	}
 }
 
+#ifdef RJC_PKT_H
+/* What hashlimit reads, from a packet parsed by rjc_parse() (bpf/rjc_parse.h): the transport
+ * offset is the IPv4 header length, or where ipv6_skip_exthdr() stops (pkt->x_off / x_proto),
+ * as hashlimit_init_dst() uses them; the ports are read at proto_ports_offset() from there,
+ * within the IP length. */
+static __always_inline void rjc_hashlimit_pkt_of(rjc_ctx_t *ctx, const struct rjc_pkt *pkt,
+						  struct rjc_hashlimit_pkt *h)
+{
+	__u32 thoff, end = (__u32)pkt->l3_off + pkt->ip_len;
+	__u8 proto;
+	int poff;
+
+	__builtin_memset(h, 0, sizeof(*h));
+	if (pkt->family == 4) {
+		h->src[0] = pkt->saddr.v4;
+		h->dst[0] = pkt->daddr.v4;
+		thoff = (__u32)pkt->l3_off + pkt->ihl;
+		proto = pkt->proto;
+	} else {
+		__builtin_memcpy(h->src, pkt->saddr.v6, 16);
+		__builtin_memcpy(h->dst, pkt->daddr.v6, 16);
+		if (!pkt->x_off)
+			goto out; /* ipv6_skip_exthdr() failed: ports_ok stays 0 */
+		thoff = pkt->x_off;
+		proto = pkt->x_proto;
+	}
+	poff = rjc_proto_ports_offset(proto);
+	if (poff < 0)
+		h->ports_ok = 1; /* no ports: both 0 */
+	else if (thoff + poff + 4 <= end + 4 && rjc_ctx_load(ctx, thoff + poff, &h->ports, 4) == 0)
+		h->ports_ok = 1;
+out:
+	h->len = pkt->ip_len;
+}
+#endif
+
 /* hashlimit_init_dst(): 0, or -1 when the kernel would hotdrop. */
 static __always_inline int rjc_hashlimit_key(const struct rjc_hashlimit_cfg *c, __u32 table,
 					     const struct rjc_hashlimit_pkt *p,

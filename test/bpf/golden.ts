@@ -156,15 +156,20 @@ export function createGoldenHost(kind: TopologyKind, setup: readonly string[] = 
 }
 let counter = 0;
 
-/** Compiles test/bpf/harness.bpf.c for a flavour (once per process) and returns the object. */
-export function buildHarness(flavor: 'tc' | 'xdp'): string {
+/**
+ * Compiles test/bpf/harness.bpf.c for a flavour (once per process and set of defines) and
+ * returns the object's path. `defines` are extra macros, e.g. the negative controls
+ * RJC_TEST_NO_PULL / RJC_TEST_NO_PARTIAL_SEED.
+ */
+export function buildHarness(flavor: 'tc' | 'xdp', defines: readonly string[] = []): string {
   const dir = join(tmpdir(), `rjc-harness-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, `harness-${flavor}.bpf.o`);
+  const out = join(dir, `harness-${flavor}${defines.map((d) => `-${d}`).join('')}.bpf.o`);
   if (!built.has(out)) {
     execFileSync('clang', [
       '-target', 'bpf', '-O2', '-g', '-Wall', '-Werror',
       `-DRJC_FLAVOR_${flavor.toUpperCase()}`,
+      ...defines.map((d) => `-D${d}`),
       '-I', join(root, 'bpf'),
       '-c', join(root, 'test/bpf/harness.bpf.c'),
       '-o', out,

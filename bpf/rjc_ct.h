@@ -1,0 +1,698 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* rjc_ct.h: the connection tracking state a netfilter filter chain would see for a packet
+ * (`-m state`, `-m conntrack`), computed at a TC or XDP hook from the KERNEL's own conntrack
+ * table. Design and measurements: docs/stateful.md.
+ *
+ *   struct rjc_ct ct;
+ *   rjc_ct_classify(ctx, &pkt, dir, &ct);   // after rjc_parse() (and rjc_chain())
+ *   if (ct.state & RJC_CT_ESTABLISHED) ...
+ *
+ * Where the hook sits relative to conntrack decides how the state is found:
+ *
+ * - TC egress (OUTPUT, and forwarded packets leaving) runs AFTER nf_conntrack_in() at
+ *   LOCAL_OUT/PREROUTING and after confirmation at POSTROUTING: the skb carries the kernel's
+ *   verdict in skb->_nfct (conntrack pointer | ctinfo), read through bpf_cast_to_kern_ctx.
+ *   That is exactly what the OUTPUT filter chain saw.
+ * - TC ingress and XDP (INPUT, FORWARD) run BEFORE conntrack has seen the packet. The state is
+ *   what nf_conntrack_in() is about to decide, derived from the table as it is now:
+ *   TCP/UDP through the bpf_skb_ct_lookup / bpf_xdp_ct_lookup kfuncs plus the checks
+ *   nf_conntrack_in() makes on the packet itself (tcp_error's flag table, tcp_new's loose
+ *   pickup, the re-open of a closed connection by a SYN); ICMP/ICMPv6 errors are RELATED when
+ *   the connection of the packet they quote exists (nf_conntrack_inet_error); ICMPv6
+ *   neighbour discovery and MLD are UNTRACKED (icmpv6_error); ICMP queries and other
+ *   protocols, which the kfuncs cannot look up, come from a shadow table (rjc_ct_shadow)
+ *   that the egress program fills from the kernel's entries it sees on outgoing packets.
+ *
+ * Known differences (docs/stateful.md): TCP window tracking (an out-of-window segment of a
+ * known connection is INVALID for the kernel, ESTABLISHED here), checksum-invalid packets,
+ * non-first fragments, raw-table NOTRACK at ingress, NAT'ed ICMP errors.
+ */
+#ifndef RJC_CT_H
+#define RJC_CT_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "rjc_ctx.h"
+#include "rjc_pkt.h"
+
+/* rjc_ct.state: one of the first five, plus SNAT/DNAT (the xt_conntrack state bits). */
+#define RJC_CT_INVALID     0x01
+#define RJC_CT_ESTABLISHED 0x02
+#define RJC_CT_RELATED     0x04
+#define RJC_CT_NEW         0x08
+#define RJC_CT_UNTRACKED   0x10
+#define RJC_CT_SNAT        0x20
+#define RJC_CT_DNAT        0x40
+
+/* nf_conn.status bits (enum ip_conntrack_status, UAPI). */
+#define RJC_IPS_EXPECTED   0x01
+#define RJC_IPS_SEEN_REPLY 0x02
+#define RJC_IPS_ASSURED    0x04
+#define RJC_IPS_CONFIRMED  0x08
+#define RJC_IPS_SRC_NAT    0x10
+#define RJC_IPS_DST_NAT    0x20
+
+/* enum ip_conntrack_info */
+#define RJC_IP_CT_ESTABLISHED       0
+#define RJC_IP_CT_RELATED           1
+#define RJC_IP_CT_NEW               2
+#define RJC_IP_CT_IS_REPLY          3
+#define RJC_IP_CT_ESTABLISHED_REPLY 3
+#define RJC_IP_CT_RELATED_REPLY     4
+#define RJC_IP_CT_UNTRACKED         7
+#define RJC_NFCT_INFOMASK           7UL
+
+/* enum tcp_conntrack (the states at or after TIME_WAIT can be re-opened by a SYN). */
+#define RJC_TCP_CONNTRACK_TIME_WAIT 7
+
+/* How the state was found (rjc_ct.source), for tests and traces. */
+#define RJC_CT_SRC_NONE    0 /* no connection: decided from the packet alone */
+#define RJC_CT_SRC_SKB     1 /* skb->_nfct (egress) */
+#define RJC_CT_SRC_KFUNC   2 /* bpf_*_ct_lookup of the packet's tuple */
+#define RJC_CT_SRC_INNER   3 /* bpf_*_ct_lookup of the tuple an ICMP error quotes */
+#define RJC_CT_SRC_SHADOW  4 /* rjc_ct_shadow */
+
+/* The connection a packet belongs to, as xt_conntrack reads it. Addresses network order,
+ * ports (and ICMP ids) host order. When `conn` is 0 there is no connection (INVALID or
+ * UNTRACKED) and only `state` means anything. For a packet that would create a connection,
+ * the tuples are the packet's own (orig) and its inversion (reply), as in the kernel's
+ * unconfirmed entry. */
+struct rjc_ct {
+	__u16 state;       /* RJC_CT_* */
+	__u8 conn;         /* 1 if a connection exists (ct != NULL in xt_conntrack) */
+	__u8 dir;          /* 0 ORIGINAL, 1 REPLY */
+	__u32 status;      /* RJC_IPS_* */
+	__u8 l4proto;      /* the connection's protocol (--ctproto) */
+	__u8 source;       /* RJC_CT_SRC_* */
+	__u16 pad;
+	__u16 orig_sport, orig_dport, repl_sport, repl_dport;
+	union rjc_addr orig_src, orig_dst, repl_src, repl_dst;
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Kernel types, CO-RE relocated (no vmlinux.h). nf_conntrack_tuple is mirrored byte for byte
+ * (40 bytes, stable since 2.6) and read whole.                                              */
+
+struct rjc_nf_tuple {
+	__be32 src[4];
+	__be16 src_u;      /* port, ICMP id, or GRE key */
+	__u16 l3num;
+	__be32 dst[4];
+	union {
+		__be16 all;
+		struct { __u8 type, code; } icmp;
+	} dst_u;
+	__u8 protonum;
+	__u8 dir;
+};
+
+struct nf_conntrack_tuple___rjc {
+	int unused;
+} __attribute__((preserve_access_index));
+
+struct nf_conntrack_tuple_hash___rjc {
+	struct nf_conntrack_tuple___rjc tuple;
+} __attribute__((preserve_access_index));
+
+struct ip_ct_tcp___rjc {
+	__u8 state;
+} __attribute__((preserve_access_index));
+
+union nf_conntrack_proto___rjc {
+	struct ip_ct_tcp___rjc tcp;
+} __attribute__((preserve_access_index));
+
+struct nf_conn___rjc {
+	unsigned long status;
+	__u32 timeout;
+	struct nf_conntrack_tuple_hash___rjc tuplehash[2];
+	union nf_conntrack_proto___rjc proto;
+} __attribute__((preserve_access_index));
+
+struct sk_buff___rjc_ct {
+	unsigned long _nfct;
+} __attribute__((preserve_access_index));
+
+struct bpf_ct_opts___rjc {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+
+/* A complete type (not a forward declaration): libbpf checks kfunc prototypes against the
+ * kernel's, and a forward declaration is not compatible with a struct. */
+struct nf_conn {
+	unsigned long status;
+} __attribute__((preserve_access_index));
+
+#ifdef RJC_FLAVOR_TC
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *, struct bpf_sock_tuple *, __u32,
+					 struct bpf_ct_opts___rjc *, __u32) __ksym;
+#else
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *, struct bpf_sock_tuple *, __u32,
+					 struct bpf_ct_opts___rjc *, __u32) __ksym;
+#endif
+extern void bpf_ct_release(struct nf_conn *) __ksym;
+
+/* ---------------------------------------------------------------------------------------- */
+/* The shadow table: connections of protocols the kfuncs cannot look up (ICMP queries, GRE,
+ * ESP, ...), keyed by their ORIGINAL tuple. Written by the egress program from the kernel's
+ * own entry (status, expiry); read at ingress. ICMP keys carry the query type of the request
+ * and the identifier; other protocols have type = id = 0. */
+
+struct rjc_ct_shadow_key {
+	__u8 family;       /* 4 or 6 */
+	__u8 proto;
+	__u8 type;         /* ICMP/ICMPv6 request type of the original direction */
+	__u8 pad;
+	__u16 id;          /* ICMP identifier, host order */
+	__u16 pad2;
+	union rjc_addr src;
+	union rjc_addr dst;
+};
+
+struct rjc_ct_shadow_val {
+	__u32 status;      /* RJC_IPS_* as the kernel had it */
+	__u32 timeout;     /* nf_conn.timeout: expiry in jiffies (low 32 bits) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct rjc_ct_shadow_key);
+	__type(value, struct rjc_ct_shadow_val);
+} rjc_ct_shadow SEC(".maps");
+
+/* ---------------------------------------------------------------------------------------- */
+/* Small helpers                                                                            */
+
+static __always_inline void rjc_ct_copy_addr(union rjc_addr *to, const __be32 *from)
+{
+	to->v6[0] = from[0];
+	to->v6[1] = from[1];
+	to->v6[2] = from[2];
+	to->v6[3] = from[3];
+}
+
+static __always_inline int rjc_ct_addr_eq(const union rjc_addr *a, const union rjc_addr *b)
+{
+	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
+}
+
+/* The packet as a connection of its own: orig = the packet's tuple, reply = its inversion. */
+static __always_inline void rjc_ct_self(struct rjc_ct *ct, const struct rjc_pkt *pkt, __u16 sport, __u16 dport)
+{
+	ct->l4proto = pkt->proto;
+	ct->orig_src = pkt->saddr;
+	ct->orig_dst = pkt->daddr;
+	ct->repl_src = pkt->daddr;
+	ct->repl_dst = pkt->saddr;
+	ct->orig_sport = sport;
+	ct->orig_dport = dport;
+	ct->repl_sport = dport;
+	ct->repl_dport = sport;
+}
+
+/* Fill the tuples, status and state from a kernel nf_conn and the packet's direction. */
+static __always_inline void rjc_ct_from_conn(struct rjc_ct *ct, const struct nf_conn___rjc *c)
+{
+	struct rjc_nf_tuple t[2];
+
+	__builtin_memset(t, 0, sizeof(t));
+	bpf_core_read(&t[0], sizeof(t[0]), &c->tuplehash[0].tuple);
+	bpf_core_read(&t[1], sizeof(t[1]), &c->tuplehash[1].tuple);
+	ct->status = (__u32)BPF_CORE_READ(c, status);
+	ct->conn = 1;
+	ct->l4proto = t[0].protonum;
+	rjc_ct_copy_addr(&ct->orig_src, t[0].src);
+	rjc_ct_copy_addr(&ct->orig_dst, t[0].dst);
+	rjc_ct_copy_addr(&ct->repl_src, t[1].src);
+	rjc_ct_copy_addr(&ct->repl_dst, t[1].dst);
+	ct->orig_sport = bpf_ntohs(t[0].src_u);
+	ct->orig_dport = bpf_ntohs(t[0].dst_u.all);
+	ct->repl_sport = bpf_ntohs(t[1].src_u);
+	ct->repl_dport = bpf_ntohs(t[1].dst_u.all);
+	if (ct->status & RJC_IPS_SRC_NAT)
+		ct->state |= RJC_CT_SNAT;
+	if (ct->status & RJC_IPS_DST_NAT)
+		ct->state |= RJC_CT_DNAT;
+}
+
+/* ctinfo of a packet of an existing connection in direction `dir`, as resolve_normal_ct(). */
+static __always_inline __u16 rjc_ct_state_of(__u32 status, __u8 dir)
+{
+	if (dir)
+		return RJC_CT_ESTABLISHED;
+	if (status & RJC_IPS_SEEN_REPLY)
+		return RJC_CT_ESTABLISHED;
+	if (status & RJC_IPS_EXPECTED)
+		return RJC_CT_RELATED;
+	return RJC_CT_NEW;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Egress: the kernel's verdict on this very skb.                                           */
+
+#ifdef RJC_FLAVOR_TC
+static __always_inline void rjc_ct_from_skb(rjc_ctx_t *ctx, struct rjc_ct *ct)
+{
+	struct sk_buff___rjc_ct *skb = bpf_cast_to_kern_ctx(ctx);
+	unsigned long nfct = BPF_CORE_READ(skb, _nfct);
+	unsigned long info = nfct & RJC_NFCT_INFOMASK;
+	const struct nf_conn___rjc *c = (const void *)(nfct & ~RJC_NFCT_INFOMASK);
+
+	ct->source = RJC_CT_SRC_SKB;
+	if (!c) {
+		ct->state = info == RJC_IP_CT_UNTRACKED ? RJC_CT_UNTRACKED : RJC_CT_INVALID;
+		return;
+	}
+	ct->dir = info >= RJC_IP_CT_IS_REPLY;
+	switch (info) {
+	case RJC_IP_CT_ESTABLISHED:
+	case RJC_IP_CT_ESTABLISHED_REPLY:
+		ct->state = RJC_CT_ESTABLISHED;
+		break;
+	case RJC_IP_CT_RELATED:
+	case RJC_IP_CT_RELATED_REPLY:
+		ct->state = RJC_CT_RELATED;
+		break;
+	default:
+		ct->state = RJC_CT_NEW;
+		break;
+	}
+	rjc_ct_from_conn(ct, c);
+}
+
+/* Egress: remember a connection the kfuncs cannot look up, so that ingress finds it. */
+static __always_inline void rjc_ct_shadow_note(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+{
+	struct sk_buff___rjc_ct *skb;
+	const struct nf_conn___rjc *c;
+	struct rjc_nf_tuple t;
+	struct rjc_ct_shadow_key k = {};
+	struct rjc_ct_shadow_val v = {};
+	unsigned long nfct;
+
+	if (pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP)
+		return;
+	skb = bpf_cast_to_kern_ctx(ctx);
+	nfct = BPF_CORE_READ(skb, _nfct);
+	c = (const void *)(nfct & ~RJC_NFCT_INFOMASK);
+	if (!c)
+		return;
+	__builtin_memset(&t, 0, sizeof(t));
+	bpf_core_read(&t, sizeof(t), &c->tuplehash[0].tuple);
+	k.family = pkt->family;
+	k.proto = t.protonum;
+	if (t.protonum == IPPROTO_ICMP || t.protonum == IPPROTO_ICMPV6) {
+		k.type = t.dst_u.icmp.type;
+		k.id = bpf_ntohs(t.src_u);
+	}
+	rjc_ct_copy_addr(&k.src, t.src);
+	rjc_ct_copy_addr(&k.dst, t.dst);
+	v.status = (__u32)BPF_CORE_READ(c, status);
+	v.timeout = BPF_CORE_READ(c, timeout);
+	bpf_map_update_elem(&rjc_ct_shadow, &k, &v, BPF_ANY);
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Ingress: what nf_conntrack_in() is about to decide.                                      */
+
+/* tcp_error(): the flag combinations conntrack accepts (ECE, CWR and PSH ignored). */
+static __always_inline int rjc_ct_tcp_flags_valid(__u8 flags)
+{
+	__u8 f = flags & 0x37; /* FIN SYN RST ACK URG */
+
+	switch (f) {
+	case 0x02: /* SYN */
+	case 0x22: /* SYN URG */
+	case 0x12: /* SYN ACK */
+	case 0x04: /* RST */
+	case 0x14: /* RST ACK */
+	case 0x11: /* FIN ACK */
+	case 0x31: /* FIN ACK URG */
+	case 0x10: /* ACK */
+	case 0x30: /* ACK URG */
+		return 1;
+	}
+	return 0;
+}
+
+/* Look up a TCP/UDP tuple in the kernel table. Returns 1 and fills `ct` when found. */
+static __always_inline int rjc_ct_lookup(rjc_ctx_t *ctx, __u8 family, __u8 proto,
+					 const union rjc_addr *src, const union rjc_addr *dst,
+					 __u16 sport, __u16 dport, struct rjc_ct *ct, __u8 *tcp_state)
+{
+	struct bpf_sock_tuple tup = {};
+	struct bpf_ct_opts___rjc opts = { .netns_id = -1, .l4proto = proto };
+	struct nf_conn *c;
+	__u32 len;
+
+	if (family == 4) {
+		tup.ipv4.saddr = src->v4;
+		tup.ipv4.daddr = dst->v4;
+		tup.ipv4.sport = bpf_htons(sport);
+		tup.ipv4.dport = bpf_htons(dport);
+		len = sizeof(tup.ipv4);
+	} else {
+		__builtin_memcpy(tup.ipv6.saddr, src->v6, 16);
+		__builtin_memcpy(tup.ipv6.daddr, dst->v6, 16);
+		tup.ipv6.sport = bpf_htons(sport);
+		tup.ipv6.dport = bpf_htons(dport);
+		len = sizeof(tup.ipv6);
+	}
+#ifdef RJC_FLAVOR_TC
+	c = bpf_skb_ct_lookup(ctx, &tup, len, &opts, sizeof(opts));
+#else
+	c = bpf_xdp_ct_lookup(ctx, &tup, len, &opts, sizeof(opts));
+#endif
+	if (!c)
+		return 0;
+	ct->dir = opts.dir;
+	rjc_ct_from_conn(ct, (const struct nf_conn___rjc *)c);
+	*tcp_state = BPF_CORE_READ((const struct nf_conn___rjc *)c, proto.tcp.state);
+	bpf_ct_release(c);
+	return 1;
+}
+
+/* TCP/UDP at ingress. */
+static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct *ct)
+{
+	__u8 tcp_state = 0;
+	int tcp = pkt->proto == IPPROTO_TCP;
+	__u8 f = pkt->tcp_flags;
+
+	if (!(pkt->flags & RJC_PKT_F_L4_COMPLETE) || (tcp && !rjc_ct_tcp_flags_valid(f))) {
+		ct->state = RJC_CT_INVALID; /* tcp_error / udp_error */
+		return;
+	}
+	if (rjc_ct_lookup(ctx, pkt->family, pkt->proto, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, ct, &tcp_state)) {
+		ct->source = RJC_CT_SRC_KFUNC;
+		/* nf_conntrack_tcp_packet(): a SYN re-opening a closed connection kills it and
+		 * nf_conntrack_in() starts over with a new one. */
+		if (tcp && (f & 0x17) == 0x02 && !ct->dir && tcp_state >= RJC_TCP_CONNTRACK_TIME_WAIT) {
+			ct->state = RJC_CT_NEW;
+			ct->status = 0;
+			rjc_ct_self(ct, pkt, pkt->sport, pkt->dport);
+			return;
+		}
+		ct->state |= rjc_ct_state_of(ct->status, ct->dir);
+		return;
+	}
+	ct->source = RJC_CT_SRC_NONE;
+	if (tcp) {
+		/* tcp_new(): only a SYN, or (nf_conntrack_tcp_loose, default 1) a segment with
+		 * ACK and neither RST nor SYN+ACK nor FIN, starts a connection. */
+		if (f & 0x04) {
+			ct->state = RJC_CT_INVALID;
+			return;
+		}
+		if (f & 0x02) {
+			if (f & 0x10) {
+				ct->state = RJC_CT_INVALID;
+				return;
+			}
+		} else if ((f & 0x01) || !(f & 0x10)) {
+			ct->state = RJC_CT_INVALID;
+			return;
+		}
+	}
+	ct->state = RJC_CT_NEW;
+	ct->conn = 1;
+	rjc_ct_self(ct, pkt, pkt->sport, pkt->dport);
+}
+
+/* Is `type` an ICMP(v6) error (nf_conntrack_icmpv4_error / icmpv6_error track those)? */
+static __always_inline int rjc_ct_icmp_is_error(__u8 family, __u8 type)
+{
+	if (family == 6)
+		return type < 128;
+	return type == 3 || type == 4 || type == 11 || type == 12;
+}
+
+/* ICMP query types: request -> reply (invert_tuple), 0 when not a query. */
+static __always_inline __u8 rjc_ct_icmp_reply_of(__u8 family, __u8 type)
+{
+	if (family == 4) {
+		switch (type) {
+		case 8: return 0;   /* echo */
+		case 13: return 14; /* timestamp */
+		case 15: return 16; /* info */
+		case 17: return 18; /* address mask */
+		}
+		return 0xff;
+	}
+	if (type == 128)
+		return 129;
+	if (type == 139)
+		return 140;
+	return 0xff;
+}
+
+static __always_inline __u8 rjc_ct_icmp_request_of(__u8 family, __u8 type)
+{
+	if (family == 4) {
+		switch (type) {
+		case 0: return 8;
+		case 14: return 13;
+		case 16: return 15;
+		case 18: return 17;
+		}
+		return 0xff;
+	}
+	if (type == 129)
+		return 128;
+	if (type == 140)
+		return 139;
+	return 0xff;
+}
+
+/* Look up the shadow table for `key` (orig direction). Returns 1 if a live entry exists. */
+static __always_inline int rjc_ct_shadow_get(struct rjc_ct_shadow_key *k, __u32 *status)
+{
+	struct rjc_ct_shadow_val *v = bpf_map_lookup_elem(&rjc_ct_shadow, k);
+
+	if (!v)
+		return 0;
+	if ((__s32)(v->timeout - (__u32)bpf_jiffies64()) <= 0) {
+		bpf_map_delete_elem(&rjc_ct_shadow, k);
+		return 0;
+	}
+	*status = v->status;
+	return 1;
+}
+
+/* ICMP queries and other protocols: the shadow table (kfuncs look up TCP and UDP only). */
+static __always_inline void rjc_ct_ingress_shadow(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct *ct)
+{
+	struct rjc_ct_shadow_key k = { .family = pkt->family, .proto = pkt->proto };
+	int icmp = pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6;
+	__u8 req = 0xff, rep = 0xff;
+	__u16 id = 0;
+	__u32 status = 0;
+
+	if (icmp) {
+		__u8 h[2] = {};
+
+		if (!(pkt->flags & RJC_PKT_F_L4_COMPLETE) || rjc_ctx_load(ctx, pkt->l4_off + 4, h, 2)) {
+			ct->state = RJC_CT_INVALID;
+			return;
+		}
+		id = ((__u16)h[0] << 8) | h[1];
+		rep = rjc_ct_icmp_reply_of(pkt->family, pkt->icmp_type);
+		req = rjc_ct_icmp_request_of(pkt->family, pkt->icmp_type);
+	}
+	k.id = id;
+	ct->l4proto = pkt->proto;
+	/* As an original-direction packet. */
+	if (!icmp || rep != 0xff) {
+		k.type = icmp ? pkt->icmp_type : 0;
+		k.src = pkt->saddr;
+		k.dst = pkt->daddr;
+		if (rjc_ct_shadow_get(&k, &status)) {
+			ct->source = RJC_CT_SRC_SHADOW;
+			ct->conn = 1;
+			ct->status = status;
+			ct->dir = 0;
+			rjc_ct_self(ct, pkt, id, icmp ? (__u16)(pkt->icmp_type << 8) : 0);
+			ct->state = rjc_ct_state_of(status, 0);
+			return;
+		}
+	}
+	/* As a reply. */
+	if (!icmp || req != 0xff) {
+		k.type = icmp ? req : 0;
+		k.src = pkt->daddr;
+		k.dst = pkt->saddr;
+		if (rjc_ct_shadow_get(&k, &status)) {
+			ct->source = RJC_CT_SRC_SHADOW;
+			ct->conn = 1;
+			ct->status = status;
+			ct->dir = 1;
+			ct->state = RJC_CT_ESTABLISHED;
+			ct->l4proto = pkt->proto;
+			ct->orig_src = pkt->daddr;
+			ct->orig_dst = pkt->saddr;
+			ct->repl_src = pkt->saddr;
+			ct->repl_dst = pkt->daddr;
+			ct->orig_sport = id;
+			ct->repl_sport = id;
+			return;
+		}
+	}
+	ct->source = RJC_CT_SRC_NONE;
+	/* A new connection: any protocol (generic), or an ICMP request (valid_new). */
+	if (icmp && rep == 0xff) {
+		ct->state = RJC_CT_INVALID;
+		return;
+	}
+	ct->state = RJC_CT_NEW;
+	ct->conn = 1;
+	rjc_ct_self(ct, pkt, id, icmp ? (__u16)(pkt->icmp_type << 8) : 0);
+}
+
+/* An ICMP(v6) error: RELATED when the connection of the quoted packet exists and the error is
+ * addressed to that packet's source (nf_conntrack_inet_error), else INVALID. The quoted packet
+ * must be IPv4 without options... any IHL is followed; IPv6 without extension headers. */
+static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct *ct)
+{
+	__u32 off = pkt->l4_off + 8;
+	union rjc_addr isrc = {}, idst = {};
+	__u8 iproto, tcp_state = 0;
+	__u16 isport, idport;
+	__u8 l4[4];
+
+	ct->state = RJC_CT_INVALID;
+	if (pkt->family == 4) {
+		__u8 ih[20];
+
+		if (rjc_ctx_load(ctx, off, ih, 20))
+			return;
+		if ((ih[0] >> 4) != 4)
+			return;
+		iproto = ih[9];
+		__builtin_memcpy(&isrc.v4, &ih[12], 4);
+		__builtin_memcpy(&idst.v4, &ih[16], 4);
+		off += (ih[0] & 0xf) * 4;
+	} else {
+		__u8 ih[40];
+
+		if (rjc_ctx_load(ctx, off, ih, 40))
+			return;
+		iproto = ih[6];
+		__builtin_memcpy(isrc.bytes, &ih[8], 16);
+		__builtin_memcpy(idst.bytes, &ih[24], 16);
+		off += 40;
+	}
+	if (rjc_ctx_load(ctx, off, l4, 4))
+		return;
+	isport = ((__u16)l4[0] << 8) | l4[1];
+	idport = ((__u16)l4[2] << 8) | l4[3];
+	/* The error must go to the source of the packet it quotes. */
+	if (!rjc_ct_addr_eq(&pkt->daddr, &isrc))
+		return;
+	if (iproto == IPPROTO_TCP || iproto == IPPROTO_UDP) {
+		/* Look up the inverted inner tuple: the direction of the error. */
+		if (!rjc_ct_lookup(ctx, pkt->family, iproto, &idst, &isrc, idport, isport, ct, &tcp_state))
+			return;
+		ct->source = RJC_CT_SRC_INNER;
+		ct->state = (ct->state & (RJC_CT_SNAT | RJC_CT_DNAT)) | RJC_CT_RELATED;
+		return;
+	}
+	if (iproto == IPPROTO_ICMP || iproto == IPPROTO_ICMPV6) {
+		struct rjc_ct_shadow_key k = { .family = pkt->family, .proto = iproto };
+		__u8 h[6] = {};
+		__u32 status = 0;
+		__u8 req, rep;
+
+		off -= 4;
+		if (rjc_ctx_load(ctx, off, h, 6))
+			return;
+		k.id = ((__u16)h[4] << 8) | h[5];
+		rep = rjc_ct_icmp_reply_of(pkt->family, h[0]);
+		req = rjc_ct_icmp_request_of(pkt->family, h[0]);
+		k.src = isrc;
+		k.dst = idst;
+		k.type = h[0];
+		if (rep != 0xff && rjc_ct_shadow_get(&k, &status)) {
+			ct->dir = 1;
+		} else {
+			k.src = idst;
+			k.dst = isrc;
+			k.type = req;
+			if (req == 0xff || !rjc_ct_shadow_get(&k, &status))
+				return;
+			ct->dir = 0;
+		}
+		ct->source = RJC_CT_SRC_INNER;
+		ct->conn = 1;
+		ct->status = status;
+		ct->l4proto = iproto;
+		ct->orig_src = k.src;
+		ct->orig_dst = k.dst;
+		ct->repl_src = k.dst;
+		ct->repl_dst = k.src;
+		ct->orig_sport = k.id;
+		ct->repl_sport = k.id;
+		ct->state = RJC_CT_RELATED;
+	}
+}
+
+/* ICMPv6 types icmpv6_error() marks UNTRACKED (MLD, router/neighbour discovery). */
+static __always_inline int rjc_ct_icmp6_untracked(__u8 type)
+{
+	return (type >= 130 && type <= 136) || type == 143;
+}
+
+/* The state of a packet at `dir` (RJC_DIR_INGRESS / RJC_DIR_EGRESS). Precondition: `pkt` was
+ * filled by rjc_parse(). */
+static __always_inline void rjc_ct_classify(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, int dir, struct rjc_ct *ct)
+{
+	__builtin_memset(ct, 0, sizeof(*ct));
+#ifdef RJC_FLAVOR_TC
+	if (dir != RJC_DIR_INGRESS) {
+		rjc_ct_from_skb(ctx, ct);
+		return;
+	}
+#endif
+	if (pkt->fragoff) {
+		/* Conntrack sees the reassembled packet; a non-first fragment alone has no ports. */
+		ct->state = RJC_CT_INVALID;
+		return;
+	}
+	switch (pkt->proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		rjc_ct_ingress_tcpudp(ctx, pkt, ct);
+		return;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if (pkt->family == 4 && pkt->proto == IPPROTO_ICMPV6)
+			break;
+		if (pkt->family == 6 && pkt->proto == IPPROTO_ICMP)
+			break;
+		if (!(pkt->flags & RJC_PKT_F_ICMP_TYPE)) {
+			ct->state = RJC_CT_INVALID;
+			return;
+		}
+		if (pkt->family == 6 && rjc_ct_icmp6_untracked(pkt->icmp_type)) {
+			ct->state = RJC_CT_UNTRACKED;
+			return;
+		}
+		if (rjc_ct_icmp_is_error(pkt->family, pkt->icmp_type)) {
+			rjc_ct_ingress_error(ctx, pkt, ct);
+			return;
+		}
+		break;
+	}
+	rjc_ct_ingress_shadow(ctx, pkt, ct);
+}
+
+#endif /* RJC_CT_H */
