@@ -369,7 +369,7 @@ static __always_inline void rjc_hashlimit_pkt_of(rjc_ctx_t *ctx, const struct rj
 	poff = rjc_proto_ports_offset(proto);
 	if (poff < 0)
 		h->ports_ok = 1; /* no ports: both 0 */
-	else if (thoff + poff + 4 <= end + 4 && rjc_ctx_load(ctx, thoff + poff, &h->ports, 4) == 0)
+	else if (thoff + poff + 4 <= end && rjc_ctx_load(ctx, thoff + poff, &h->ports, 4) == 0)
 		h->ports_ok = 1;
 out:
 	h->len = pkt->ip_len;
