@@ -34,6 +34,7 @@ import {
 } from './tokens.js';
 import type { RulesetCstNode } from './cst.js';
 
+/** The CstParser of both input forms; rules are typed class fields, self-analysis runs last. */
 export class RulesParser extends CstParser {
   constructor() {
     super(ALL_TOKENS, { recoveryEnabled: true, nodeLocationTracking: 'none' });

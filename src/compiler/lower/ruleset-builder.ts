@@ -71,6 +71,11 @@ export function isTableName(table: string): table is TableName {
   return TABLE_NAMES.has(table);
 }
 
+/**
+ * The kernel's tables as commands change them, per family. Feed it statements in source order
+ * ({@link RulesetBuilder.execute}, and for save files resetTable/declareChain), then take
+ * {@link RulesetBuilder.result}. Problems accumulate in `diagnostics`; nothing throws.
+ */
 export class RulesetBuilder {
   readonly diagnostics: Diagnostic[] = [];
   private readonly families: FamilyState[] = [];

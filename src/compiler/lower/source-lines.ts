@@ -34,6 +34,7 @@ export interface RawCommand {
   end: number;
 }
 
+/** One non-blank line: a comment, a save-file statement, or the commands of a (logical) line. */
 export type SourceLine =
   | { kind: 'comment'; token: RawToken }
   | { kind: 'table'; token: RawToken; extra: RawToken[] }
