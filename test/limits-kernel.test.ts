@@ -8,10 +8,13 @@
 // that the outcomes are few, so it cannot pass by accident.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HashlimitMatch } from '../src/compiler/ir.js';
+import { parseRuleset } from '../src/compiler/frontend.js';
 import {
   HashlimitTable,
   KernelIcmpLimiter,
   LimitMatcher,
+  RateLimitState,
+  planRateLimits,
   hashlimitCfg3,
   hashlimitPacketFromIp,
   hashlimitTableParams,
@@ -155,6 +158,38 @@ describe.skipIf(!root)('rate limits: model vs kernel (namespaces)', () => {
       expect(predicted).toContain(passed);
       // Each source got its own bucket: far more than one bucket's worth passed.
       expect(passed).toBeGreaterThan(2 + 4);
+    });
+  });
+
+  it('hashlimit tables are shared by name: the first rule sets the bucket for both (kernel and plan agree)', async () => {
+    await withPair(async (p) => {
+      const lines = [
+        '-A INPUT -p udp --dport 9 -m hashlimit --hashlimit-upto 1/min --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name shared',
+        '-A INPUT -p udp --dport 9 -m hashlimit --hashlimit-upto 100/sec --hashlimit-burst 50 --hashlimit-mode srcip --hashlimit-name shared',
+      ];
+      rules(p.b, 'iptables', lines);
+      const frame = udpFrame(p, p.endA.ipv4);
+      const sched = schedule(() => frame, 10, 0, 0);
+      const sent = sendSchedule(sender, p.a, p.ifA, sched);
+      const kernel = ruleCounters(p.b, 'iptables', 'INPUT');
+
+      const text = ['*filter', ':INPUT ACCEPT [0:0]', ...lines, 'COMMIT', ''].join('\n');
+      const ruleset = parseRuleset(text, 'shared.rules').ruleset;
+      const plan = planRateLimits(ruleset, hz);
+      expect(plan.tables).toHaveLength(1);
+      expect(plan.diagnostics.map((d) => d.code)).toEqual(['W260']);
+      const state = new RateLimitState(plan);
+      const matches = ruleset.families[0]!.tables[0]!.chains[0]!.rules.map((r) => r.matches.find((m) => m.module === 'hashlimit') as HashlimitMatch);
+      const model = [0, 0];
+      for (const t of sent) {
+        matches.forEach((m, i) => {
+          if (state.hashlimit(m, sched[0]!.frame.subarray(14), { ns: t, jiffies: jiffiesAt(t, 0n) }) === 'match') model[i]!++;
+        });
+      }
+      console.log(`shared hashlimit: kernel counters ${kernel.join(', ')}; model ${model.join(', ')}`);
+      // With its own table the second rule would have matched all 10.
+      expect(model).toEqual([2, 1]);
+      expect(kernel).toEqual(model);
     });
   });
 
