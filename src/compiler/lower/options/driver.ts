@@ -61,6 +61,8 @@ class RuleOptionParser {
   private counters?: Counters;
   /** Set after an extension we refuse: its options are skipped without further errors. */
   private poisoned = false;
+  /** Base options given so far (iptables allows each once, even when it stores nothing). */
+  private readonly baseGiven = new Set<string>();
   /** Extensions refused (E201) in this rule, reported once each. */
   private readonly refused = new Set<string>();
   /** After an unknown option: its arguments are skipped without further errors. */
@@ -347,9 +349,12 @@ class RuleOptionParser {
   }
 
   private address(key: 'src' | 'dst', option: BaseOption, arg: Word, negated: boolean, span: Span): void {
-    if (this.base[key]) return this.report('E205', span, { option: `-${option.letter}` });
+    if (this.baseGiven.has(key)) return this.report('E205', span, { option: `-${option.letter}` });
+    this.baseGiven.add(key);
     const list = parseCidrList(arg.text, this.ctx.family);
     if (!list.ok) return this.report(list.problem.code, arg.span, list.problem.params, list.problem.notes);
+    // `-s 0.0.0.0/0` alone is what iptables stores when there is no -s at all.
+    if (!negated && list.value.length === 1 && list.value[0]!.prefix === 0) return;
     const m: AddressMatch = { negated, addresses: list.value, span };
     this.base[key] = m;
   }
@@ -368,12 +373,15 @@ class RuleOptionParser {
   }
 
   private iface(key: 'inInterface' | 'outInterface', option: BaseOption, arg: Word, negated: boolean, span: Span): void {
-    if (this.base[key]) return this.report('E205', span, { option: `-${option.letter}` });
+    if (this.baseGiven.has(key)) return this.report('E205', span, { option: `-${option.letter}` });
+    this.baseGiven.add(key);
     const text = arg.text;
     if (text.length > IFNAME_MAX) {
       return this.report('E204', arg.span, { what: 'interface name', value: text, detail: `: at most ${IFNAME_MAX} characters (IFNAMSIZ)` });
     }
     const wildcard = text.endsWith('+');
+    // `-i +` matches every interface: iptables stores it as no -i at all.
+    if (text === '+' && !negated) return;
     const m: InterfaceMatch = { negated, name: wildcard ? text.slice(0, -1) : text, wildcard, span };
     this.base[key] = m;
   }
