@@ -20,7 +20,7 @@ import {
   hashlimitTableParams,
   limitParams,
 } from '../src/model/limits/index.js';
-import { compileSender, framer, icmpSysctls, kernelHz, outcomes, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
+import { compileSender, frameAtoB, icmpSysctls, kernelHz, outcomes, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
 import { tempDir } from './fixtures/limits/bpf-harness.js';
 import { canUseKernel, withPair, type Pair } from './support/netns.js';
 import { ipv4, ipv6, udp } from './support/packets.js';
@@ -51,15 +51,11 @@ describe.skipIf(!root)('rate limits: model vs kernel (namespaces)', () => {
   /** Jiffies at monotonic time `ns` for a phase (any fixed epoch works: only differences count). */
   const jiffiesAt = (ns: bigint, phase: bigint) => 4_294_667_296n + (ns + phase) / jiffyNs;
 
-  const framers = new WeakMap<Pair, (ip: Uint8Array) => Uint8Array>();
-
   /** UDP frames from a to b's port 9. */
   function udpFrame(p: Pair, src: string, family: 'ipv4' | 'ipv6' = 'ipv4', sport = 40000): Uint8Array {
     const l4 = udp({ sport, dport: 9, payload: [1, 2, 3, 4] });
     const pkt = family === 'ipv4' ? ipv4({ src, dst: p.endB.ipv4 }, l4) : ipv6({ src, dst: p.endB.ipv6 }, l4);
-    let f = framers.get(p);
-    if (!f) framers.set(p, (f = framer({ ns: p.a, ifname: p.ifA }, { ns: p.b, ifname: p.ifB })));
-    return f(pkt);
+    return frameAtoB(p, pkt);
   }
 
   /** `burst` frames back to back, then `n` frames `gapMs` apart. */

@@ -19,7 +19,7 @@ import { readHostConfig } from '../src/runtime/host-config.js';
 import { writeHostMaps } from '../src/runtime/host-maps.js';
 import { BpfObject, attachTc, detachTc, numPossibleCpus, u32 } from '../src/runtime/libbpf.js';
 import { tempDir } from './fixtures/limits/bpf-harness.js';
-import { compileSender, framer, icmpSysctls, kernelHz, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
+import { compileSender, frameAtoB, icmpSysctls, kernelHz, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
 import { canUseKernel, withPair, type Pair } from './support/netns.js';
 import { ipv4, ipv6, tcp, udp } from './support/packets.js';
 
@@ -79,14 +79,7 @@ describe.skipIf(!root)('reply budget on a live interface: kernel vs rejectc', ()
     }
   }
 
-  const framers = new WeakMap<Pair, (ip: Uint8Array) => Uint8Array>();
-
-  /** An Ethernet frame from a to b around an IP packet. */
-  function frame(p: Pair, l3: Uint8Array): Uint8Array {
-    let f = framers.get(p);
-    if (!f) framers.set(p, (f = framer({ ns: p.a, ifname: p.ifA }, { ns: p.b, ifname: p.ifB })));
-    return f(l3);
-  }
+  const frame = frameAtoB;
 
   it('a spoofed SYN flood never gets more RSTs than burst + rate × time, and the source table stays bounded', async () => {
     await withPair(async (p) => {
