@@ -100,22 +100,33 @@ static __always_inline int rjc_fib_forward(rjc_ctx_t *ctx, struct rjc_pkt *pkt, 
 	return rc;
 }
 
-/* Ingress, IPv4: ip_route_input_slow()'s verdict, reduced to the chains. */
+/* Ingress, IPv4: ip_route_input_rcu()/ip_route_input_slow()'s verdict, reduced to the chains.
+ * Martians (the stack drops them before any hook) with the kernel defaults rp_filter 0,
+ * accept_local 0, route_localnet 0: multicast or limited-broadcast sources; to a multicast
+ * group (ip_mc_validate_source) a loopback source, or 0.0.0.0/8 unless to 224.0.0.0/24 or
+ * IGMP; 0.0.0.0/8 sources except to 255.255.255.255 (and 0 -> 0); 0.0.0.0/8 and 127/8
+ * destinations, 127/8 sources; and a source that is one of our own addresses
+ * (fib_validate_source). */
 static __always_inline int rjc_chain_ingress4(rjc_ctx_t *ctx, struct rjc_pkt *pkt)
 {
 	__u32 s = bpf_ntohl(pkt->saddr.v4), d = bpf_ntohl(pkt->daddr.v4), oif = 0;
-	int rc;
+	int zero_src = (s >> 24) == 0, own_src, rc;
 
-	/* Martians (ip_route_input_slow): multicast or limited-broadcast source, 0.0.0.0 source
-	 * unless to 255.255.255.255 (DHCP), 0.0.0.0 destination, 127/8 off loopback, and a
-	 * source that is one of our own addresses (fib_validate_source, accept_local 0). */
-	if ((s >> 28) == 0xe || s == 0xffffffff || (s >> 24) == 127 || (d >> 24) == 127 || (d >> 24) == 0)
+	if ((s >> 28) == 0xe || s == 0xffffffff)
 		return RJC_CHAIN_NONE;
-	if (d == 0xffffffff)
+	own_src = !zero_src && (s >> 24) != 127 && rjc_addr4_type(pkt->saddr.v4) == RJC_ADDR_LOCAL;
+	if ((d >> 28) == 0xe) {
+		if ((s >> 24) == 127 || own_src)
+			return RJC_CHAIN_NONE;
+		if (zero_src && (d >> 8) != 0xe00000 && pkt->proto != IPPROTO_IGMP)
+			return RJC_CHAIN_NONE;
 		return RJC_CHAIN_INPUT;
-	if ((s >> 24) == 0 || rjc_addr4_type(pkt->saddr.v4) == RJC_ADDR_LOCAL)
+	}
+	if (d == 0xffffffff || (s == 0 && d == 0))
+		return own_src ? RJC_CHAIN_NONE : RJC_CHAIN_INPUT;
+	if (zero_src || (d >> 24) == 0 || (d >> 24) == 127 || (s >> 24) == 127 || own_src)
 		return RJC_CHAIN_NONE;
-	if ((d >> 28) == 0xe || rjc_addr4_type(pkt->daddr.v4))
+	if (rjc_addr4_type(pkt->daddr.v4))
 		return RJC_CHAIN_INPUT;
 
 	rc = rjc_fib_forward(ctx, pkt, &oif);

@@ -304,8 +304,9 @@ static __always_inline int rjc_parse_ip4(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __
 }
 
 /* Hop-by-hop options as ipv6_parse_hopopts() / ip6_parse_tlv() judge them on receive: a
- * malformed header, an unknown option whose type says "discard", too much padding, too many
- * options or a jumbo option in a non-jumbo packet make the stack drop the packet.
+ * malformed header, an unknown option whose type says "discard", too much or non-zero
+ * padding, too many options, a misaligned IOAM option, CALIPSO, or a jumbo option in a
+ * non-jumbo packet make the stack drop the packet.
  * One bpf_loop() step per option: the verifier checks the step once (a plain loop with this
  * many branches exceeds its budget). */
 struct rjc_hbh_walk {
@@ -337,10 +338,20 @@ static long rjc_hbh_step(__u32 index, void *data)
 		goto bad;
 	if (w->i + 2 + tl[1] > w->hdrlen)
 		goto bad;
-	if (tl[0] == 1) { /* PadN */
-		w->pad += tl[1] + 2;
+	if (tl[0] == 1) { /* PadN: at most 7 bytes of padding in a row, all zero */
+		__u8 z[5] = {};
+		__u64 n = tl[1]; /* 64-bit: the bound checks must apply to the size register */
+
+		w->pad += n + 2;
 		if (w->pad > 7)
 			goto bad;
+		if (n) {
+			rjc_barrier_var(n);
+			if (n < 1 || n > 5 || rjc_ctx_load(w->ctx, w->off + w->i + 2, z, n))
+				goto bad;
+			if (z[0] | z[1] | z[2] | z[3] | z[4])
+				goto bad;
+		}
 	} else {
 		w->pad = 0;
 		if (++w->count > 8)
@@ -353,9 +364,13 @@ static long rjc_hbh_step(__u32 index, void *data)
 		case 0xc2: /* jumbo payload: only valid with payload_len 0 */
 		case 0x07: /* CALIPSO: no DOI configured */
 			goto bad;
+		case 0x31: /* IOAM: 4n-aligned from the IPv6 header (the HBH header starts at 40), then ignored */
+			if (w->i & 3)
+				goto bad;
+			break;
 		default:
-			/* Unknown: the two high bits say what to do (RFC 8200 4.2); 0x31 is IOAM. */
-			if (tl[0] != 0x31 && (tl[0] & 0xc0))
+			/* Unknown: the two high bits say what to do (RFC 8200 4.2). */
+			if (tl[0] & 0xc0)
 				goto bad;
 		}
 	}

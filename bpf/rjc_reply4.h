@@ -37,6 +37,9 @@
  * BPF has no wall clock; CLOCK_TAI equals CLOCK_REALTIME unless a TAI offset was set. */
 static __always_inline __be32 rjc_ip4_timestamp(void)
 {
+#ifdef RJC_TEST_TIMESTAMP_MS /* a fixed clock for the model-vs-BPF property test */
+	return bpf_htonl(RJC_TEST_TIMESTAMP_MS);
+#endif
 	__u64 ms = bpf_ktime_get_tai_ns() / 1000000ULL;
 
 	return bpf_htonl((__u32)(ms % 86400000ULL));

@@ -164,7 +164,7 @@ let counter = 0;
 export function buildHarness(flavor: 'tc' | 'xdp', defines: readonly string[] = []): string {
   const dir = join(tmpdir(), `rjc-harness-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, `harness-${flavor}${defines.map((d) => `-${d}`).join('')}.bpf.o`);
+  const out = join(dir, `harness-${flavor}${defines.map((d) => `-${d.replace(/\W/g, '_')}`).join('')}.bpf.o`);
   if (!built.has(out)) {
     execFileSync('clang', [
       '-target', 'bpf', '-O2', '-g', '-Wall', '-Werror',
