@@ -87,10 +87,12 @@ program
 program
   .command('apply')
   .description('compile if needed, load and attach; replace atomically where rejectc already runs')
-  .argument('<rules>', 'rules file, a directory written by compile, or - for stdin')
+  .argument('<rules...>', 'rules file (an IPv4 and an IPv6 file may be given together), a directory written by compile, or - for stdin')
   .requiredOption('--dev <ifaces>', 'interface(s), comma-separated')
   .addOption(hookOption())
   .option('--reply-limit <spec>', 'override the reply budget')
+  .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode (default: generic on veth, native elsewhere)').choices(['native', 'generic']))
+  .addOption(familyOption())
   .action(run(() => import('./commands/apply.js')));
 
 program

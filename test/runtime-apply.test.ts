@@ -9,14 +9,14 @@
  * rejectc's filter, pins and state, and a foreign filter with its clsact qdisc survive; the
  * per-interface lock serialises invocations. Needs root; skips otherwise.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { CounterSlot, Hook, RulesetArtifact } from '../src/runtime/artifact.js';
 import { TC_HANDLE, TC_PRIORITY, applyArtifact, detachInterface } from '../src/runtime/apply.js';
 import { pinDirOf } from '../src/runtime/bpffs.js';
 import { EnvironmentError } from '../src/errors.js';
 import { VerifierError, listTcFilters, queryTc, queryXdp, u32 } from '../src/runtime/libbpf.js';
-import { withInterfaceLock } from '../src/runtime/lock.js';
+import { lockPathOf, withInterfaceLock } from '../src/runtime/lock.js';
 import { runProbeAsync, startProbe } from '../src/runtime/probe.js';
 import { readState } from '../src/runtime/state.js';
 import { formatStats, readInterfaceStats, zeroInterfaceStats } from '../src/runtime/stats.js';
@@ -95,7 +95,7 @@ describe.skipIf(!canUseKernel())('runtime: apply, replace, stats, detach (needs 
         const dropA = { proto: UDP, dport: 5001, verdict: 'DROP' as const };
         const a1 = artifact([dropA, { proto: UDP, dport: 0, verdict: 'ACCEPT' }], 'ACCEPT');
         const [out1] = await pair.a.runAsync(() => applyArtifact(a1, { ifnames: [pair.ifA] }));
-        expect(out1).toMatchObject({ ifname: pair.ifA, action: 'attached', hook: 'tc', generation: 1 });
+        expect(out1).toMatchObject({ ifname: pair.ifA, action: 'attached', hook: 'tc', instance: 1 });
         expect(await reachable(pair, [5000, 5001])).toEqual([5000]);
         const stats1 = pair.a.run(() => readInterfaceStats(pair.ifA));
         expect(stats1.chains[0]!.rules.map((r) => [r.text, r.packets])).toEqual([
@@ -107,7 +107,7 @@ describe.skipIf(!canUseKernel())('runtime: apply, replace, stats, detach (needs 
         // Replace: a new program behind the same filter; the DROP rule keeps its count.
         const a2 = artifact([{ proto: UDP, dport: 5000, verdict: 'DROP' }, dropA, { proto: UDP, dport: 0, verdict: 'ACCEPT' }], 'ACCEPT');
         const [out2] = await pair.a.runAsync(() => applyArtifact(a2, { ifnames: [pair.ifA] }));
-        expect(out2).toMatchObject({ action: 'replaced', generation: 2 });
+        expect(out2).toMatchObject({ action: 'replaced', instance: 2 });
         expect(out2!.progIds.ingress).not.toBe(out1!.progIds.ingress);
         const ifindex = pair.a.ifindex(pair.ifA);
         expect(pair.a.run(() => queryTc({ ifindex, direction: 'ingress', handle: TC_HANDLE, priority: TC_PRIORITY }))).toBe(out2!.progIds.ingress);
@@ -116,8 +116,8 @@ describe.skipIf(!canUseKernel())('runtime: apply, replace, stats, detach (needs 
         expect(countOf(pair, '-A INPUT -p udp --dport 5000 -j DROP')!.packets).toBe(1);
         expect(countOf(pair, '-A INPUT -p udp -j ACCEPT')!.packets).toBe(2);
         // Old generation pins are gone, the new ones exist.
-        expect(pair.a.run(() => existsSync(`${pinDirOf(pair.ifA)}/g1`))).toBe(false);
-        expect(pair.a.run(() => existsSync(`${pinDirOf(pair.ifA)}/g2/rjc_counters`))).toBe(true);
+        expect(pair.a.run(() => existsSync(`${pinDirOf(pair.ifA)}/p1`))).toBe(false);
+        expect(pair.a.run(() => existsSync(`${pinDirOf(pair.ifA)}/p2/rjc_counters`))).toBe(true);
 
         // --zero
         await pair.a.runAsync(() => zeroInterfaceStats(pair.ifA));
@@ -155,7 +155,7 @@ describe.skipIf(!canUseKernel())('runtime: apply, replace, stats, detach (needs 
         const ifindex = pair.a.ifindex(pair.ifA);
         expect(pair.a.run(() => queryTc({ ifindex, direction: 'ingress', handle: TC_HANDLE, priority: TC_PRIORITY }))).toBe(out!.progIds.ingress);
         expect(pair.a.run(() => readState(pair.ifA))).toEqual(before);
-        expect(pair.a.run(() => existsSync(`${pinDirOf(pair.ifA)}/g2`))).toBe(false);
+        expect(pair.a.run(() => existsSync(`${pinDirOf(pair.ifA)}/p2`))).toBe(false);
 
         // A list with a missing interface changes nothing on the existing one.
         await expect(pair.a.runAsync(() => applyArtifact(good, { ifnames: [pair.ifA, 'rjc-missing0'] }))).rejects.toThrow(EnvironmentError);
@@ -255,5 +255,6 @@ describe.skipIf(!canUseKernel())('runtime: apply, replace, stats, detach (needs 
     await Promise.all([first, second]);
     expect(order).toEqual(['first in', 'first out', 'second']);
     await expect(withInterfaceLock('rjc-lock-t0', () => withInterfaceLock('rjc-lock-t0', () => 1, 100))).rejects.toThrow(/holds the lock/);
+    rmSync(lockPathOf('rjc-lock-t0'), { force: true });
   });
 });

@@ -3,50 +3,58 @@
  * atomically; and takes it off again.
  *
  * Apply, per invocation (all interfaces locked, in name order, for the whole operation):
- * 1. Prepare, touching no interface: resolve every interface (a missing one fails the
- *    apply), load the ruleset once per interface (a verifier refusal fails the apply), fill
- *    its maps with the host configuration and the rules, pin it as a new generation.
- * 2. Switch: each attach point swaps to the new program in one kernel operation — tc
- *    `bpf_tc_attach` with BPF_TC_F_REPLACE on rejectc's filter (handle/priority), XDP
- *    `bpf_xdp_attach` with REPLACE and the expected old program. Every packet is judged by
- *    the old program or by the new one, never by both or neither. If any step fails, every
- *    step already done is undone in reverse order, so the interfaces are as they were.
- * 3. Commit: counters of the old ruleset are carried over by rule identity into the state
- *    file (stats adds them), the state is written, the old generation's pins are removed.
+ * 1. Prepare, touching no packet's fate: resolve every interface (a missing one fails the
+ *    apply), then per interface either
+ *    - flip (same shape as the running program): write the new rules into the inactive
+ *      generation of the running program's pinned maps, or
+ *    - swap (new shape, or no program yet): load the ruleset as a new program instance (a
+ *      verifier refusal fails the apply), fill its maps, pin it.
+ * 2. Switch, one kernel operation per attach point, so every packet is judged by the old
+ *    ruleset or by the new one, never by both or neither: flip writes `rjc_gen` (the program
+ *    reads it once per packet); swap uses tc `bpf_tc_attach` with BPF_TC_F_REPLACE on
+ *    rejectc's filter, or XDP REPLACE with the expected old program. If any step fails, every
+ *    step already done is undone in reverse order: the interfaces are as they were.
+ * 3. Commit: the old ruleset's counters are carried over by rule identity into the state
+ *    file (stats adds them), the state is written, an old instance's pins are removed.
  *
  * Detach removes only what the state file says rejectc attached, and only if it is still
  * what is attached (another tool may have replaced it meanwhile).
  */
+import { existsSync, rmSync, rmdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Hook, RulesetArtifact } from './artifact.js';
+import { physicalPinPath, pinDirOf } from './bpffs.js';
 import { carryOver, readCounterSlots } from './counters.js';
 import { LibbpfError } from './errors.js';
-import type { HostConfig } from './host-config.js';
-import { readHostConfig } from './host-config.js';
-import { loadArtifact, type LoadedRuleset } from './load-artifact.js';
+import { type HostConfig, readHostConfig } from './host-config.js';
+import { writeHostMaps } from './host-maps.js';
+import { type LoadedRuleset, type RuntimeConfig, loadArtifact, writeEntries } from './load-artifact.js';
 import { withInterfaceLock } from './lock.js';
+import { type Gen, counterSlots, generationSelector, rulesetEntries } from './manifest.js';
 import type { BpfMap } from './map.js';
-import { ifindexOf, findIfindex } from './netns.js';
+import { findIfindex, ifindexOf } from './netns.js';
 import {
-  generationDir,
+  collectDeadNamespaces,
+  instanceDir,
   interfacePinDir,
-  openGenerationMap,
+  openInstanceMap,
   openSharedMaps,
-  pinGeneration,
+  pinInstance,
   pinSharedMaps,
-  removeGeneration,
+  removeInstance,
 } from './pins.js';
 import { BpfProgram } from './program.js';
 import { type InterfaceState, type TcFilterState, readState, removeState, writeState } from './state.js';
-import { attachTc, detachTc, queryTc, removeClsactIfUnused, type TcDirection } from './tc.js';
-import { attachXdp, defaultXdpMode, detachXdp, queryXdp, type XdpMode } from './xdp.js';
-import { existsSync, rmSync } from 'node:fs';
-import { pinDirOf, physicalPinPath } from './bpffs.js';
+import { type TcDirection, attachTc, detachTc, queryTc, removeClsactIfUnused } from './tc.js';
+import { type XdpMode, attachXdp, defaultXdpMode, detachXdp, queryXdp } from './xdp.js';
 
 /** tc filter handle rejectc uses ('R'). */
 export const TC_HANDLE = 0x52;
 /** tc filter priority rejectc uses: first, before other filters of the clsact qdisc. */
 export const TC_PRIORITY = 1;
+/** How long a program may still be running a packet after it was replaced (generous). */
+const IN_FLIGHT_MS = 20;
 
 /** Options of {@link applyArtifact}. */
 export interface ApplyOptions {
@@ -57,6 +65,10 @@ export interface ApplyOptions {
   verifierLogDir?: string;
   /** Host configuration (default: read from the calling thread's namespace). */
   hostConfig?: HostConfig;
+  /** Always load a new program, even where flipping the generation would do. */
+  forceSwap?: boolean;
+  /** Run-time configuration maps (e.g. the reply budget), written in either case. */
+  config?: RuntimeConfig;
   /** Progress messages (the CLI prints them on stderr). */
   log?: (line: string) => void;
 }
@@ -65,28 +77,48 @@ export interface ApplyOptions {
 export interface ApplyOutcome {
   ifname: string;
   ifindex: number;
-  action: 'attached' | 'replaced';
+  /** `attached`: first ruleset; `replaced`: a new program swapped in; `flipped`: same program, new generation. */
+  action: 'attached' | 'replaced' | 'flipped';
   hook: Hook;
   xdpMode?: XdpMode;
   /** Ids of the attached programs. */
   progIds: { ingress: number; egress?: number };
-  generation: number;
-  /** Pin directory (as the user sees it). */
+  instance: number;
+  gen: Gen;
+  /** Pin directory of the program instance (as the user sees it). */
   pinDir: string;
 }
 
-interface Prepared {
+type Undo = { what: string; run: () => void };
+
+interface Common {
   ifname: string;
   ifindex: number;
   pinDir: string;
   old: InterfaceState | undefined;
+  /** The old ruleset's counter map (to carry its counts over after the switch). */
   oldCounters: BpfMap | undefined;
+  artifact: RulesetArtifact;
+}
+
+/** A new program instance, loaded, filled and pinned. */
+interface Swap extends Common {
+  kind: 'swap';
   loaded: LoadedRuleset;
-  generation: number;
+  instance: number;
   shared: Map<string, BpfMap>;
 }
 
-type Undo = { what: string; run: () => void };
+/** The running program, with the new rules written into its inactive generation. */
+interface Flip extends Common {
+  kind: 'flip';
+  old: InterfaceState;
+  gen: Gen;
+  /** The running program's rjc_gen map. */
+  genMap: BpfMap;
+}
+
+type Prepared = Swap | Flip;
 
 /** Runs `fn` holding the locks of all `ifnames` (taken in name order, so never deadlocking). */
 async function withLocks<T>(ifnames: readonly string[], fn: () => Promise<T>): Promise<T> {
@@ -98,7 +130,7 @@ async function withLocks<T>(ifnames: readonly string[], fn: () => Promise<T>): P
 /**
  * The recorded state of `ifname` if it still describes what is attached there; otherwise
  * (interface recreated, programs gone) the stale state and pins are removed and undefined
- * is returned. Filters or programs that are no longer ours are dropped from the state.
+ * is returned. Filters that are no longer rejectc's are dropped from the state.
  */
 export function liveState(ifname: string, ifindex: number): InterfaceState | undefined {
   const state = readState(ifname);
@@ -119,31 +151,162 @@ export function liveState(ifname: string, ifindex: number): InterfaceState | und
 }
 
 function openOldCounters(pinDir: string, old: InterfaceState | undefined): BpfMap | undefined {
-  return old?.counters ? openGenerationMap(pinDir, old.generation, old.counters.map) : undefined;
+  return old?.counters ? openInstanceMap(pinDir, old.instance, old.counters.map) : undefined;
 }
 
-function prepare(artifact: RulesetArtifact, ifname: string, ifindex: number, options: ApplyOptions, host: HostConfig): Prepared {
-  const old = liveState(ifname, ifindex);
-  const pinDir = interfacePinDir(ifname);
-  const generation = (old?.generation ?? 0) + 1;
-  const shared = openSharedMaps(pinDir);
-  let loaded: LoadedRuleset | undefined;
+/** True when `artifact` can replace the running ruleset by a generation flip. */
+function canFlip(old: InterfaceState | undefined, artifact: RulesetArtifact, options: ApplyOptions): old is InterfaceState {
+  if (!old || options.forceSwap || !artifact.manifest || artifact.hook !== old.hook || artifact.shape !== old.source.shape) return false;
+  if (options.xdpMode && old.xdp && options.xdpMode !== old.xdp.mode) return false;
+  // The same attach points must be in use (the egress program is attached only when needed).
+  const hasEgress = old.tc?.filters.some((f) => f.direction === 'egress') ?? false;
+  return hasEgress === (artifact.programs.egress !== undefined);
+}
+
+/** Opens every pinned map of instance `n` named in `names`; throws if one is missing. */
+function openInstanceMaps(pinDir: string, n: number, names: readonly string[]): Map<string, BpfMap> {
+  const out = new Map<string, BpfMap>();
   try {
-    loaded = loadArtifact(artifact, { hostConfig: host, reuse: shared, ...(options.verifierLogDir ? { verifierLogDir: options.verifierLogDir } : {}) });
-    pinGeneration(pinDir, generation, loaded);
-    return { ifname, ifindex, pinDir, old, oldCounters: openOldCounters(pinDir, old), loaded, generation, shared };
+    for (const name of names) {
+      const map = openInstanceMap(pinDir, n, name);
+      if (!map) throw new Error(`pinned map ${name} of program instance ${n} is missing`);
+      out.set(name, map);
+    }
+    return out;
   } catch (err) {
-    loaded?.obj.close();
-    shared.forEach((m) => m.close());
-    removeGeneration(pinDir, generation);
+    out.forEach((m) => m.close());
     throw err;
   }
 }
 
-function release(p: Prepared): void {
-  p.loaded.obj.close();
+/**
+ * Clears generation `gen` of a ruleset map before it is refilled: array maps get the range
+ * zeroed, maps keyed by generation lose the keys of that generation.
+ */
+function clearGeneration(map: BpfMap, generation: NonNullable<RulesetArtifact['manifest']>['maps'][number]['generation'], gen: Gen): void {
+  if (generation.kind === 'index') {
+    const keys = Array.from({ length: generation.stride }, (_, i) => Buffer.from(new Uint32Array([gen * generation.stride + i]).buffer));
+    const zero = Buffer.alloc(map.valueSize);
+    map.updateBatch(keys, keys.map(() => zero));
+  } else if (generation.kind === 'key') {
+    for (const key of [...map.keys()]) if (key.readUInt32LE(generation.offset) === gen) map.delete(key);
+  }
+}
+
+/**
+ * Writes the new rules into the inactive generation of the running program. Nothing a
+ * packet sees changes until rjc_gen flips in the switch step.
+ */
+async function prepareFlip(base: Common & { old: InterfaceState }, host: HostConfig, config: RuntimeConfig | undefined): Promise<Flip | undefined> {
+  const m = base.artifact.manifest!;
+  const configMaps = new Map<string, BpfMap>();
+  for (const name of new Set([...(config?.sizes ?? []), ...(config?.entries ?? [])].map((c) => c.name))) {
+    const map = openInstanceMap(base.pinDir, base.old.instance, name);
+    if (map) configMaps.set(name, map);
+  }
+  try {
+    // A map that needs another size needs a new program.
+    for (const size of config?.sizes ?? []) {
+      const map = configMaps.get(size.name);
+      if (map && ((size.maxEntries !== undefined && size.maxEntries !== map.maxEntries) || (size.valueSize !== undefined && size.valueSize !== map.valueSize))) return undefined;
+    }
+    const flip = await fillInactiveGeneration(base, host);
+    for (const { name, entries } of config?.entries ?? []) {
+      const map = configMaps.get(name);
+      if (map) writeEntries(map, entries);
+    }
+    return flip;
+  } finally {
+    configMaps.forEach((x) => x.close());
+  }
+}
+
+async function fillInactiveGeneration(base: Common & { old: InterfaceState }, host: HostConfig): Promise<Flip> {
+  const m = base.artifact.manifest!;
+  // The inactive generation may still be read by packets that started before the last flip.
+  const since = Date.now() - base.old.flippedAt;
+  if (since < IN_FLIGHT_MS) await sleep(IN_FLIGHT_MS - since);
+  const names = m.maps.filter((x) => x.role === 'ruleset' || x.role === 'control' || x.role === 'counters').map((x) => x.name);
+  const maps = openInstanceMaps(base.pinDir, base.old.instance, names);
+  try {
+    const genMap = maps.get(m.generation.map)!;
+    const active = (genMap.lookup(Buffer.alloc(genMap.keySize))?.readUInt32LE(0) ?? base.old.gen) as Gen;
+    const gen: Gen = active === 0 ? 1 : 0;
+    for (const spec of m.maps) {
+      if (spec.role === 'ruleset' || spec.role === 'counters') clearGeneration(maps.get(spec.name)!, spec.generation, gen);
+    }
+    for (const { name, entries } of rulesetEntries(m, gen)) writeEntries(maps.get(name)!, entries);
+    // Host maps are not per generation; refresh them for the running program too.
+    const hostMaps = openHostMaps(base.pinDir, base.old.instance);
+    try {
+      writeHostMaps({ maps: hostMaps }, host);
+    } finally {
+      hostMaps.forEach((x) => x.close());
+    }
+    maps.delete(m.generation.map);
+    maps.forEach((x) => x.close());
+    return { ...base, kind: 'flip', gen, genMap };
+  } catch (err) {
+    maps.forEach((x) => x.close());
+    throw err;
+  }
+}
+
+/** The pinned host-configuration maps of an instance (those it has). */
+function openHostMaps(pinDir: string, n: number): Map<string, BpfMap> {
+  const out = new Map<string, BpfMap>();
+  for (const name of ['rjc_config', 'rjc_dev', 'rjc_route4', 'rjc_route6', 'rjc_addr4', 'rjc_addr6', 'rjc_ifname']) {
+    const map = openInstanceMap(pinDir, n, name);
+    if (map) out.set(name, map);
+  }
+  return out;
+}
+
+function prepareSwap(base: Common, options: ApplyOptions, host: HostConfig): Swap {
+  const instance = (base.old?.instance ?? 0) + 1;
+  const shared = openSharedMaps(base.pinDir);
+  let loaded: LoadedRuleset | undefined;
+  try {
+    loaded = loadArtifact(base.artifact, {
+      hostConfig: host,
+      reuse: shared,
+      ...(options.verifierLogDir ? { verifierLogDir: options.verifierLogDir } : {}),
+      ...(options.config ? { config: options.config } : {}),
+    });
+    pinInstance(base.pinDir, instance, loaded);
+    return { ...base, kind: 'swap', loaded, instance, shared };
+  } catch (err) {
+    loaded?.obj.close();
+    shared.forEach((m) => m.close());
+    removeInstance(base.pinDir, instance);
+    throw err;
+  }
+}
+
+async function prepare(artifact: RulesetArtifact, ifname: string, ifindex: number, options: ApplyOptions, host: HostConfig): Promise<Prepared> {
+  const old = liveState(ifname, ifindex);
+  const pinDir = interfacePinDir(ifname);
+  const oldCounters = openOldCounters(pinDir, old);
+  try {
+    const base: Common = { ifname, ifindex, pinDir, old, oldCounters, artifact };
+    const flip = canFlip(old, artifact, options) ? await prepareFlip({ ...base, old }, host, options.config) : undefined;
+    return flip ?? prepareSwap(base, options, host);
+  } catch (err) {
+    oldCounters?.close();
+    throw err;
+  }
+}
+
+/** Frees what a prepared interface holds; `failed`: also removes a new instance's pins. */
+function release(p: Prepared, failed: boolean): void {
   p.oldCounters?.close();
+  if (p.kind === 'flip') {
+    p.genMap.close();
+    return;
+  }
+  p.loaded.obj.close();
   p.shared.forEach((m) => m.close());
+  if (failed) removeInstance(p.pinDir, p.instance);
 }
 
 /** Re-attaches a program by id as a tc filter (undo of a replace or detach). */
@@ -165,10 +328,21 @@ function reattachXdp(ifindex: number, mode: XdpMode, progId: number, replacing?:
   }
 }
 
-/** Swaps one interface to the prepared ruleset; pushes the undo of each step it does. */
-function switchInterface(p: Prepared, options: ApplyOptions, undo: Undo[]): Pick<InterfaceState, 'tc' | 'xdp'> {
+/** Flips rjc_gen to the prepared generation. */
+function switchFlip(p: Flip, undo: Undo[]): Pick<InterfaceState, 'tc' | 'xdp'> {
+  const m = p.artifact.manifest!;
+  const write = (gen: Gen) => {
+    const { entries } = generationSelector(m, gen);
+    p.genMap.update(entries[0]!.key, entries[0]!.value);
+  };
+  write(p.gen);
+  undo.push({ what: 'flip rjc_gen back', run: () => write(p.gen === 0 ? 1 : 0) });
+  return { ...(p.old.tc ? { tc: p.old.tc } : {}), ...(p.old.xdp ? { xdp: p.old.xdp } : {}) };
+}
+
+/** Swaps one interface to the prepared program; pushes the undo of each step it does. */
+function switchSwap(p: Swap, options: ApplyOptions, undo: Undo[]): Pick<InterfaceState, 'tc' | 'xdp'> {
   const { ifindex, old, loaded } = p;
-  const hook = loaded.artifact.hook;
   const detachOldTc = () => {
     for (const f of old?.tc?.filters ?? []) {
       detachTc({ ifindex, ...f });
@@ -183,7 +357,7 @@ function switchInterface(p: Prepared, options: ApplyOptions, undo: Undo[]): Pick
     undo.push({ what: 're-attach the old XDP program', run: () => reattachXdp(ifindex, mode, progId) });
   };
 
-  if (hook === 'tc') {
+  if (p.artifact.hook === 'tc') {
     let createdQdisc = old?.tc?.createdQdisc ?? false;
     const filters: TcFilterState[] = [];
     for (const direction of ['ingress', 'egress'] as TcDirection[]) {
@@ -250,6 +424,47 @@ function undoAll(undo: Undo[], log: (line: string) => void): void {
   }
 }
 
+/** Writes the new state of a switched interface, carrying the old counters over. */
+function commit(p: Prepared, attached: Pick<InterfaceState, 'tc' | 'xdp'>): ApplyOutcome {
+  const { old, artifact } = p;
+  const instance = p.kind === 'flip' ? p.old.instance : p.instance;
+  const gen: Gen = p.kind === 'flip' ? p.gen : (artifact.gen ?? 0);
+  const counters = artifact.counters && (p.kind === 'flip' ? { map: artifact.counters.map, slots: counterSlots(artifact.manifest!, gen) } : artifact.counters);
+  const slots = counters?.slots ?? [];
+  const carried =
+    old?.counters && p.oldCounters ? carryOver(old.carried, old.counters.slots, readCounterSlots(p.oldCounters, old.counters.slots), slots) : {};
+  if (p.kind === 'swap') pinSharedMaps(p.pinDir, p.loaded);
+  const state: InterfaceState = {
+    version: 1,
+    ifname: p.ifname,
+    ifindex: p.ifindex,
+    hook: artifact.hook,
+    ...attached,
+    instance,
+    gen,
+    flippedAt: p.kind === 'flip' ? Date.now() : 0,
+    source: { file: artifact.source, appliedAt: new Date().toISOString(), shape: artifact.shape },
+    ...(counters ? { counters: { map: counters.map, slots: [...counters.slots] } } : {}),
+    carried,
+    carriedReplies: old?.carriedReplies ?? [],
+  };
+  writeState(state);
+  if (p.kind === 'swap' && old) removeInstance(p.pinDir, old.instance);
+  const tcIn = state.tc?.filters.find((f) => f.direction === 'ingress');
+  const tcOut = state.tc?.filters.find((f) => f.direction === 'egress');
+  return {
+    ifname: p.ifname,
+    ifindex: p.ifindex,
+    action: p.kind === 'flip' ? 'flipped' : old ? 'replaced' : 'attached',
+    hook: artifact.hook,
+    ...(state.xdp ? { xdpMode: state.xdp.mode } : {}),
+    progIds: { ingress: state.xdp?.progId ?? tcIn!.progId, ...(tcOut ? { egress: tcOut.progId } : {}) },
+    instance,
+    gen,
+    pinDir: instanceDir(pinDirOf(p.ifname), instance),
+  };
+}
+
 /**
  * Applies `artifact` to `options.ifnames` (see the module comment). Throws, with every
  * interface as it was, on a missing interface, a refused program or a failed attach.
@@ -258,72 +473,48 @@ export async function applyArtifact(artifact: RulesetArtifact, options: ApplyOpt
   const log = options.log ?? (() => {});
   const targets = options.ifnames.map((ifname) => ({ ifname, ifindex: ifindexOf(ifname) }));
   const host = options.hostConfig ?? readHostConfig();
+  collectDeadNamespaces();
   return withLocks(options.ifnames, async () => {
     const prepared: Prepared[] = [];
     try {
-      for (const t of targets) prepared.push(prepare(artifact, t.ifname, t.ifindex, options, host));
+      for (const t of targets) prepared.push(await prepare(artifact, t.ifname, t.ifindex, options, host));
     } catch (err) {
-      prepared.forEach((p) => {
-        release(p);
-        removeGeneration(p.pinDir, p.generation);
-      });
+      prepared.forEach((p) => release(p, true));
       throw err;
     }
 
     const undo: Undo[] = [];
     const attached: Array<Pick<InterfaceState, 'tc' | 'xdp'>> = [];
     try {
-      for (const p of prepared) attached.push(switchInterface(p, options, undo));
+      for (const p of prepared) attached.push(p.kind === 'flip' ? switchFlip(p, undo) : switchSwap(p, options, undo));
     } catch (err) {
       undoAll(undo, log);
-      prepared.forEach((p) => {
-        release(p);
-        removeGeneration(p.pinDir, p.generation);
-      });
+      prepared.forEach((p) => release(p, true));
       throw err;
     }
 
-    // The old programs may finish packets already in flight on other CPUs; let them, so
-    // their last counts are read below.
-    if (prepared.some((p) => p.oldCounters)) await sleep(20);
-    const outcomes: ApplyOutcome[] = [];
-    prepared.forEach((p, i) => {
-      const { old, loaded, generation } = p;
-      const slots = loaded.artifact.counters?.slots ?? [];
-      const carried =
-        old?.counters && p.oldCounters ? carryOver(old.carried, old.counters.slots, readCounterSlots(p.oldCounters, old.counters.slots), slots) : {};
-      pinSharedMaps(p.pinDir, loaded);
-      const state: InterfaceState = {
-        version: 1,
-        ifname: p.ifname,
-        ifindex: p.ifindex,
-        hook: artifact.hook,
-        ...attached[i]!,
-        generation,
-        source: { file: artifact.source, appliedAt: new Date().toISOString(), shape: artifact.shape },
-        ...(artifact.counters ? { counters: { map: artifact.counters.map, slots: [...artifact.counters.slots] } } : {}),
-        carried,
-        carriedReplies: old?.carriedReplies ?? [],
-      };
-      writeState(state);
-      if (old) removeGeneration(p.pinDir, old.generation);
-      release(p);
-      const tcIn = state.tc?.filters.find((f) => f.direction === 'ingress');
-      const tcOut = state.tc?.filters.find((f) => f.direction === 'egress');
-      outcomes.push({
-        ifname: p.ifname,
-        ifindex: p.ifindex,
-        action: old ? 'replaced' : 'attached',
-        hook: artifact.hook,
-        ...(state.xdp ? { xdpMode: state.xdp.mode } : {}),
-        progIds: { ingress: state.xdp?.progId ?? tcIn!.progId, ...(tcOut ? { egress: tcOut.progId } : {}) },
-        generation,
-        pinDir: generationDir(pinDirOf(p.ifname), generation),
-      });
-      log(`rejectc: ${old ? 'replaced the ruleset on' : 'attached to'} ${p.ifname} (${artifact.hook}${state.xdp ? ` ${state.xdp.mode}` : ''})`);
+    // The old ruleset may finish packets already in flight on other CPUs; let it, so its
+    // last counts are carried over below.
+    if (prepared.some((p) => p.oldCounters)) await sleep(IN_FLIGHT_MS);
+    return prepared.map((p, i) => {
+      try {
+        const outcome = commit(p, attached[i]!);
+        log(`rejectc: ${outcome.action === 'attached' ? 'attached to' : outcome.action === 'flipped' ? 'replaced the rules (same program) on' : 'replaced the program on'} ${p.ifname} (${outcome.hook}${outcome.xdpMode ? ` ${outcome.xdpMode}` : ''})`);
+        return outcome;
+      } finally {
+        release(p, false);
+      }
     });
-    return outcomes;
   });
+}
+
+/** Removes a directory if it is empty (a namespace's pin directory after its last interface). */
+function removeEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty, or gone
+  }
 }
 
 /** What {@link detachInterface} did. */
@@ -365,8 +556,10 @@ export async function detachInterface(ifname: string): Promise<DetachOutcome> {
     const pins = physicalPinPath(pinDirOf(ifname));
     if (existsSync(pins)) removed.push('pins');
     rmSync(pins, { recursive: true, force: true });
+    removeEmptyDir(dirname(pins));
     if (state) removed.push('state');
     removeState(ifname);
+    collectDeadNamespaces();
     return { ifname, removed, left };
   });
 }

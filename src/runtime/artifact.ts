@@ -6,6 +6,7 @@
  *
  * Counter maps hold, per slot and per CPU, `{ __u64 packets; __u64 bytes; }` (16 bytes).
  */
+import type { MapsJson } from '../compiler/emit/manifest.js';
 import type { MapEntry } from './host-maps.js';
 
 export type Hook = 'tc' | 'xdp';
@@ -38,6 +39,10 @@ export interface CounterSlot {
   target?: string;
   /** For `policy` slots. */
   policy?: 'ACCEPT' | 'DROP';
+  /** Which copy (0-based) of a multi-address rule (`-s a,b`), when it has several. */
+  expansion?: number;
+  /** How many copies the rule has. */
+  expansions?: number;
 }
 
 /** Sizes set on a map before load. */
@@ -70,6 +75,13 @@ export interface RulesetArtifact {
    * with the same shape can replace each other by map updates alone.
    */
   shape: string;
+  /**
+   * The compiler's manifest, when the artifact comes from `rejectc compile`: then a ruleset of
+   * the same shape replaces it by writing the other generation and flipping `rjc_gen`.
+   */
+  manifest?: MapsJson;
+  /** The generation `mapEntries` and `counters` address (0 when absent). */
+  gen?: 0 | 1;
 }
 
 /** Bytes of one counter value per CPU: packets and bytes, u64 each. */
@@ -77,15 +89,17 @@ export const COUNTER_VALUE_SIZE = 16;
 
 /**
  * A stable identity for a counter slot across rulesets, so counters follow their rule through
- * an atomic replace: family, chain, and the rule text with its occurrence number in that
- * chain (a rule repeated verbatim gets #2, #3, ...), or the chain's policy.
+ * an atomic replace: family, chain, the rule text (and which copy of a multi-address rule)
+ * with its occurrence number in that chain (a rule repeated verbatim gets #2, #3, ...), or
+ * the chain's policy.
  */
 export function slotIdentities(slots: readonly CounterSlot[]): string[] {
   const seen = new Map<string, number>();
   const firstIndexOfRule = new Map<string, string>();
   return slots.map((s) => {
     if (s.kind === 'policy') return `${s.family}|${s.chain}|:policy`;
-    const base = `${s.family}|${s.chain}|${s.rule?.text ?? ''}`;
+    const copy = s.expansions && s.expansions > 1 ? `|copy${s.expansion ?? 0}/${s.expansions}` : '';
+    const base = `${s.family}|${s.chain}|${s.rule?.text ?? ''}${copy}`;
     // Slots of one source rule (same file:line) share its identity.
     const where = `${base}|${s.rule?.file}:${s.rule?.line}`;
     const known = firstIndexOfRule.get(where);

@@ -124,6 +124,8 @@ export function summariseVerifierLog(log: string, max = 2): string {
       !/^stack depth/.test(l) &&
       !/^-- (BEGIN|END) PROG LOAD LOG --/.test(l) &&
       !/^\d+: (\(|R\d|frame)/.test(l) && // "12: (71) r0 = ..." instruction, "12: R1=..." state
+      !/^frame\d+:/.test(l) && // register state of a subprogram frame
+      ((l.match(/\bR\d+=/g) ?? []).length < 2) && // other register state dumps
       !/^;/.test(l) && // source line annotation
       !/^from \d+ to \d+:/.test(l),
   );

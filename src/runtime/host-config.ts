@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { EnvironmentError } from '../errors.js';
 
 export type AddressFamily = 'ipv4' | 'ipv6';
@@ -63,6 +64,8 @@ export interface IcmpRateConfig {
 
 /** What {@link readHostConfig} returns. */
 export interface HostConfig {
+  /** The kernel's CONFIG_HZ (jiffies per second), which its rate limiters count in. */
+  hz: number;
   ipv4: {
     /** net.ipv4.ip_default_ttl */
     defaultTtl: number;
@@ -173,6 +176,51 @@ export function parseRoutes(family: AddressFamily, rows: Record<string, unknown>
   });
 }
 
+const KNOWN_HZ = [100, 250, 300, 1000];
+
+function jiffiesNow(): number | undefined {
+  try {
+    const m = /^jiffies: (\d+)$/m.exec(readFileSync('/proc/timer_list', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let hzCache: number | undefined;
+
+/**
+ * The kernel's CONFIG_HZ: from /proc/config.gz or /boot/config-<release>; failing that,
+ * measured from the jiffies counter in /proc/timer_list over 100 ms and rounded to the
+ * nearest value the kernel offers. Falls back to 250 (Debian's) when neither works.
+ */
+export function kernelHz(): number {
+  if (hzCache !== undefined) return hzCache;
+  const texts: string[] = [];
+  try {
+    texts.push(gunzipSync(readFileSync('/proc/config.gz')).toString('utf8'));
+  } catch {
+    // not built with CONFIG_IKCONFIG_PROC
+  }
+  try {
+    texts.push(readFileSync(`/boot/config-${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}`, 'utf8'));
+  } catch {
+    // no config file
+  }
+  for (const t of texts) {
+    const m = /^CONFIG_HZ=(\d+)$/m.exec(t);
+    if (m) return (hzCache = Number(m[1]));
+  }
+  const j0 = jiffiesNow();
+  const t0 = process.hrtime.bigint();
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  const j1 = jiffiesNow();
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (j0 === undefined || j1 === undefined) return (hzCache = 250);
+  const measured = (j1 - j0) / seconds;
+  return (hzCache = KNOWN_HZ.reduce((best, hz) => (Math.abs(hz - measured) < Math.abs(best - measured) ? hz : best)));
+}
+
 /**
  * Reads the host configuration of the calling thread's network namespace. `devices` limits
  * the interfaces listed (default: all).
@@ -186,6 +234,7 @@ export function readHostConfig(devices?: readonly string[]): HostConfig {
     if (v !== undefined) devHopLimit[i.name] = Number.parseInt(v, 10);
   }
   return {
+    hz: kernelHz(),
     ipv4: {
       defaultTtl: sysctlInt('net/ipv4/ip_default_ttl', 64),
       icmp: {

@@ -8,7 +8,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RulesetArtifact } from './artifact.js';
+import type { MapSizing, RulesetArtifact } from './artifact.js';
+import type { MapEntry } from './host-maps.js';
 import { VerifierError } from './errors.js';
 import type { HostConfig } from './host-config.js';
 import { writeHostMaps } from './host-maps.js';
@@ -27,6 +28,17 @@ export interface LoadArtifactOptions {
   reuse?: ReadonlyMap<string, BpfMap>;
   /** Directory for a refused program's verifier log (default: a new directory in /tmp). */
   verifierLogDir?: string;
+  /**
+   * Run-time configuration beyond the ruleset (e.g. the reply budget): sizes set and entries
+   * written for the maps among them that the object has (others are skipped).
+   */
+  config?: RuntimeConfig;
+}
+
+/** Run-time configuration maps: sizes before load, entries after (maps the object lacks are skipped). */
+export interface RuntimeConfig {
+  sizes: readonly MapSizing[];
+  entries: ReadonlyArray<{ name: string; entries: readonly MapEntry[] }>;
 }
 
 /** A loaded, filled, not yet attached ruleset. Close it when done (attached programs stay). */
@@ -37,6 +49,16 @@ export interface LoadedRuleset {
   egress?: BpfProgram;
   /** Names of the maps that reuse an existing map. */
   reused: string[];
+}
+
+function sizeMap(map: BpfMap, size: MapSizing): void {
+  if (size.maxEntries !== undefined) map.setMaxEntries(size.maxEntries);
+  if (size.valueSize !== undefined) map.setValueSize(size.valueSize);
+}
+
+/** Writes entries into a map in one batch. */
+export function writeEntries(map: BpfMap, entries: readonly MapEntry[]): void {
+  if (entries.length) map.updateBatch(entries.map((e) => e.key), entries.map((e) => e.value));
 }
 
 function checkProgram(obj: BpfObject, name: string, artifact: RulesetArtifact): BpfProgram {
@@ -55,10 +77,10 @@ export function loadArtifact(artifact: RulesetArtifact, options: LoadArtifactOpt
     const egress = artifact.programs.egress ? checkProgram(obj, artifact.programs.egress, artifact) : undefined;
     // Programs the artifact does not attach (e.g. the other flavour) are not loaded.
     for (const prog of obj.programs.values()) if (prog !== ingress && prog !== egress) prog.setAutoload(false);
-    for (const size of artifact.mapSizes) {
-      const map = obj.map(size.name);
-      if (size.maxEntries !== undefined) map.setMaxEntries(size.maxEntries);
-      if (size.valueSize !== undefined) map.setValueSize(size.valueSize);
+    for (const size of artifact.mapSizes) sizeMap(obj.map(size.name), size);
+    for (const size of options.config?.sizes ?? []) {
+      const map = obj.maps.get(size.name);
+      if (map) sizeMap(map, size);
     }
     const reused: string[] = [];
     for (const [name, existing] of options.reuse ?? []) {
@@ -77,9 +99,10 @@ export function loadArtifact(artifact: RulesetArtifact, options: LoadArtifactOpt
       throw new VerifierError(err.program, err.errno, err.log, file);
     }
     if (options.hostConfig) writeHostMaps(obj, options.hostConfig);
-    for (const { name, entries } of artifact.mapEntries) {
-      if (entries.length === 0) continue;
-      obj.map(name).updateBatch(entries.map((e) => e.key), entries.map((e) => e.value));
+    for (const { name, entries } of artifact.mapEntries) writeEntries(obj.map(name), entries);
+    for (const { name, entries } of options.config?.entries ?? []) {
+      const map = obj.maps.get(name);
+      if (map) writeEntries(map, entries);
     }
     return { artifact, obj, ingress, ...(egress ? { egress } : {}), reused };
   } catch (err) {

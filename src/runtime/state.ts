@@ -3,8 +3,8 @@
  *
  * - `/run/rejectc/<scope>/<ifname>/state.json`: this file's {@link InterfaceState} (written
  *   atomically: temporary file + rename), for `apply` (replace), `stats` and `detach`.
- * - `/sys/fs/bpf/rejectc/<scope>/<ifname>/`: the pins (./bpffs.ts); `g<N>/` holds the maps
- *   and programs of generation N, and maps shared across generations sit beside it.
+ * - `/sys/fs/bpf/rejectc/<scope>/<ifname>/`: the pins (./pins.ts); `p<N>/` holds the maps
+ *   and programs of program instance N, and maps shared across instances sit beside it.
  *
  * `<scope>` is empty for the initial network namespace and `netns:<name>` otherwise
  * (./netns.ts), because interface names are only unique within a namespace.
@@ -45,8 +45,12 @@ export interface InterfaceState {
     filters: TcFilterState[];
   };
   xdp?: { mode: XdpMode; progId: number };
-  /** Pin generation: pins live in `<pin dir>/g<generation>/`. */
-  generation: number;
+  /** Program instance: its pins live in `<pin dir>/p<instance>/`. */
+  instance: number;
+  /** The active generation of the ruleset maps (rjc_gen), for compiled rulesets. */
+  gen: 0 | 1;
+  /** When rjc_gen was last flipped (ms since the epoch), 0 if never. */
+  flippedAt: number;
   source: { file: string; appliedAt: string; shape: string };
   /** The counter map's name and slots of the applied ruleset. */
   counters?: { map: string; slots: CounterSlot[] };

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { REPLY_STATS_ENTRIES, summarizeReplyStats, type ReplyStats } from '../layout/index.js';
+import { LIMIT_MAPS, summarizeBudgetStats, type BudgetStats } from '../model/limits/bpf-layout.js';
 import { UserError } from '../errors.js';
 import type { CounterSlot, Hook, IpFamily } from './artifact.js';
 import { slotIdentities } from './artifact.js';
@@ -13,7 +14,7 @@ import { readCounterSlots, zeroCounterMap } from './counters.js';
 import { withInterfaceLock } from './lock.js';
 import { BpfMap, u32 } from './map.js';
 import { findIfindex } from './netns.js';
-import { openGenerationMap } from './pins.js';
+import { openInstanceMap } from './pins.js';
 import { type InterfaceState, type PacketCount, readState, writeState } from './state.js';
 
 /** One rule's counters. */
@@ -22,6 +23,9 @@ export interface RuleStats extends PacketCount {
   line: number;
   text: string;
   target: string;
+  /** Which copy (0-based) of a multi-address rule, and how many there are. */
+  expansion?: number;
+  expansions?: number;
 }
 
 /** One chain: its policy counters (built-in chains) and its rules in source order. */
@@ -39,9 +43,13 @@ export interface InterfaceStats {
   hook: Hook;
   source: string;
   appliedAt: string;
-  generation: number;
+  /** Program instance and active generation (diagnostics). */
+  instance: number;
+  gen: 0 | 1;
   chains: ChainStats[];
   replies: ReplyStats;
+  /** Reply budget outcomes per kind (sent, refused by the global or the per-source bucket), when the program has a budget. */
+  budget?: BudgetStats;
 }
 
 function targetOf(slot: CounterSlot): string {
@@ -50,7 +58,16 @@ function targetOf(slot: CounterSlot): string {
   return m ? m[1]! : '';
 }
 
-/** Groups slots and their totals into chains (first-appearance order) and rules (source order). */
+const BUILTIN_ORDER = ['INPUT', 'FORWARD', 'OUTPUT'];
+const chainRank = (c: ChainStats) => {
+  const i = BUILTIN_ORDER.indexOf(c.chain);
+  return (c.family === 'ipv4' ? 0 : 1000) + (i < 0 ? BUILTIN_ORDER.length : i);
+};
+
+/**
+ * Groups slots and their totals into chains — per family (IPv4 first) the built-in chains in
+ * the kernel's order, then user chains in order of appearance — and rules in source order.
+ */
 export function groupStats(slots: readonly CounterSlot[], totals: Readonly<Record<string, PacketCount>>): ChainStats[] {
   const ids = slotIdentities(slots);
   const chains = new Map<string, ChainStats>();
@@ -70,11 +87,21 @@ export function groupStats(slots: readonly CounterSlot[], totals: Readonly<Recor
       chain.policy = slot.policy ?? 'ACCEPT';
       chain.policyCount = { ...count };
     } else if (slot.rule) {
-      chain.rules.push({ file: slot.rule.file, line: slot.rule.line, text: slot.rule.text, target: targetOf(slot), ...count });
+      chain.rules.push({
+        file: slot.rule.file,
+        line: slot.rule.line,
+        text: slot.rule.text,
+        target: targetOf(slot),
+        ...(slot.expansions ? { expansion: slot.expansion ?? 0, expansions: slot.expansions } : {}),
+        ...count,
+      });
     }
   });
-  for (const c of chains.values()) c.rules.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
-  return [...chains.values()];
+  const order = (a: RuleStats, b: RuleStats) =>
+    a.file !== b.file ? (a.file < b.file ? -1 : 1) : a.line !== b.line ? a.line - b.line : (a.expansion ?? 0) - (b.expansion ?? 0);
+  for (const c of chains.values()) c.rules.sort(order);
+  // Array.prototype.sort is stable: user chains keep their order of appearance.
+  return [...chains.values()].sort((a, b) => chainRank(a) - chainRank(b));
 }
 
 function requireState(ifname: string): InterfaceState {
@@ -83,17 +110,29 @@ function requireState(ifname: string): InterfaceState {
   return state;
 }
 
-function openReplyStats(pinDir: string): BpfMap | undefined {
-  const path = `${pinDir}/rjc_reply_stats`;
+/** Opens a shared map pinned beside the instances (./pins.ts), if it is there. */
+function openShared(pinDir: string, name: string): BpfMap | undefined {
+  const path = `${pinDir}/${name}`;
   return existsSync(path) ? BpfMap.openPinned(path) : undefined;
 }
 
-function readReplyTotals(map: BpfMap | undefined, carried: readonly number[]): number[] {
-  return Array.from({ length: REPLY_STATS_ENTRIES }, (_, i) => {
+/** Totals of a per-CPU u64 array's first `n` entries (plus `carried`). */
+function perCpuTotals(map: BpfMap | undefined, n: number, carried: readonly number[] = []): number[] {
+  return Array.from({ length: n }, (_, i) => {
     let sum = carried[i] ?? 0;
     if (map && i < map.maxEntries) for (const v of map.lookupPerCpu(u32(i)) ?? []) sum += Number(Buffer.from(v).readBigUInt64LE(0));
     return sum;
   });
+}
+
+/** Runs `fn` on the shared map `name` (undefined when not pinned), closing it after. */
+function withShared<T>(pinDir: string, name: string, fn: (map: BpfMap | undefined) => T): T {
+  const map = openShared(pinDir, name);
+  try {
+    return fn(map);
+  } finally {
+    map?.close();
+  }
 }
 
 /**
@@ -106,7 +145,7 @@ export function readInterfaceStats(ifname: string): InterfaceStats {
   const totals: Record<string, PacketCount> = structuredClone(state.carried);
   const slots = state.counters?.slots ?? [];
   if (state.counters) {
-    const map = openGenerationMap(pinDir, state.generation, state.counters.map);
+    const map = openInstanceMap(pinDir, state.instance, state.counters.map);
     if (map) {
       try {
         const live = readCounterSlots(map, slots);
@@ -120,21 +159,18 @@ export function readInterfaceStats(ifname: string): InterfaceStats {
       }
     }
   }
-  const replyMap = openReplyStats(pinDir);
-  let replies: ReplyStats;
-  try {
-    replies = summarizeReplyStats(readReplyTotals(replyMap, state.carriedReplies));
-  } finally {
-    replyMap?.close();
-  }
+  const replies = withShared(pinDir, 'rjc_reply_stats', (m) => summarizeReplyStats(perCpuTotals(m, REPLY_STATS_ENTRIES, state.carriedReplies)));
+  const budget = withShared(pinDir, LIMIT_MAPS.budgetStats, (m) => (m ? summarizeBudgetStats(perCpuTotals(m, m.maxEntries)) : undefined));
   return {
     ifname,
     hook: state.hook,
     source: state.source.file,
     appliedAt: state.source.appliedAt,
-    generation: state.generation,
+    instance: state.instance,
+    gen: state.gen,
     chains: groupStats(slots, totals),
     replies,
+    ...(budget ? { budget } : {}),
   };
 }
 
@@ -144,18 +180,17 @@ export async function zeroInterfaceStats(ifname: string): Promise<void> {
     const state = requireState(ifname);
     const pinDir = physicalPinPath(pinDirOf(ifname));
     if (state.counters) {
-      const map = openGenerationMap(pinDir, state.generation, state.counters.map);
+      const map = openInstanceMap(pinDir, state.instance, state.counters.map);
       try {
         if (map) zeroCounterMap(map, state.counters.slots);
       } finally {
         map?.close();
       }
     }
-    const replyMap = openReplyStats(pinDir);
-    try {
-      for (let i = 0; replyMap && i < replyMap.maxEntries; i++) replyMap.updatePerCpu(u32(i), Buffer.alloc(replyMap.valueSize));
-    } finally {
-      replyMap?.close();
+    for (const name of ['rjc_reply_stats', LIMIT_MAPS.budgetStats]) {
+      withShared(pinDir, name, (m) => {
+        for (let i = 0; m && i < m.maxEntries; i++) m.updatePerCpu(u32(i), Buffer.alloc(m.valueSize));
+      });
     }
     writeState({ ...state, carried: {}, carriedReplies: [] });
   });
@@ -196,11 +231,16 @@ export function formatStats(stats: InterfaceStats, exact = false): string {
     );
     lines.push(` ${'pkts'.padStart(5)} ${'bytes'.padStart(5)} ${'target'.padEnd(10)} rule`);
     for (const r of c.rules) {
-      lines.push(` ${num(r.packets, 5)} ${num(r.bytes, 5)} ${r.target.padEnd(10)} ${r.text}  (${r.file}:${r.line})`);
+      const copy = r.expansions ? `, address ${(r.expansion ?? 0) + 1} of ${r.expansions}` : '';
+      lines.push(` ${num(r.packets, 5)} ${num(r.bytes, 5)} ${r.target.padEnd(10)} ${r.text}  (${r.file}:${r.line}${copy})`);
     }
   }
   lines.push('', 'Replies sent');
   for (const [kind, n] of Object.entries(stats.replies.sent)) lines.push(` ${num(n, 8)} ${kind}`);
+  if (stats.budget) {
+    lines.push('', 'Reply budget (sent / refused by the global bucket / refused by the per-source bucket)');
+    for (const [kind, b] of Object.entries(stats.budget)) lines.push(` ${num(b.sent, 8)} ${num(b.global, 8)} ${num(b.peer, 8)} ${kind}`);
+  }
   lines.push('', 'Replies suppressed (the packet was dropped without a reply)');
   for (const [reason, n] of Object.entries(stats.replies.suppressed)) if (n > 0 || exact) lines.push(` ${num(n, 8)} ${reason}`);
   if (Object.values(stats.replies.suppressed).every((n) => n === 0) && !exact) lines.push('        0 (none)');

@@ -18,6 +18,7 @@
  *     });
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { findIfindex, withNetns, withNetnsAsync } from '../../src/runtime/netns.js';
 
 const created = new Set<string>();
@@ -28,7 +29,7 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const name of created) spawnSync('ip', ['netns', 'del', name]);
+    for (const name of [...created]) deleteNetns(name);
   });
 }
 
@@ -133,11 +134,16 @@ export function createNetns(name = uniqueName()): Netns {
   return new Netns(name);
 }
 
-/** Deletes a namespace created by this helper (idempotent, never throws). */
+/**
+ * Deletes a namespace created by this helper (idempotent, never throws), with whatever
+ * rejectc kept for it (pins under /sys/fs/bpf/rejectc/netns:<name>, state and locks under
+ * /run/rejectc/netns:<name>).
+ */
 export function deleteNetns(ns: Netns | string): void {
   const name = typeof ns === 'string' ? ns : ns.name;
   spawnSync('ip', ['netns', 'del', name]);
   created.delete(name);
+  for (const dir of [`/sys/fs/bpf/rejectc/netns:${name}`, `/run/rejectc/netns:${name}`]) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Kills a process started with {@link Netns.spawn} and waits for it (at most 2 s). */
