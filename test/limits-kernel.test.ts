@@ -9,6 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HashlimitMatch } from '../src/compiler/ir.js';
 import { parseRuleset } from '../src/compiler/frontend.js';
+import { evaluateRuleset } from '../src/model/evaluate.js';
+import { decodeIp } from '../src/model/packet.js';
 import {
   HashlimitTable,
   KernelIcmpLimiter,
@@ -186,6 +188,31 @@ describe.skipIf(!root)('rate limits: model vs kernel (namespaces)', () => {
       // With its own table the second rule would have matched all 10.
       expect(model).toEqual([2, 1]);
       expect(kernel).toEqual(model);
+    });
+  });
+
+  it('a rate-limit match spends its token when reached, even if a later match fails (kernel and model walk agree)', async () => {
+    await withPair(async (p) => {
+      const lines = [
+        '-A INPUT -p udp -m limit --limit 1/min --limit-burst 1 -m udp --dport 53',
+        '-A INPUT -p udp -m udp --dport 53 -m limit --limit 1/min --limit-burst 1',
+      ];
+      rules(p.b, 'iptables', lines);
+      const pkt = (dport: number) => ipv4({ src: p.endA.ipv4, dst: p.endB.ipv4 }, udp({ sport: 40000, dport, payload: [1, 2, 3, 4] }));
+      const sched = [54, 53].map((dport, i) => ({ atUs: i * 1000, frame: frameAtoB(p, pkt(dport)) }));
+      const sent = sendSchedule(sender, p.a, p.ifA, sched);
+      const kernel = ruleCounters(p.b, 'iptables', 'INPUT');
+
+      const ruleset = parseRuleset(['*filter', ':INPUT ACCEPT [0:0]', ...lines, 'COMMIT', ''].join('\n'), 'order.rules').ruleset;
+      const state = new RateLimitState(planRateLimits(ruleset, hz));
+      const model = [0, 0];
+      sent.forEach((t, i) => {
+        const d = evaluateRuleset(ruleset, decodeIp(sched[i]!.frame.subarray(14)), { chain: 'INPUT', rateLimits: state, now: { ns: t, jiffies: jiffiesAt(t, 0n) } });
+        for (const c of d.counters) if (c.kind === 'rule') model[c.index]!++;
+      });
+      // The dport 54 packet took the first rule's only token; the second rule never saw it.
+      expect(kernel).toEqual([0, 1]);
+      expect(model).toEqual(kernel);
     });
   });
 

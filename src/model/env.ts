@@ -3,6 +3,7 @@
  * skb mark, this host's addresses, and the reply configuration the kernel would read from
  * sysctls and routes. Everything has a documented default, so tests state only what matters.
  */
+import type { RateClock, RateLimitState } from './limits/ruleset-limits.js';
 import type { FilterHook } from '../compiler/ir.js';
 import type { L2Class } from './packet.js';
 
@@ -49,6 +50,12 @@ export interface ReplyConfig {
 }
 
 export interface ModelEnv {
+  /**
+   * Rate-limit state (`-m limit`, `-m hashlimit`; src/model/limits/ruleset-limits.ts) and this
+   * packet's time. Without both, the model refuses those matches as unsupported.
+   */
+  rateLimits?: RateLimitState;
+  now?: RateClock;
   /** The filter chain the packet traverses. */
   chain: FilterHook;
   /** Ingress interface name (INPUT, FORWARD); ignored at OUTPUT, where it is "". */

@@ -11,6 +11,8 @@ import type {
   AddressMatch,
   AddrtypeMatch,
   Cidr,
+  HashlimitMatch,
+  LimitMatch,
   InterfaceMatch,
   Match,
   Neg,
@@ -59,10 +61,20 @@ export function matchRule(rule: Rule, expansion: Expansion, pkt: HookPacket, env
   const base = pkt.ip.family === 'ipv4' ? baseMatch4(rule, expansion, pkt, env) : baseMatch6(rule, expansion, pkt, env);
   if (base.result !== 'match') return base.result;
   for (const m of rule.matches) {
-    const r = matchModule(m, base.transport, pkt, env);
+    const r = m.module === 'limit' || m.module === 'hashlimit' ? matchRateLimit(m, expansion, pkt, env) : matchModule(m, base.transport, pkt, env);
     if (r !== 'match') return r;
   }
   return 'match';
+}
+
+/**
+ * `-m limit` / `-m hashlimit`: stateful, so they spend tokens exactly when the walk reaches
+ * them (whatever later matches decide), per kernel entry (`expansion`) for `-m limit`.
+ */
+function matchRateLimit(m: LimitMatch | HashlimitMatch, expansion: Expansion, pkt: HookPacket, env: ModelEnv): MatchResult {
+  if (!env.rateLimits || env.now === undefined) throw new ModelUnsupportedError(`match "${m.module}" needs env.rateLimits and env.now`);
+  if (m.module === 'limit') return env.rateLimits.limit(m, expansion.src, expansion.dst, env.now) ? 'match' : 'nomatch';
+  return env.rateLimits.hashlimit(m, pkt.ip.bytes, env.now);
 }
 
 type BaseResult = { result: 'match'; transport: Transport } | { result: 'nomatch' | 'hotdrop' };
