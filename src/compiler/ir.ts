@@ -300,7 +300,7 @@ export interface OwnerMatch extends MatchBase {
 
 export interface MacMatch extends MatchBase {
   module: 'mac';
-  /** `--mac-source`, upper-case colon-separated as iptables-save prints it. */
+  /** `--mac-source`, lower-case colon-separated as iptables-save prints it (`04:01:aa:...`). */
   source: Neg<string>;
 }
 
