@@ -22,7 +22,7 @@ import {
   hashlimitTableParams,
   limitParams,
 } from '../src/model/limits/index.js';
-import { compileSender, frameAtoB, icmpSysctls, kernelHz, outcomes, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
+import { compileSender, frameAtoB, icmpSysctls, kernelHz, modelIcmpCounts, outcomes, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
 import { tempDir } from './fixtures/limits/bpf-harness.js';
 import { canUseKernel, withPair, type Pair } from './support/netns.js';
 import { ipv4, ipv6, udp } from './support/packets.js';
@@ -259,21 +259,7 @@ describe.skipIf(!root)('rate limits: model vs kernel (namespaces)', () => {
       const replies = ruleCounters(p.b, 'iptables', 'OUTPUT')[0]! + ruleCounters(p.b, 'ip6tables', 'OUTPUT')[0]!;
 
       // The kernel takes 0, 1 or 2 credits per error at random: simulate many draws.
-      const sysctls = icmpSysctls(p.b, hz);
-      const ips = sched.map((s) => hashlimitPacketFromIp(s.frame.subarray(14))!);
-      const counts: number[] = [];
-      for (let run = 0; run < 400; run++) {
-        const k = new KernelIcmpLimiter(sysctls);
-        const ph = phases[run % phases.length]!;
-        counts.push(
-          sent.filter((t, i) => {
-            const ip = ips[i]!;
-            const v4 = ip.family === 'ipv4';
-            return k.allow(ip.family, v4 ? 3 : 1, v4 ? 3 : 4, ip.src, jiffiesAt(t, ph), Math.floor(Math.random() * 2 ** 32)) === 'sent';
-          }).length,
-        );
-      }
-      counts.sort((a, b) => a - b);
+      const counts = modelIcmpCounts(sched.map((s) => s.frame.subarray(14)), sent, icmpSysctls(p.b, hz), 400);
       const lo = counts[0]!;
       const hi = counts[counts.length - 1]!;
       console.log(`global: kernel sent ${replies} errors for ${sched.length} packets from 240 sources; model ${lo}..${hi} (median ${counts[200]})`);
