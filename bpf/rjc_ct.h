@@ -3,9 +3,8 @@
  * (`-m state`, `-m conntrack`), computed at a TC or XDP hook from the KERNEL's own conntrack
  * table. Design and measurements: docs/stateful.md.
  *
- *   struct rjc_ct ct;
- *   rjc_ct_classify(ctx, &pkt, dir, &ct);   // after rjc_parse() (and rjc_chain())
- *   if (ct.state & RJC_CT_ESTABLISHED) ...
+ *   const struct rjc_ct *ct = rjc_ct_classify(ctx, &pkt, dir);   // after rjc_parse()
+ *   if (ct && (ct->state & RJC_CT_ESTABLISHED)) ...
  *
  * Where the hook sits relative to conntrack decides how the state is found:
  *
@@ -189,6 +188,23 @@ struct {
 	__type(value, struct rjc_ct_shadow_val);
 } rjc_ct_shadow SEC(".maps");
 
+/* Per-CPU scratch: the result and the big temporaries live here, not on the 512-byte stack
+ * the generated program shares with the reply path. */
+struct rjc_ct_scratch {
+	struct rjc_ct ct;
+	struct rjc_nf_tuple t[2];
+	struct bpf_sock_tuple tup;
+	struct bpf_ct_opts___rjc opts;
+	__u8 ih[40];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rjc_ct_scratch);
+} rjc_ct_scratch SEC(".maps");
+
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers                                                                            */
 
@@ -220,13 +236,15 @@ static __always_inline void rjc_ct_self(struct rjc_ct *ct, const struct rjc_pkt 
 }
 
 /* Fill the tuples, status and state from a kernel nf_conn and the packet's direction. */
-static __always_inline void rjc_ct_from_conn(struct rjc_ct *ct, const struct nf_conn___rjc *c)
+static __always_inline void rjc_ct_from_conn(struct rjc_ct_scratch *sc, const struct nf_conn___rjc *c)
 {
-	struct rjc_nf_tuple t[2];
+	struct rjc_ct *ct = &sc->ct;
+	struct rjc_nf_tuple *t = sc->t;
 
-	__builtin_memset(t, 0, sizeof(t));
-	bpf_core_read(&t[0], sizeof(t[0]), &c->tuplehash[0].tuple);
-	bpf_core_read(&t[1], sizeof(t[1]), &c->tuplehash[1].tuple);
+	if (bpf_core_read(&t[0], sizeof(t[0]), &c->tuplehash[0].tuple))
+		__builtin_memset(&t[0], 0, sizeof(t[0]));
+	if (bpf_core_read(&t[1], sizeof(t[1]), &c->tuplehash[1].tuple))
+		__builtin_memset(&t[1], 0, sizeof(t[1]));
 	ct->status = (__u32)BPF_CORE_READ(c, status);
 	ct->conn = 1;
 	ct->l4proto = t[0].protonum;
@@ -260,8 +278,9 @@ static __always_inline __u16 rjc_ct_state_of(__u32 status, __u8 dir)
 /* Egress: the kernel's verdict on this very skb.                                           */
 
 #ifdef RJC_FLAVOR_TC
-static __always_inline void rjc_ct_from_skb(rjc_ctx_t *ctx, struct rjc_ct *ct)
+static __always_inline void rjc_ct_from_skb(rjc_ctx_t *ctx, struct rjc_ct_scratch *sc)
 {
+	struct rjc_ct *ct = &sc->ct;
 	struct sk_buff___rjc_ct *skb = bpf_cast_to_kern_ctx(ctx);
 	unsigned long nfct = BPF_CORE_READ(skb, _nfct);
 	unsigned long info = nfct & RJC_NFCT_INFOMASK;
@@ -286,7 +305,7 @@ static __always_inline void rjc_ct_from_skb(rjc_ctx_t *ctx, struct rjc_ct *ct)
 		ct->state = RJC_CT_NEW;
 		break;
 	}
-	rjc_ct_from_conn(ct, c);
+	rjc_ct_from_conn(sc, c);
 }
 
 /* Egress: remember a connection the kfuncs cannot look up, so that ingress finds it. */
@@ -295,9 +314,13 @@ static __always_inline void rjc_ct_shadow_note(rjc_ctx_t *ctx, const struct rjc_
 	struct sk_buff___rjc_ct *skb;
 	const struct nf_conn___rjc *c;
 	struct rjc_nf_tuple t;
-	struct rjc_ct_shadow_key k = {};
-	struct rjc_ct_shadow_val v = {};
+	struct rjc_ct_shadow_key k;
+	struct rjc_ct_shadow_val v;
 	unsigned long nfct;
+
+	/* Unions and padding: `= {}` zeroes only first members; keys must be zero throughout. */
+	__builtin_memset(&k, 0, sizeof(k));
+	__builtin_memset(&v, 0, sizeof(v));
 
 	if (pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP)
 		return;
@@ -345,46 +368,51 @@ static __always_inline int rjc_ct_tcp_flags_valid(__u8 flags)
 	return 0;
 }
 
-/* Look up a TCP/UDP tuple in the kernel table. Returns 1 and fills `ct` when found. */
-static __always_inline int rjc_ct_lookup(rjc_ctx_t *ctx, __u8 family, __u8 proto,
+/* Look up a TCP/UDP tuple in the kernel table. Returns 1 and fills sc->ct when found. */
+static __always_inline int rjc_ct_lookup(rjc_ctx_t *ctx, struct rjc_ct_scratch *sc, __u8 family, __u8 proto,
 					 const union rjc_addr *src, const union rjc_addr *dst,
-					 __u16 sport, __u16 dport, struct rjc_ct *ct, __u8 *tcp_state)
+					 __u16 sport, __u16 dport, __u8 *tcp_state)
 {
-	struct bpf_sock_tuple tup = {};
-	struct bpf_ct_opts___rjc opts = { .netns_id = -1, .l4proto = proto };
+	struct bpf_sock_tuple *tup = &sc->tup;
+	struct bpf_ct_opts___rjc *opts = &sc->opts;
 	struct nf_conn *c;
 	__u32 len;
 
+	__builtin_memset(tup, 0, sizeof(*tup));
+	__builtin_memset(opts, 0, sizeof(*opts));
+	opts->netns_id = -1;
+	opts->l4proto = proto;
 	if (family == 4) {
-		tup.ipv4.saddr = src->v4;
-		tup.ipv4.daddr = dst->v4;
-		tup.ipv4.sport = bpf_htons(sport);
-		tup.ipv4.dport = bpf_htons(dport);
-		len = sizeof(tup.ipv4);
+		tup->ipv4.saddr = src->v4;
+		tup->ipv4.daddr = dst->v4;
+		tup->ipv4.sport = bpf_htons(sport);
+		tup->ipv4.dport = bpf_htons(dport);
+		len = sizeof(tup->ipv4);
 	} else {
-		__builtin_memcpy(tup.ipv6.saddr, src->v6, 16);
-		__builtin_memcpy(tup.ipv6.daddr, dst->v6, 16);
-		tup.ipv6.sport = bpf_htons(sport);
-		tup.ipv6.dport = bpf_htons(dport);
-		len = sizeof(tup.ipv6);
+		__builtin_memcpy(tup->ipv6.saddr, src->v6, 16);
+		__builtin_memcpy(tup->ipv6.daddr, dst->v6, 16);
+		tup->ipv6.sport = bpf_htons(sport);
+		tup->ipv6.dport = bpf_htons(dport);
+		len = sizeof(tup->ipv6);
 	}
 #ifdef RJC_FLAVOR_TC
-	c = bpf_skb_ct_lookup(ctx, &tup, len, &opts, sizeof(opts));
+	c = bpf_skb_ct_lookup(ctx, tup, len, opts, sizeof(*opts));
 #else
-	c = bpf_xdp_ct_lookup(ctx, &tup, len, &opts, sizeof(opts));
+	c = bpf_xdp_ct_lookup(ctx, tup, len, opts, sizeof(*opts));
 #endif
 	if (!c)
 		return 0;
-	ct->dir = opts.dir;
-	rjc_ct_from_conn(ct, (const struct nf_conn___rjc *)c);
+	sc->ct.dir = opts->dir;
+	rjc_ct_from_conn(sc, (const struct nf_conn___rjc *)c);
 	*tcp_state = BPF_CORE_READ((const struct nf_conn___rjc *)c, proto.tcp.state);
 	bpf_ct_release(c);
 	return 1;
 }
 
 /* TCP/UDP at ingress. */
-static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct *ct)
+static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct_scratch *sc)
 {
+	struct rjc_ct *ct = &sc->ct;
 	__u8 tcp_state = 0;
 	int tcp = pkt->proto == IPPROTO_TCP;
 	__u8 f = pkt->tcp_flags;
@@ -393,7 +421,7 @@ static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct r
 		ct->state = RJC_CT_INVALID; /* tcp_error / udp_error */
 		return;
 	}
-	if (rjc_ct_lookup(ctx, pkt->family, pkt->proto, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, ct, &tcp_state)) {
+	if (rjc_ct_lookup(ctx, sc, pkt->family, pkt->proto, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, &tcp_state)) {
 		ct->source = RJC_CT_SRC_KFUNC;
 		/* nf_conntrack_tcp_packet(): a SYN re-opening a closed connection kills it and
 		 * nf_conntrack_in() starts over with a new one. */
@@ -492,12 +520,15 @@ static __always_inline int rjc_ct_shadow_get(struct rjc_ct_shadow_key *k, __u32 
 /* ICMP queries and other protocols: the shadow table (kfuncs look up TCP and UDP only). */
 static __always_inline void rjc_ct_ingress_shadow(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct *ct)
 {
-	struct rjc_ct_shadow_key k = { .family = pkt->family, .proto = pkt->proto };
+	struct rjc_ct_shadow_key k;
 	int icmp = pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6;
 	__u8 req = 0xff, rep = 0xff;
 	__u16 id = 0;
 	__u32 status = 0;
 
+	__builtin_memset(&k, 0, sizeof(k));
+	k.family = pkt->family;
+	k.proto = pkt->proto;
 	if (icmp) {
 		__u8 h[2] = {};
 
@@ -561,17 +592,20 @@ static __always_inline void rjc_ct_ingress_shadow(rjc_ctx_t *ctx, const struct r
 /* An ICMP(v6) error: RELATED when the connection of the quoted packet exists and the error is
  * addressed to that packet's source (nf_conntrack_inet_error), else INVALID. The quoted packet
  * must be IPv4 without options... any IHL is followed; IPv6 without extension headers. */
-static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct *ct)
+static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct_scratch *sc)
 {
+	struct rjc_ct *ct = &sc->ct;
 	__u32 off = pkt->l4_off + 8;
-	union rjc_addr isrc = {}, idst = {};
+	union rjc_addr isrc, idst;
 	__u8 iproto, tcp_state = 0;
 	__u16 isport, idport;
 	__u8 l4[4];
 
 	ct->state = RJC_CT_INVALID;
+	__builtin_memset(&isrc, 0, sizeof(isrc));
+	__builtin_memset(&idst, 0, sizeof(idst));
 	if (pkt->family == 4) {
-		__u8 ih[20];
+		__u8 *ih = sc->ih;
 
 		if (rjc_ctx_load(ctx, off, ih, 20))
 			return;
@@ -582,7 +616,7 @@ static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rj
 		__builtin_memcpy(&idst.v4, &ih[16], 4);
 		off += (ih[0] & 0xf) * 4;
 	} else {
-		__u8 ih[40];
+		__u8 *ih = sc->ih;
 
 		if (rjc_ctx_load(ctx, off, ih, 40))
 			return;
@@ -600,17 +634,21 @@ static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rj
 		return;
 	if (iproto == IPPROTO_TCP || iproto == IPPROTO_UDP) {
 		/* Look up the inverted inner tuple: the direction of the error. */
-		if (!rjc_ct_lookup(ctx, pkt->family, iproto, &idst, &isrc, idport, isport, ct, &tcp_state))
+		if (!rjc_ct_lookup(ctx, sc, pkt->family, iproto, &idst, &isrc, idport, isport, &tcp_state))
 			return;
 		ct->source = RJC_CT_SRC_INNER;
 		ct->state = (ct->state & (RJC_CT_SNAT | RJC_CT_DNAT)) | RJC_CT_RELATED;
 		return;
 	}
 	if (iproto == IPPROTO_ICMP || iproto == IPPROTO_ICMPV6) {
-		struct rjc_ct_shadow_key k = { .family = pkt->family, .proto = iproto };
+		struct rjc_ct_shadow_key k;
 		__u8 h[6] = {};
 		__u32 status = 0;
 		__u8 req, rep;
+
+		__builtin_memset(&k, 0, sizeof(k));
+		k.family = pkt->family;
+		k.proto = iproto;
 
 		off -= 4;
 		if (rjc_ctx_load(ctx, off, h, 6))
@@ -651,48 +689,55 @@ static __always_inline int rjc_ct_icmp6_untracked(__u8 type)
 	return (type >= 130 && type <= 136) || type == 143;
 }
 
-/* The state of a packet at `dir` (RJC_DIR_INGRESS / RJC_DIR_EGRESS). Precondition: `pkt` was
- * filled by rjc_parse(). */
-static __always_inline void rjc_ct_classify(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, int dir, struct rjc_ct *ct)
+/* The state of a packet at `dir` (RJC_DIR_INGRESS / RJC_DIR_EGRESS), in this CPU's scratch
+ * slot; NULL only if the scratch map is missing. Precondition: `pkt` was filled by
+ * rjc_parse(). The result stays valid until the next call on this CPU. */
+static __always_inline const struct rjc_ct *rjc_ct_classify(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, int dir)
 {
+	__u32 zero = 0;
+	struct rjc_ct_scratch *sc = bpf_map_lookup_elem(&rjc_ct_scratch, &zero);
+	struct rjc_ct *ct;
+
+	if (!sc)
+		return 0;
+	ct = &sc->ct;
 	__builtin_memset(ct, 0, sizeof(*ct));
 #ifdef RJC_FLAVOR_TC
 	if (dir != RJC_DIR_INGRESS) {
-		rjc_ct_from_skb(ctx, ct);
-		return;
+		rjc_ct_from_skb(ctx, sc);
+		return ct;
 	}
 #endif
 	if (pkt->fragoff) {
 		/* Conntrack sees the reassembled packet; a non-first fragment alone has no ports. */
 		ct->state = RJC_CT_INVALID;
-		return;
+		return ct;
 	}
 	switch (pkt->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
-		rjc_ct_ingress_tcpudp(ctx, pkt, ct);
-		return;
+		rjc_ct_ingress_tcpudp(ctx, pkt, sc);
+		return ct;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		if (pkt->family == 4 && pkt->proto == IPPROTO_ICMPV6)
-			break;
-		if (pkt->family == 6 && pkt->proto == IPPROTO_ICMP)
+		if ((pkt->family == 4) != (pkt->proto == IPPROTO_ICMP))
 			break;
 		if (!(pkt->flags & RJC_PKT_F_ICMP_TYPE)) {
 			ct->state = RJC_CT_INVALID;
-			return;
+			return ct;
 		}
 		if (pkt->family == 6 && rjc_ct_icmp6_untracked(pkt->icmp_type)) {
 			ct->state = RJC_CT_UNTRACKED;
-			return;
+			return ct;
 		}
 		if (rjc_ct_icmp_is_error(pkt->family, pkt->icmp_type)) {
-			rjc_ct_ingress_error(ctx, pkt, ct);
-			return;
+			rjc_ct_ingress_error(ctx, pkt, sc);
+			return ct;
 		}
 		break;
 	}
 	rjc_ct_ingress_shadow(ctx, pkt, ct);
+	return ct;
 }
 
 #endif /* RJC_CT_H */

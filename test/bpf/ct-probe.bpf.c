@@ -22,22 +22,32 @@ struct {
 	__type(value, __u64);
 } ct_counts SEC(".maps");
 
+
 static __always_inline int ct_probe(rjc_ctx_t *ctx, int dir)
 {
 	struct rjc_pkt pkt;
-	struct rjc_ct ct;
+	const struct rjc_ct *ct;
 	__u32 k, bit = 0;
 	__u64 *n;
 
 	if (rjc_parse(ctx, &pkt) != RJC_PARSE_OK)
 		return RJC_PASS;
-	rjc_ct_classify(ctx, &pkt, dir, &ct);
+	/* IPv6 multicast this host has not joined (MLD reports to ff02::16, ...) never reaches
+	 * INPUT: count only all-nodes and solicited-node destinations, as the kernel delivers. */
+	if (dir == RJC_DIR_INGRESS && pkt.family == 6 && pkt.daddr.bytes[0] == 0xff &&
+	    !(pkt.daddr.v6[0] == bpf_htonl(0xff020000) && pkt.daddr.v6[1] == 0 &&
+	      ((pkt.daddr.v6[2] == 0 && pkt.daddr.v6[3] == bpf_htonl(1)) ||
+	       (pkt.daddr.v6[2] == bpf_htonl(1) && pkt.daddr.bytes[12] == 0xff))))
+		return RJC_PASS;
+	ct = rjc_ct_classify(ctx, &pkt, dir);
+	if (!ct)
+		return RJC_PASS;
 #ifndef CT_PROBE_XDP
 	if (dir == RJC_DIR_EGRESS)
 		rjc_ct_shadow_note(ctx, &pkt);
 #endif
 	for (bit = 0; bit < 5; bit++)
-		if (ct.state & (1u << bit))
+		if (ct->state & (1u << bit))
 			break;
 	k = (dir == RJC_DIR_EGRESS ? 16 : 0) + (pkt.family == 6 ? 8 : 0) + bit;
 	n = bpf_map_lookup_elem(&ct_counts, &k);

@@ -1,0 +1,220 @@
+/**
+ * Shared pieces of the conntrack tests: a traffic generator (Python, run inside a namespace:
+ * Node has no raw sockets), iptables per-state counting rules and their counters, and the
+ * build of the BPF probe test/bpf/ct-probe.bpf.c.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import type { Netns } from './support/netns.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** State names in the probe's counter order (bit index of RJC_CT_*). */
+export const CT_STATES = ['INVALID', 'ESTABLISHED', 'RELATED', 'NEW', 'UNTRACKED'] as const;
+export type CtStateName = (typeof CT_STATES)[number];
+
+let outDir: string | undefined;
+const built = new Map<string, string>();
+
+/** Builds test/bpf/ct-probe.bpf.c (TC, or XDP with `xdp`) once per process; the object path. */
+export function buildProbe(xdp = false): string {
+  const key = xdp ? 'xdp' : 'tc';
+  const cached = built.get(key);
+  if (cached) return cached;
+  outDir ??= mkdtempSync(join(tmpdir(), 'rjc-ct-'));
+  const out = join(outDir, `ct-probe-${key}.o`);
+  const args = ['-target', 'bpf', '-O2', '-g', '-Wall', '-Wno-unused-function', '-I', join(here, '..', 'bpf')];
+  if (process.arch === 'x64') args.push('-I', '/usr/include/x86_64-linux-gnu');
+  if (xdp) args.push('-DCT_PROBE_XDP');
+  args.push('-c', join(here, 'bpf', 'ct-probe.bpf.c'), '-o', out);
+  execFileSync('clang', args, { stdio: 'pipe' });
+  built.set(key, out);
+  return out;
+}
+
+/**
+ * The traffic generator. Commands (one per run, JSON result on stdout):
+ *   serve PORT              TCP (echoes data) and UDP echo on PORT, dual stack; prints {"ready":true}
+ *   tcp HOST PORT           connect, send 5 bytes, read the echo, close: {"result":"ok"|"refused"|"timeout"}
+ *   udp HOST PORT N         N datagrams, each waiting for its echo: {"replies":n}
+ *   ping HOST N             N ICMP echo requests with one identifier: {"replies":n}
+ *   raw HOST PORT FLAGS     one TCP segment with FLAGS (e.g. 0x10) from port 40000, seq 1000
+ *   icmperr HOST PORT       an ICMP(v6) port unreachable quoting a UDP packet HOST:PORT -> us:PORT
+ */
+export const TRAFFIC_PY = String.raw`
+import json, select, socket, struct, sys, time
+
+def fam(h): return socket.AF_INET6 if ':' in h else socket.AF_INET
+def out(o): print(json.dumps(o)); sys.stdout.flush()
+
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b)//2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+
+def local_addr(host, f):
+    s = socket.socket(f, socket.SOCK_DGRAM); s.connect((host, 9)); a = s.getsockname()[0]; s.close(); return a
+
+def serve(port):
+    t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    t.bind(('::', port)); t.listen(16)
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    u.bind(('::', port))
+    out({'ready': True})
+    conns = []
+    while True:
+        r, _, _ = select.select([t, u] + conns, [], [])
+        for s in r:
+            if s is t:
+                c, _ = t.accept(); conns.append(c)
+            elif s is u:
+                d, a = u.recvfrom(2048); u.sendto(d, a)
+            else:
+                d = s.recv(2048)
+                if d: s.sendall(d)
+                else: s.close(); conns.remove(s)
+
+def tcp(host, port):
+    s = socket.socket(fam(host), socket.SOCK_STREAM); s.settimeout(3)
+    try:
+        s.connect((host, port))
+    except ConnectionRefusedError:
+        return out({'result': 'refused'})
+    except OSError:
+        return out({'result': 'timeout'})
+    s.sendall(b'hello'); d = s.recv(16); s.shutdown(socket.SHUT_WR)
+    while s.recv(16): pass
+    s.close(); time.sleep(0.2)
+    out({'result': 'ok' if d == b'hello' else 'short'})
+
+def udp(host, port, n):
+    s = socket.socket(fam(host), socket.SOCK_DGRAM); s.settimeout(1); s.connect((host, port)); got = 0
+    for i in range(n):
+        s.send(b'x%d' % i)
+        try:
+            s.recv(64); got += 1
+        except OSError:
+            pass
+    out({'replies': got})
+
+def ping(host, n):
+    f = fam(host)
+    if f == socket.AF_INET:
+        s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    else:
+        s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    s.settimeout(1); got = 0; ident = 0x4242
+    for i in range(n):
+        t = 8 if f == socket.AF_INET else 128
+        h = struct.pack('!BBHHH', t, 0, 0, ident, i + 1) + b'ping'
+        if f == socket.AF_INET:
+            h = h[:2] + struct.pack('!H', csum(h)) + h[4:]
+        s.sendto(h, (host, 0))
+        end = time.time() + 1
+        while time.time() < end:
+            try:
+                d = s.recv(2048)
+            except OSError:
+                break
+            if f == socket.AF_INET: d = d[(d[0] & 15) * 4:]
+            if d[0] in (0, 129) and struct.unpack('!H', d[4:6])[0] == ident:
+                got += 1; break
+    out({'replies': got})
+
+def raw(host, port, flags):
+    f = fam(host); src = local_addr(host, f)
+    s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    h = struct.pack('!HHIIBBHHH', 40000, port, 1000, 2000 if flags & 0x10 else 0, 5 << 4, flags, 8192, 0, 0)
+    if f == socket.AF_INET:
+        ph = socket.inet_aton(src) + socket.inet_aton(host) + struct.pack('!BBH', 0, 6, len(h))
+        h = h[:16] + struct.pack('!H', csum(ph + h)) + h[18:]
+    else:
+        s.setsockopt(socket.IPPROTO_IPV6, 7, 16)
+    s.sendto(h, (host, 0)); out({'sent': 1})
+
+def icmperr(host, port):
+    f = fam(host); src = local_addr(host, f)
+    u = struct.pack('!HHHH', port, port, 12, 0) + b'data'
+    if f == socket.AF_INET:
+        ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(u), 1, 0, 64, 17, 0, socket.inet_aton(host), socket.inet_aton(src))
+        ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+        m = struct.pack('!BBHI', 3, 3, 0, 0) + ip + u
+        m = m[:2] + struct.pack('!H', csum(m)) + m[4:]
+        s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    else:
+        ip = struct.pack('!IHBB16s16s', 0x60000000, len(u), 17, 64, socket.inet_pton(f, host), socket.inet_pton(f, src))
+        m = struct.pack('!BBHI', 1, 4, 0, 0) + ip + u
+        s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    s.sendto(m, (host, 0)); out({'sent': 1})
+
+a = sys.argv[1:]
+if a[0] == 'serve': serve(int(a[1]))
+elif a[0] == 'tcp': tcp(a[1], int(a[2]))
+elif a[0] == 'udp': udp(a[1], int(a[2]), int(a[3]))
+elif a[0] == 'ping': ping(a[1], int(a[2]))
+elif a[0] == 'raw': raw(a[1], int(a[2]), int(a[3], 0))
+elif a[0] == 'icmperr': icmperr(a[1], int(a[2]))
+`;
+
+/** Runs one traffic command inside `ns`; its JSON result. */
+export function traffic(ns: Netns, ...args: (string | number)[]): Record<string, unknown> {
+  const r = ns.exec(['python3', '-c', TRAFFIC_PY, ...args.map(String)]);
+  const last = r.stdout.trim().split('\n').pop() ?? '{}';
+  return JSON.parse(last) as Record<string, unknown>;
+}
+
+/** Starts the echo server in `ns` on `port` and waits until it listens. */
+export async function startServer(ns: Netns, port: number): Promise<ChildProcess> {
+  const child = ns.spawn(['python3', '-c', TRAFFIC_PY, 'serve', String(port)]);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('traffic server did not start')), 5000);
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', () => reject(new Error('traffic server exited')));
+  });
+  return child;
+}
+
+/** Adds one counting rule per state (no target) to INPUT and OUTPUT of both families. */
+export function addStateCounters(ns: Netns): void {
+  for (const tool of ['iptables', 'ip6tables']) {
+    for (const chain of ['INPUT', 'OUTPUT']) {
+      for (const st of CT_STATES) ns.exec([tool, '-w', '-A', chain, '-m', 'conntrack', '--ctstate', st]);
+    }
+  }
+}
+
+/** iptables' per-state packet counters: [INPUT v4, INPUT v6, OUTPUT v4, OUTPUT v6] × CT_STATES. */
+export function stateCounters(ns: Netns): number[] {
+  const out: number[] = [];
+  for (const chain of ['INPUT', 'OUTPUT']) {
+    for (const tool of ['iptables', 'ip6tables']) {
+      const text = ns.exec([tool, '-w', '-L', chain, '-v', '-x', '-n']).stdout;
+      const rows = text.split('\n').slice(2).filter((l) => l.trim() !== '');
+      out.push(...rows.slice(0, CT_STATES.length).map((l) => Number(l.trim().split(/\s+/)[0])));
+    }
+  }
+  return out;
+}
+
+/** Names the counter vector positions, for readable diffs. */
+export function labelCounts(v: readonly number[]): Record<string, number> {
+  const names = ['in4', 'in6', 'out4', 'out6'];
+  const o: Record<string, number> = {};
+  v.forEach((n, i) => {
+    if (n !== 0) o[`${names[Math.floor(i / CT_STATES.length)]}:${CT_STATES[i % CT_STATES.length]}`] = n;
+  });
+  return o;
+}
