@@ -11,11 +11,19 @@ import { fail, invalid, ok, type Parsed } from './result.js';
 // ---------------------------------------------------------------------------------------------
 // IPv4
 
+/** The common case, four decimal parts without leading zeros: read directly. */
+const PLAIN_DOTTED = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
 /**
  * iptables' own dotted-quad reader: 1 to 4 parts, each 0..255 in C base-0 notation (`010` is 8,
  * `0x10` is 16); missing trailing parts are zero (`10.1` is 10.1.0.0). A mask must have 4 parts.
  */
 export function parseIpv4(text: string, isMask = false): number | undefined {
+  const plain = PLAIN_DOTTED.exec(text);
+  if (plain) {
+    const [a, b, c, d] = [Number(plain[1]), Number(plain[2]), Number(plain[3]), Number(plain[4])];
+    if (a < 256 && b < 256 && c < 256 && d < 256) return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+  }
   const parts = text.split('.');
   if (parts.length > 4 || (isMask && parts.length !== 4)) return undefined;
   let value = 0;
@@ -33,7 +41,7 @@ export function parseIpv4(text: string, isMask = false): number | undefined {
 }
 
 export function formatIpv4(value: number): string {
-  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
 /** The u32 mask of a prefix length 0..32. */
@@ -52,37 +60,57 @@ export function ipv4PrefixOf(mask: number): number | undefined {
 
 export type Ipv6Words = number[];
 
-/** glibc `inet_pton(AF_INET6)`: hex groups, one `::`, an optional trailing dotted IPv4. */
+/**
+ * glibc `inet_pton(AF_INET6)`: hex groups of 1 to 4 digits, at most one `::`, and an optional
+ * trailing dotted IPv4 address. A single pass over the text.
+ */
 export function parseIpv6(text: string): Ipv6Words | undefined {
-  if (!/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const parseGroups = (s: string, allowV4Tail: boolean): number[] | undefined => {
-    if (s === '') return [];
-    const groups = s.split(':');
-    const out: number[] = [];
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i]!;
-      if (g.includes('.')) {
-        if (!allowV4Tail || i !== groups.length - 1) return undefined;
-        const v4 = parseDottedStrict(g);
-        if (v4 === undefined) return undefined;
-        out.push(v4 >>> 16, v4 & 0xffff);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-        out.push(parseInt(g, 16));
-      }
-    }
-    return out;
-  };
-  if (halves.length === 1) {
-    const words = parseGroups(text, true);
-    return words && words.length === 8 ? words : undefined;
+  const words: number[] = [];
+  let gap = -1;
+  let i = 0;
+  const n = text.length;
+  if (n === 0) return undefined;
+  if (text.charCodeAt(0) === 58 /* : */) {
+    if (text.charCodeAt(1) !== 58) return undefined;
+    gap = 0;
+    i = 2;
+    if (i === n) return [0, 0, 0, 0, 0, 0, 0, 0];
   }
-  const head = parseGroups(halves[0]!, false);
-  const tail = parseGroups(halves[1]!, true);
-  if (!head || !tail || head.length + tail.length > 7) return undefined;
-  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  while (i < n) {
+    const start = i;
+    let value = 0;
+    while (i < n && i - start < 5) {
+      const c = text.charCodeAt(i);
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (d < 0) break;
+      value = value * 16 + d;
+      i++;
+    }
+    if (i < n && text.charCodeAt(i) === 46 /* . */) {
+      // An IPv4 tail: the rest of the text from this group on.
+      const v4 = parseDottedStrict(text.slice(start));
+      if (v4 === undefined || words.length > 6) return undefined;
+      words.push(v4 >>> 16, v4 & 0xffff);
+      i = n;
+      break;
+    }
+    if (i === start || i - start > 4) return undefined;
+    words.push(value);
+    if (i === n) break;
+    if (text.charCodeAt(i) !== 58) return undefined;
+    i++;
+    if (i < n && text.charCodeAt(i) === 58) {
+      if (gap >= 0) return undefined;
+      gap = words.length;
+      i++;
+    } else if (i === n) {
+      return undefined;
+    }
+  }
+  if (gap < 0) return words.length === 8 ? words : undefined;
+  if (words.length > 7) return undefined;
+  const zeros = new Array<number>(8 - words.length).fill(0);
+  return [...words.slice(0, gap), ...zeros, ...words.slice(gap)];
 }
 
 /** glibc `inet_pton(AF_INET)`: exactly four decimal parts 0..255, no leading zeros. */

@@ -46,6 +46,26 @@ type Entry =
 
 type Lookup = { kind: 'found'; entry: Entry } | { kind: 'ambiguous'; candidates: string[] } | { kind: 'unknown' };
 
+const BASE_BY_LONG = new Map<string, BaseOption>();
+const BASE_BY_SHORT = new Map<string, BaseOption>();
+for (const option of BASE_OPTIONS) {
+  for (const name of option.long) BASE_BY_LONG.set(name, option);
+  if (option.short) BASE_BY_SHORT.set(option.short, option);
+}
+
+const OPTIONS_BY_NAME = new WeakMap<MatchSpec | TargetSpec, Map<string, OptionSpec<unknown>>>();
+
+/** An extension's options by long name (built once per extension). */
+function optionsByName(spec: MatchSpec | TargetSpec): Map<string, OptionSpec<unknown>> {
+  let map = OPTIONS_BY_NAME.get(spec);
+  if (!map) {
+    map = new Map();
+    for (const option of spec.options) for (const name of option.names) if (!map.has(name)) map.set(name, option as OptionSpec<unknown>);
+    OPTIONS_BY_NAME.set(spec, map);
+  }
+  return map;
+}
+
 class RuleOptionParser {
   private i = 0;
   private readonly diagnostics: Diagnostic[] = [];
@@ -102,18 +122,25 @@ class RuleOptionParser {
   private lookup(tok: Exclude<OptionToken, { kind: 'bang' | 'arg' }>): Lookup {
     if (tok.kind === 'short') {
       if (COMMAND_LETTERS.has(tok.letter)) return { kind: 'found', entry: { owner: 'base', name: tok.letter, option: BASE_OPTIONS[0]! } };
-      const option = BASE_OPTIONS.find((o) => o.short === tok.letter);
+      const option = BASE_BY_SHORT.get(tok.letter);
       return option ? { kind: 'found', entry: { owner: 'base', name: option.long[0]!, option } } : { kind: 'unknown' };
     }
-    const entries: Entry[] = [];
-    for (const option of BASE_OPTIONS) for (const name of option.long) entries.push({ owner: 'base', name, option });
-    for (const spec of this.loaded) for (const option of spec.options) for (const name of option.names) entries.push({ owner: spec, name, option: option as OptionSpec<unknown> });
-    const exact = entries.find((e) => e.name === tok.name);
-    if (exact) return { kind: 'found', entry: exact };
+    // getopt_long: an exact name wins (base options first, then extensions newest first) ...
+    const base = BASE_BY_LONG.get(tok.name);
+    if (base) return { kind: 'found', entry: { owner: 'base', name: tok.name, option: base } };
+    for (const spec of this.loaded) {
+      const option = optionsByName(spec).get(tok.name);
+      if (option) return { kind: 'found', entry: { owner: spec, name: tok.name, option } };
+    }
     // After a refused extension its options are unknown to us: an abbreviation that happens to
     // fit a known option (`--pol` of -m policy vs --policy) is taken as one of its options.
     if (this.poisoned) return { kind: 'unknown' };
-    const prefixed = entries.filter((e) => e.name.startsWith(tok.name));
+    // ... else a unique prefix (several names of one option count as one).
+    const prefixed: Entry[] = [];
+    for (const option of BASE_OPTIONS) for (const name of option.long) if (name.startsWith(tok.name)) prefixed.push({ owner: 'base', name, option });
+    for (const spec of this.loaded) {
+      for (const option of spec.options) for (const name of option.names) if (name.startsWith(tok.name)) prefixed.push({ owner: spec, name, option: option as OptionSpec<unknown> });
+    }
     if (prefixed.length === 0) return { kind: 'unknown' };
     const first = prefixed[0]!;
     if (prefixed.every((e) => e.owner === first.owner && e.option === first.option)) return { kind: 'found', entry: first };
@@ -121,7 +148,7 @@ class RuleOptionParser {
   }
 
   private option(tok: Exclude<OptionToken, { kind: 'bang' | 'arg' }>, bang: Word | undefined): void {
-    const written = tok.word.text.split('=')[0]!;
+    const written = tok.written;
     let found = this.lookup(tok);
     for (let attempt = 0; attempt < 2; attempt++) {
       if (found.kind === 'ambiguous') {
@@ -203,7 +230,7 @@ class RuleOptionParser {
     invertible: boolean,
     negated: { value: boolean },
   ): Word[] | undefined {
-    const written = tok.word.text.split('=')[0]!;
+    const written = tok.written;
     if (count === 0) {
       if (tok.inline && tok.kind === 'long') {
         this.report('E217', tok.word.span, { what: `option "${written}"`, reason: 'it takes no value' });
@@ -249,7 +276,7 @@ class RuleOptionParser {
   ): void {
     const option = entry.option;
     const canonical = option.names[0]!;
-    const written = tok.word.text.split('=')[0]!;
+    const written = tok.written;
     if (bang && !option.invert) this.report('E210', bang.span, { option: written });
     const negated = { value: bang !== undefined && option.invert === true };
     const args = this.collectArgs(tok, option.args, option.invert === true, negated);
@@ -294,7 +321,7 @@ class RuleOptionParser {
   // Base options
 
   private baseOption(option: BaseOption, tok: Exclude<OptionToken, { kind: 'bang' | 'arg' }>, bang: Word | undefined): void {
-    const written = tok.word.text.split('=')[0]!;
+    const written = tok.written;
     if (option.id === 'command') {
       this.report('E217', tok.word.span, { what: `"${written}"`, reason: 'an iptables command cannot appear among the options of a rule' });
       this.skippingArgs = true;

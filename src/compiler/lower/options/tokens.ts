@@ -5,9 +5,10 @@
 import type { Span } from '../../span.js';
 import type { Word } from '../words.js';
 
+/** `written` is the option as typed, without an inline `=value` (for messages). */
 export type OptionToken =
-  | { kind: 'long'; word: Word; name: string; inline?: Word }
-  | { kind: 'short'; word: Word; letter: string; inline?: Word }
+  | { kind: 'long'; word: Word; written: string; name: string; inline?: Word }
+  | { kind: 'short'; word: Word; written: string; letter: string; inline?: Word }
   | { kind: 'bang'; word: Word }
   | { kind: 'arg'; word: Word };
 
@@ -32,11 +33,11 @@ export function tokenize(word: Word): OptionToken {
   if (t === '!' && !word.quoted) return { kind: 'bang', word };
   if (t.startsWith('--') && t.length > 2) {
     const eq = t.indexOf('=');
-    if (eq > 2) return { kind: 'long', word, name: t.slice(2, eq), inline: inlineWord(word, eq + 1) };
-    return { kind: 'long', word, name: t.slice(2) };
+    if (eq > 2) return { kind: 'long', word, written: t.slice(0, eq), name: t.slice(2, eq), inline: inlineWord(word, eq + 1) };
+    return { kind: 'long', word, written: t, name: t.slice(2) };
   }
   if (t.startsWith('-') && t.length > 1 && t !== '--') {
-    const tok: OptionToken = { kind: 'short', word, letter: t[1]! };
+    const tok: OptionToken = { kind: 'short', word, written: t, letter: t[1]! };
     if (t.length > 2) tok.inline = inlineWord(word, 2);
     return tok;
   }
