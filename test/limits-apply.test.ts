@@ -17,9 +17,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import applyCommand from '../src/commands/apply.js';
 import detachCommand from '../src/commands/detach.js';
-import { LIMIT_MAPS } from '../src/model/limits/index.js';
+import { decodeStruct } from '../src/layout/struct.js';
+import { BUDGET_CFG_LAYOUT, LIMIT_MAPS } from '../src/model/limits/index.js';
 import { physicalPinPath, pinDirOf } from '../src/runtime/bpffs.js';
-import { BpfMap, numPossibleCpus } from '../src/runtime/libbpf.js';
+import { BpfMap, numPossibleCpus, u32 } from '../src/runtime/libbpf.js';
+import { openInstanceMap } from '../src/runtime/pins.js';
+import { readState } from '../src/runtime/state.js';
 import { readInterfaceStats, type InterfaceStats } from '../src/runtime/stats.js';
 import { compileSender, frameAtoB, icmpSysctls, kernelHz, modelIcmpCounts, ruleCounters, rules, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
 import { canUseKernel, withPair, type Pair } from './support/netns.js';
@@ -102,6 +105,34 @@ describe.skipIf(!root)('reply budget through rejectc apply (kernel vs rejectc)',
       // memory
       expect(s.budget!.rst.sent).toBeGreaterThan(peers);
       expect(entries).toBeLessThanOrEqual(peers);
+    });
+  });
+
+  it('takes the budget from --reply-limit @FILE (JSON) and refuses a file the schema refuses, attaching nothing', async () => {
+    await withPair(async (p) => {
+      const good = join(dir, `${p.b.name}-good.json`);
+      const bad = join(dir, `${p.b.name}-bad.json`);
+      writeFileSync(good, JSON.stringify({ replyLimit: { rst: { rate: '40/s', burst: 7 }, icmp: 'off' } }));
+      writeFileSync(bad, JSON.stringify({ replyLimit: { rst: { rate: 'fast' } } }));
+      const rules4 = join(dir, `${p.b.name}-cfg.rules`);
+      writeFileSync(rules4, ['*filter', ':INPUT ACCEPT [0:0]', '-A INPUT -p tcp -j REJECT --reject-with tcp-reset', 'COMMIT', ''].join('\n'));
+      expect(await p.b.runAsync(() => applyCommand(rules4, { dev: p.ifB, replyLimit: `@${bad}` }))).toBe(1);
+      expect(p.b.run(() => readState(p.ifB))).toBeUndefined();
+      expect(await p.b.runAsync(() => applyCommand(rules4, { dev: p.ifB, replyLimit: `@${good}` }))).toBe(0);
+      try {
+        const cfg = p.b.run(() => {
+          const map = openInstanceMap(physicalPinPath(pinDirOf(p.ifB)), readState(p.ifB)!.instance, LIMIT_MAPS.budgetCfg)!;
+          try {
+            return [0, 1].map((k) => decodeStruct(BUDGET_CFG_LAYOUT, map.lookup(u32(k))!));
+          } finally {
+            map.close();
+          }
+        });
+        expect(cfg[0]).toMatchObject({ limited: 1, msgs_per_sec: 40, msgs_burst: 7, consume_random: 0 });
+        expect(cfg[1]).toMatchObject({ limited: 0 });
+      } finally {
+        await p.b.runAsync(() => detachCommand({ dev: p.ifB }));
+      }
     });
   });
 
