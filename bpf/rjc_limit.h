@@ -6,6 +6,8 @@
  *  - rjc_hashlimit():        -m hashlimit revision 3, one hash table per --hashlimit-name with
  *                            the kernel's keys, refill, expiry, garbage collection and
  *                            "table full" drop; net/netfilter/xt_hashlimit.c
+ *  - rjc_hashlimit_pkt_of(): what hashlimit reads from a packet rjc_parse() parsed (defined when
+ *                            this file comes after rjc_pkt.h, as in rjc_reject.h)
  *  - rjc_reply_budget():     the budget every reply passes before it is sent: a global token
  *                            bucket and a per-peer one, per reply kind (RST, ICMP, ICMPv6), with
  *                            the arithmetic of the kernel's ICMP limiter (icmp_global_allow,
@@ -16,17 +18,21 @@
  * per-packet arithmetic, with the kernel's integer widths. ../shared/spec/limit-algorithms.md
  * has the algorithms step by step.
  *
- * The including program sets the map sizes before including this file:
- *   RJC_LIMIT_MAX          number of -m limit matches (entries of rjc_limits)
+ * Map sizes: defaults below, which the including program may override before including this
+ * file, and which the loader may override before load (bpf_map__set_max_entries; rejectc apply
+ * sizes rjc_budget_peers from --reply-limit sources=N):
+ *   RJC_LIMIT_MAX          number of -m limit entries (entries of rjc_limits)
  *   RJC_HASHLIMIT_TABLES   number of hashlimit tables (entries of rjc_hl_tables)
- *   RJC_HASHLIMIT_ENTRIES  flows in all tables together (entries of rjc_hl_entries)
+ *   RJC_HASHLIMIT_ENTRIES  flows in all tables together (entries of rjc_hl_entries; see
+ *                          hashlimitEntriesSize() in src/model/limits/bpf-layout.ts)
  *   RJC_BUDGET_PEERS       per-peer buckets of the reply budget (entries of rjc_budget_peers)
- * and RJC_LIMIT_TEST_CLOCK for tests: time and randomness then come from the rjc_test_clock map
+ * Define RJC_LIMIT_TEST_CLOCK for tests: time and randomness then come from the rjc_test_clock map
  * instead of bpf_ktime_get_ns()/bpf_jiffies64()/bpf_get_prandom_u32(), and hashlimit garbage
  * collection runs only when the test calls rjc_hashlimit_gc().
  *
  * Layouts: every struct userspace writes is described once in src/model/limits/bpf-layout.ts;
- * the _Static_asserts below are generated from it and checked by test/limits-bpf.test.ts.
+ * the _Static_asserts below are exactly its limitStaticAsserts() (test/limits-bpf.test.ts
+ * checks), so clang refuses a C layout that drifts from the TypeScript one.
  */
 #ifndef RJC_LIMIT_H
 #define RJC_LIMIT_H
