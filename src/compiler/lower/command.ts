@@ -216,9 +216,9 @@ class CommandReader {
       const w = args[this.i++]!;
       const prev = this.i >= 2 ? args[this.i - 2] : undefined;
       const optionLike = !w.quoted && w.text.charCodeAt(0) === 45; // '-'
-      const valueOfPrev = prev !== undefined && !prev.quoted && takesValue(prev.text) && this.ruleWords[this.ruleWords.length - 1] === prev;
-      const r = optionLike && !valueOfPrev ? resolve(w.text) : undefined;
-      if (r) this.option(w, r);
+      const r = optionLike ? resolve(w.text) : undefined;
+      const valueOfPrev = r !== undefined && prev !== undefined && !prev.quoted && takesValue(prev.text) && this.ruleWords[this.ruleWords.length - 1] === prev;
+      if (r && !valueOfPrev) this.option(w, r);
       else this.ruleWords.push(w);
     }
     if (this.failed) return { diagnostics: this.diagnostics };
