@@ -140,8 +140,8 @@ describe('chain walk', () => {
     const all = { kind: 'ruleset' as const, file: 't', backend: 'unknown' as const, families: [v6drop] };
     expect(evaluateRuleset(all, decodeIp(ipv6({}, udp({ sport: 1, dport: 2 }))), INPUT).verdict).toBe('drop');
     expect(evaluateRuleset(all, decodeIp(syn()), INPUT).verdict).toBe('accept');
-    const state = ruleset('ipv4', { INPUT: { rules: [rule({}, [m('state', { negated: false, states: ['NEW'] })], drop)] } });
-    expect(() => run(state, syn())).toThrow(ModelUnsupportedError);
+    const set = ruleset('ipv4', { INPUT: { rules: [rule({}, [m('set', { negated: false, name: 'blocked', flags: ['src'], options: [] })], drop)] } });
+    expect(() => run(set, syn())).toThrow(ModelUnsupportedError);
   });
 });
 

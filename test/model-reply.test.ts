@@ -115,6 +115,17 @@ describe('ICMP (IPv4)', () => {
     expect(Array.from(r.header.options)).toEqual([68, 12, 13, 0, 1, 2, 3, 4, 1, 2, 3, 4]);
   });
 
+  it('OUTPUT: the orig header is not compiled again; the echo reads it as it is', () => {
+    // As sent by a socket with IP_OPTIONS: its own address already in slot 1, pointer 8.
+    const p = ipv4({ src: '192.0.2.2', dst: '203.0.113.9', options: ipOptions.recordRoute(3, 1) }, icmp({ type: 8 }));
+    const d = rejectWith('icmp-admin-prohibited', p, { chain: 'OUTPUT' });
+    expect(d.verdict).toBe('reject');
+    const r = reply4(d);
+    expect(Array.from(r.header.options.slice(0, 3))).toEqual([7, 15, 12]);
+    expect(Array.from(r.header.options.slice(7, 11))).toEqual([192, 0, 2, 2]);
+    expect(Array.from(d.reply!.slice(r.header.headerLength + 8))).toEqual(Array.from(p));
+  });
+
   it('drops NOP/EOL/RA options from the reply header', () => {
     const p = ipv4({ options: [...ipOptions.routerAlert(), 1, 1, 1, 0] }, udp({ sport: 1, dport: 2 }));
     expect(reply4(rejectWith('icmp-port-unreachable', p)).header.ihl).toBe(5);

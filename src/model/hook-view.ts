@@ -86,14 +86,18 @@ function ipv4View(ip: Ipv4Packet, l2: L2Class, env: ModelEnv): ViewResult {
     if (martian) return { ok: false, drop: martian };
   }
   if (ip.header.ihl > 5) {
-    const compiled = compileReceivedOptions(bytes, {
-      specDst: env.chain === 'OUTPUT' ? null : specDst(ip, env),
-      timestampMs: env.chain === 'OUTPUT' ? null : (env.timestampMs ?? 0),
-      isForeignUnicast: (a) => addrType4(a, env, null) === 'UNICAST',
-    });
-    if (!compiled.ok) return { ok: false, drop: 'bad-options' };
-    if (compiled.info.srr && env.chain !== 'OUTPUT') return { ok: false, drop: 'source-route' };
-    options = compiled.info;
+    const isForeignUnicast = (a: Uint8Array): boolean => addrType4(a, env, null) === 'UNICAST';
+    if (env.chain === 'OUTPUT') {
+      // A locally generated packet is not compiled again: its header already shows what the
+      // sender's own option processing wrote. The echo state is read without changing it.
+      const compiled = compileReceivedOptions(Uint8Array.from(bytes), { specDst: null, timestampMs: null, isForeignUnicast });
+      options = compiled.ok ? compiled.info : null;
+    } else {
+      const compiled = compileReceivedOptions(bytes, { specDst: specDst(ip, env), timestampMs: env.timestampMs ?? 0, isForeignUnicast });
+      if (!compiled.ok) return { ok: false, drop: 'bad-options' };
+      if (compiled.info.srr) return { ok: false, drop: 'source-route' };
+      options = compiled.info;
+    }
   }
   if (env.chain === 'FORWARD') {
     if (l2 !== 'unicast') return { ok: false, drop: 'not-for-host' };
