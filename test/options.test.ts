@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { canon, errors, lower, warnings } from './support/option-harness.js';
-import { V6 } from './support/words.js';
+import { V4, V6 } from './support/words.js';
 
 describe('base options', () => {
   it.each([
@@ -42,8 +42,6 @@ describe('base options', () => {
     ['! -s 0.0.0.0', '! -s 0.0.0.0/32'],
     ['-s 1.2.3.4,5.6.7.8 -d 9.9.9.9,8.8.8.8', '-s 1.2.3.4/32 -d 9.9.9.9/32 | -s 1.2.3.4/32 -d 8.8.8.8/32 | -s 5.6.7.8/32 -d 9.9.9.9/32 | -s 5.6.7.8/32 -d 8.8.8.8/32'],
     ['-s 1.2.3.4,1.2.3.4', '-s 1.2.3.4/32 | -s 1.2.3.4/32'],
-    ['--protocol=tcp --source=1.2.3.4 --destination=5.6.7.8/32 --in-interface=eth0 --out-interface=eth1 --jump=ACCEPT', '-s 1.2.3.4/32 -d 5.6.7.8/32 -i eth0 -o eth1 -p tcp -j ACCEPT'],
-    ['-ptcp -s1.2.3.4 -d5.6.7.8/32 -ieth0 -oeth1 -jACCEPT', '-s 1.2.3.4/32 -d 5.6.7.8/32 -i eth0 -o eth1 -p tcp -j ACCEPT'],
     ['--src 1.2.3.4 --dst 5.6.7.8', '-s 1.2.3.4/32 -d 5.6.7.8/32'],
     ['--sour 1.2.3.4', '-s 1.2.3.4/32'],
     ['-i eth0+', '-i eth0+'],
@@ -63,6 +61,13 @@ describe('base options', () => {
     ['-p tcp -v -n -j ACCEPT', '-p tcp -j ACCEPT'],
   ])('%s', (input, expected) => {
     expect(canon(input)).toBe(expected);
+  });
+
+  it.each([
+    ['--protocol=tcp --source=1.2.3.4 --destination=5.6.7.8/32 --in-interface=eth0 --out-interface=eth1 --jump=ACCEPT', '-s 1.2.3.4/32 -d 5.6.7.8/32 -i eth0 -o eth1 -p tcp -j ACCEPT'],
+    ['-ptcp -s1.2.3.4 -d5.6.7.8/32 -ieth0 -oeth1 -jACCEPT', '-s 1.2.3.4/32 -d 5.6.7.8/32 -i eth0 -o eth1 -p tcp -j ACCEPT'],
+  ])('in FORWARD: %s', (input, expected) => {
+    expect(canon(input, { ...V4, chain: 'FORWARD' })).toBe(expected);
   });
 
   it.each([
@@ -365,5 +370,33 @@ describe('refused extensions', () => {
     const d = lower('-p tcp -m time --timestart 08:00 -j DROP').diagnostics[0]!;
     expect(d.message).toBe('unsupported match module "time"');
     expect(d.span.start.column).toBe(11);
+  });
+});
+
+describe('interfaces and chains', () => {
+  const chain = (c: string) => ({ ...V4, chain: c });
+  it.each([
+    ['INPUT', '-o eth0', 'E213'],
+    ['INPUT', '-o +', 'E213'],
+    ['PREROUTING', '! -o eth0', 'E213'],
+    ['OUTPUT', '-i eth0', 'E213'],
+    ['POSTROUTING', '-i eth+', 'E213'],
+    ['INPUT', '-i ""', 'E204'],
+  ])('in %s: %s (%s)', (c, input, code) => {
+    expect(errors(input, chain(c))).toContain(code);
+  });
+
+  it.each([
+    ['INPUT', '-i eth0'],
+    ['FORWARD', '-i eth0 -o eth1'],
+    ['OUTPUT', '-o eth0'],
+    ['mychain', '-i eth0 -o eth1'],
+  ])('in %s: %s is fine', (c, input) => {
+    expect(errors(input, chain(c))).toEqual([]);
+  });
+
+  it('keeps interface names as written', () => {
+    expect(canon('-i "a b"', { ...V4, chain: 'FORWARD' })).toBe('-i a b');
+    expect(canon('-i eth/0 -o eth+0', { ...V4, chain: 'FORWARD' })).toBe('-i eth/0 -o eth+0');
   });
 });

@@ -81,6 +81,8 @@ class RuleOptionParser {
   private counters?: Counters;
   /** Set after an extension we refuse: its options are skipped without further errors. */
   private poisoned = false;
+  /** Where -i / -o were given, for the per-chain check. */
+  private readonly ifaceSpans = new Map<'inInterface' | 'outInterface', Span>();
   /** Base options given so far (iptables allows each once, even when it stores nothing). */
   private readonly baseGiven = new Set<string>();
   /** Extensions refused (E201) in this rule, reported once each. */
@@ -402,7 +404,9 @@ class RuleOptionParser {
   private iface(key: 'inInterface' | 'outInterface', option: BaseOption, arg: Word, negated: boolean, span: Span): void {
     if (this.baseGiven.has(key)) return this.report('E205', span, { option: `-${option.letter}` });
     this.baseGiven.add(key);
+    this.ifaceSpans.set(key, span);
     const text = arg.text;
+    if (text === '') return this.report('E204', arg.span, { what: 'interface name', value: '', detail: ': it must not be empty' });
     if (text.length > IFNAME_MAX) {
       return this.report('E204', arg.span, { what: 'interface name', value: text, detail: `: at most ${IFNAME_MAX} characters (IFNAMSIZ)` });
     }
@@ -503,7 +507,21 @@ class RuleOptionParser {
     };
   }
 
+  /** iptables' "Can't use -o with INPUT" / "Can't use -i with OUTPUT" (iptables.c). */
+  private checkInterfacesForChain(): void {
+    const chain = this.ctx.chain;
+    const noOut = chain === 'PREROUTING' || chain === 'INPUT';
+    const noIn = chain === 'POSTROUTING' || chain === 'OUTPUT';
+    const check = (key: 'inInterface' | 'outInterface', flag: string, reason: string) => {
+      const span = this.ifaceSpans.get(key);
+      if (span) this.report('E213', span, { what: `"${flag}"`, chain, reason });
+    };
+    if (noOut) check('outInterface', '-o', 'packets there have no output interface yet');
+    if (noIn) check('inInterface', '-i', 'packets there have no input interface');
+  }
+
   private finish(): LoweredRuleOptions {
+    this.checkInterfacesForChain();
     const matches: Match[] = [];
     for (const inst of this.matches) {
       const m = inst.spec.finish(inst.state, this.finishCall(inst.span, inst.given));
