@@ -6,8 +6,9 @@
  *   ingress, destination is an address of this host, a
  *     (subnet) broadcast or multicast address               -> INPUT
  *   ingress, the FIB forwards it (ip_forward() would run)   -> FORWARD, TTL/hop limit - 1
- *   anything else (martians, no route, forwarding off,
- *     TTL expiring, too big with DF, forwarded at egress)   -> RJC_CHAIN_NONE: the stack
+ *   anything else (martians, source routes, no route,
+ *     forwarding off, TTL expiring, too big with DF,
+ *     forwarded at egress)                                  -> RJC_CHAIN_NONE: the stack
  *                                                              drops it or no filter hook runs
  *
  * Measured on this kernel (bpf-notes.md): bpf_fib_lookup() answers FWD_DISABLED for every
@@ -212,6 +213,8 @@ __noinline int rjc_chain_impl(rjc_ctx_t *ctx, struct rjc_pkt *pkt, int dir, int 
 		/* Locally generated packets have no ingress device; forwarded ones were filtered
 		 * (FORWARD) at their ingress device. */
 		chain = rjc_ctx_ingress_ifindex(ctx) == 0 ? RJC_CHAIN_OUTPUT : RJC_CHAIN_NONE;
+	} else if (pkt->flags & RJC_PKT_F_RCV_DROP) {
+		chain = RJC_CHAIN_NONE; /* ip_rcv()/ipv6_rcv() drop it */
 	} else if (pkt->family == 4) {
 		chain = rjc_chain_ingress4(ctx, pkt);
 	} else {
@@ -231,6 +234,8 @@ __noinline int rjc_chain_impl(rjc_ctx_t *ctx, struct rjc_pkt *pkt, int dir, int 
 	case RJC_CHAIN_OUTPUT:
 		pkt->iif = 0;
 		pkt->oif = rjc_ctx_ifindex(ctx);
+		/* A locally generated skb is PACKET_HOST at LOCAL_OUT whatever MAC it will get. */
+		pkt->l2 = RJC_L2_HOST;
 		break;
 	default:
 		chain = RJC_CHAIN_NONE;

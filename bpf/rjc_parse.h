@@ -76,14 +76,15 @@ static __always_inline int rjc_addr4_not_unicast(__be32 addr)
 
 /* Validate the IPv4 options in sc->hdr[20..pkt->ihl) like ip_options_compile() does on receive
  * (with a route attached), recording what its receive-side processing will change. The stack
- * drops the packet (ip_rcv_options) for a malformed option, a source route while
- * accept_source_route is 0 (the kernel default), and CIPSO without a configured DOI.
- * One bpf_loop() step per option. */
+ * drops the packet (ip_rcv_options) for a malformed option (-1 here), and on receive also for a
+ * source route while accept_source_route is 0 (the kernel default) and for CIPSO without a
+ * configured DOI (RJC_PKT_F_RCV_DROP). One bpf_loop() step per option. */
 struct rjc_opt_walk {
 	struct rjc_pkt *pkt;
 	__u8 *hdr;    /* sc->hdr: the header, 64-byte window */
 	__u32 i;      /* current option offset in the header */
 	__u32 end_at; /* offset of an END option, 0 if none */
+	int srr;      /* a source route option was seen */
 	int bad;
 };
 
@@ -116,11 +117,17 @@ static long rjc_opt_step(__u32 index, void *data)
 	switch (t) {
 	case RJC_IPOPT_SSRR:
 	case RJC_IPOPT_LSRR:
-		/* accept_source_route defaults to 0: ip_rcv_options() drops source-routed packets. */
-		goto bad;
+		/* accept_source_route defaults to 0: ip_rcv_options() drops source-routed packets
+		 * (rjc_chain() at ingress). Validated like ip_options_compile() first. */
+		if (optlen < 3 || ptr < 4 || w->srr)
+			goto bad;
+		w->srr = 1;
+		pkt->flags |= RJC_PKT_F_RCV_DROP;
+		break;
 	case RJC_IPOPT_CIPSO:
-		/* cipso_v4_validate() fails without a configured CIPSO DOI. */
-		goto bad;
+		/* cipso_v4_validate() fails without a configured CIPSO DOI (rjc_chain() at ingress). */
+		pkt->flags |= RJC_PKT_F_RCV_DROP;
+		break;
 	case RJC_IPOPT_RR:
 		if (pkt->opt_rr || optlen < 3 || ptr < 4)
 			goto bad;
@@ -403,7 +410,7 @@ struct rjc_xh_walk {
 	__u32 ip_end;  /* end of the IP packet */
 	__u8 nexthdr;  /* type of the current header */
 	__u8 done;     /* 1: walk finished */
-	__u8 bad;      /* 1: the stack drops the packet (hop-by-hop options) */
+	__u8 bad;      /* 1: the receive path drops the packet (hop-by-hop options) */
 };
 
 static long rjc_xh_step(__u32 index, void *data)
@@ -453,11 +460,11 @@ static long rjc_xh_step(__u32 index, void *data)
 		hdrlen = ((__u32)hp[1] + 2) << 2;
 	} else {
 		hdrlen = ((__u32)hp[1] + 1) << 3;
+		/* The receive path drops a bad hop-by-hop header (noted; the walk goes on, the
+		 * packet may be locally generated). */
 		if (nh == RJC_NEXTHDR_HOP && w->start == w->first &&
-		    (w->start + hdrlen > w->ip_end || rjc_ip6_hopopts_ok(w->ctx, w->start, hdrlen))) {
+		    (w->start + hdrlen > w->ip_end || rjc_ip6_hopopts_ok(w->ctx, w->start, hdrlen)))
 			w->bad = 1;
-			goto done;
-		}
 	}
 	w->nexthdr = hp[0];
 	w->start += hdrlen;
@@ -509,16 +516,15 @@ static __always_inline int rjc_parse_ip6(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __
 	__builtin_memcpy(pkt->daddr.bytes, &ip6h->daddr, 16);
 
 	/* ip6_rcv_core(): multicast source; v4-mapped source (RFC 4291 2.5.5.2); multicast
-	 * destination with scope 0, or interface-local scope arriving from a device. */
-	if (pkt->saddr.bytes[0] == 0xff)
-		return RJC_PARSE_STACK_DROPS;
-	if (pkt->saddr.v6[0] == 0 && pkt->saddr.v6[1] == 0 && pkt->saddr.v6[2] == bpf_htonl(0xffff))
-		return RJC_PARSE_STACK_DROPS;
-	if (pkt->daddr.bytes[0] == 0xff && ((pkt->daddr.bytes[1] & 0xf) <= 1))
-		return RJC_PARSE_STACK_DROPS;
+	 * destination with scope 0, or interface-local scope arriving from a device. Receive
+	 * only: rjc_chain() acts on it at ingress. */
+	if (pkt->saddr.bytes[0] == 0xff ||
+	    (pkt->saddr.v6[0] == 0 && pkt->saddr.v6[1] == 0 && pkt->saddr.v6[2] == bpf_htonl(0xffff)) ||
+	    (pkt->daddr.bytes[0] == 0xff && ((pkt->daddr.bytes[1] & 0xf) <= 1)))
+		pkt->flags |= RJC_PKT_F_RCV_DROP;
 
 	if (rjc_parse_ip6_exthdrs(ctx, pkt, l3, ip6h->nexthdr))
-		return RJC_PARSE_STACK_DROPS;
+		pkt->flags |= RJC_PKT_F_RCV_DROP; /* bad hop-by-hop options (ipv6_parse_hopopts) */
 	if (pkt->frag != RJC_FRAG_LATER && !(pkt->flags & RJC_PKT_F_PROTO_UNKNOWN) && pkt->l4_off)
 		rjc_parse_l4(ctx, pkt, pkt->l4_off, pkt->l4_off < l3 + pkt->ip_len ? l3 + pkt->ip_len - pkt->l4_off : 0);
 	return RJC_PARSE_OK;

@@ -41,6 +41,11 @@ union rjc_addr {
                                         * RTCF_BROADCAST|RTCF_MULTICAST / IPv6 multicast) */
 #define RJC_PKT_F_VLAN          0x0100 /* an in-frame 802.1Q tag (XDP only) sits before the IP header */
 #define RJC_PKT_F_EXTHDR_LIMIT  0x0200 /* IPv6: more extension headers than rjc walks (RJC_MAX_EXTHDRS) */
+#define RJC_PKT_F_RCV_DROP      0x0400 /* the receive path drops it before any hook: an IPv4 source route
+                                        * (accept_source_route 0) or CIPSO (no DOI); an IPv6 multicast or
+                                        * v4-mapped source, a multicast destination of scope 0/1, bad
+                                        * hop-by-hop options. rjc_chain() hands it to the stack at ingress;
+                                        * locally generated (OUTPUT) it is filtered like any packet */
 
 /* rjc_pkt.opt_flags (IPv4 options as ip_options_compile() left them; reply path only) */
 #define RJC_OPT_RR_NEEDADDR 0x01 /* Record Route had room: the receiver fills a slot */
@@ -78,7 +83,7 @@ struct rjc_pkt {
 	__u8 tcp_flags;   /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 URG 0x20 ECE 0x40 CWR 0x80); 0 if absent */
 	__u8 icmp_type;   /* ICMP / ICMPv6 type when RJC_PKT_F_ICMP_TYPE */
 	__u8 icmp_code;   /* ICMP / ICMPv6 code (0 when the header is shorter than 2 bytes) */
-	__u8 l2;          /* RJC_L2_* */
+	__u8 l2;          /* RJC_L2_*; RJC_L2_HOST in OUTPUT (set by rjc_chain(): pkt_type at LOCAL_OUT) */
 	/* --- filled by rjc_chain() --- */
 	__u8 chain;       /* RJC_CHAIN_* */
 	__u32 iif;        /* ifindex -i matches: the ingress device (INPUT, FORWARD); 0 in OUTPUT */

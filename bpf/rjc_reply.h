@@ -108,8 +108,19 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 	r->egress = rjc_ctx_ifindex(ctx);
 	if (pkt->chain == RJC_CHAIN_OUTPUT) {
 		r->egress = 1; /* loopback */
-		if (want_src)
-			r->src = pkt->saddr;
+		if (want_src) {
+			/* The kernel's source is the route's toward the orig source, a local address
+			 * (the orig destination if that is local). Its reply reaches the socket over
+			 * lo, with the output route attached. Ours is redirected into the device's
+			 * ingress without a route: ip_route_input() drops an IPv4 packet from one of our
+			 * own addresses as a martian (fib_validate_source, accept_local 0). So IPv4 uses
+			 * the orig destination, the peer the packet was for (bpf/KNOWN-DIFFERENCES.md).
+			 * IPv6 input has no such check: the kernel's choice. */
+			if (pkt->family == 4)
+				r->src = pkt->daddr;
+			else
+				r->src = rjc_addr6_type(&pkt->daddr, rjc_ctx_ifindex(ctx)) == RJC_ADDR_LOCAL ? pkt->daddr : pkt->saddr;
+		}
 		return 0;
 	}
 	/* bpf_fib_lookup() refuses link-local addresses (NOT_FWDED, "never forwarded"); the
@@ -136,8 +147,18 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 			__builtin_memcpy(p.ipv6_src, pkt->daddr.v6, 16);
 	}
 	rc = rjc_ctx_fib(ctx, &p, flags);
-	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED && !want_src)
-		return 0;
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED || (rc == BPF_FIB_LKUP_RET_NO_SRC_ADDR && want_src)) {
+		if (!want_src)
+			return 0;
+		/* No source from the FIB (a FORWARD chain forced on a host without forwarding,
+		 * or no usable address): IPv4 falls back to INADDR_DUMMY 192.0.0.8 as
+		 * __icmp_send() does; IPv6 source selection fails, so there is no reply. */
+		if (pkt->family == 4) {
+			r->src.v4 = bpf_htonl(0xc0000008);
+			return 0;
+		}
+		return RJC_NOREPLY_NO_ROUTE;
+	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return RJC_NOREPLY_NO_ROUTE;
 	r->egress = p.ifindex;

@@ -186,8 +186,9 @@ __noinline int rjc_rst4_check(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_re
 	if (rc)
 		return rc;
 	/* TTL: ip4_dst_hoplimit() of the orig's route: the local route in INPUT (no metric), the
-	 * forward route in FORWARD; never the route back (v4-tcp-reset-route-hoplimit-ignored). */
-	r->ttl = pkt->chain == RJC_CHAIN_FORWARD ? rjc_route4_hoplimit(pkt->daddr.v4) : 0;
+	 * route toward the orig destination in FORWARD and OUTPUT; never the route back
+	 * (v4-tcp-reset-route-hoplimit-ignored). */
+	r->ttl = pkt->chain != RJC_CHAIN_INPUT ? rjc_route4_hoplimit(pkt->daddr.v4) : 0;
 	if (!r->ttl)
 		r->ttl = rjc_default_ttl();
 	r->kind = RJC_REPLY_RST4;

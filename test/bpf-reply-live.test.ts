@@ -132,6 +132,53 @@ describe('BPF reply path live over veth, compared with the kernel REJECT', () =>
     }
   });
 
+  it('OUTPUT (TC egress): a local connect() is refused and a local UDP send gets the ICMP error, delivered to the sender', () => {
+    // The harness at egress of the client's own device: its locally generated packets are
+    // OUTPUT, the reply is redirected into its own stack (BPF_F_INGRESS).
+    const egress = BpfObject.open(buildHarness('tc'));
+    objects.push(egress);
+    egress.load();
+    const a = ours.pair.a;
+    a.run(() => {
+      writeHostMaps(egress, readHostConfig());
+      attachTc(egress.program('harness_egress'), { ifindex: findIfindex(ours.pair.ifA)!, direction: 'egress', handle: 1, priority: 1 });
+    });
+    setOurs(harness, 'tcp-reset'); // B's ingress never sees the packets: they are rejected at A's egress
+    try {
+      kernel.pair.b.exec(['iptables', '-F', 'INPUT']);
+      kernel.pair.b.exec(['ip6tables', '-F', 'INPUT']);
+      for (const [family, host] of [
+        ['ipv4', '192.0.2.2'],
+        ['ipv6', '2001:db8::2'],
+      ] as const) {
+        const tool = family === 'ipv4' ? 'iptables' : 'ip6tables';
+        // --dport: the kernel's RST (from port 9) traverses OUTPUT too and must not match.
+        kernel.pair.a.exec([tool, '-A', 'OUTPUT', '-p', 'tcp', '--dport', String(PORT), '-j', 'REJECT', '--reject-with', 'tcp-reset']);
+        setOurs(egress, 'tcp-reset');
+        const theirs = probeTcp(kernel.pair.a.name, host, PORT);
+        const mine = probeTcp(a.name, host, PORT);
+        expect(theirs).toEqual({ result: 'refused', errno: 'ECONNREFUSED' });
+        expect(mine, family).toEqual(theirs);
+        kernel.pair.a.exec([tool, '-F', 'OUTPUT']);
+
+        // UDP: the kernel's REJECT in OUTPUT makes send() fail with EPERM (NF_DROP in LOCAL_OUT)
+        // and queues the ICMP error; from TC egress the send succeeds and the error arrives.
+        // Its IPv4 source is the peer, not our own address, which the ingress path would drop
+        // as a martian (bpf/KNOWN-DIFFERENCES.md); IPv6 keeps the kernel's local source.
+        const withType = family === 'ipv4' ? 'icmp-admin-prohibited' : 'icmp6-adm-prohibited';
+        setOurs(egress, withType);
+        const udp = probeUdp(a.name, host, PORT);
+        expect(udp, family).toEqual({
+          result: 'error',
+          errno: family === 'ipv4' ? 'EHOSTUNREACH' : 'EACCES',
+          icmp: { type: family === 'ipv4' ? 3 : 1, code: family === 'ipv4' ? 13 : 1, offender: family === 'ipv4' ? '192.0.2.2' : '2001:db8::1' },
+        });
+      }
+    } finally {
+      a.exec(['tc', 'qdisc', 'del', 'dev', ours.pair.ifA, 'clsact'], { allowFail: true });
+    }
+  });
+
   it('CHECKSUM_PARTIAL: with TX checksum offload off, our RST refuses connect(); a full checksum in its field would not', () => {
     setOurs(harness, 'tcp-reset');
     setKernel('ipv4', 'tcp', 'tcp-reset');
