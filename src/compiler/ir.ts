@@ -210,6 +210,10 @@ export interface ConntrackMatch extends MatchBase {
   module: 'conntrack';
   ctstate?: Neg<CtState[]>;
   ctproto?: Neg<number>;
+  /**
+   * Conntrack addresses keep the address as written (iptables does not clear host bits here and
+   * iptables-save prints `1.2.3.4/24`); compare `address & mask` with `tuple & mask`.
+   */
   ctorigsrc?: Neg<Cidr>;
   ctorigdst?: Neg<Cidr>;
   ctreplsrc?: Neg<Cidr>;
@@ -233,6 +237,11 @@ export interface LimitMatch extends MatchBase {
 
 export type HashlimitMode = 'srcip' | 'srcport' | 'dstip' | 'dstport';
 
+/**
+ * The option level fills every optional field with what iptables stores after its final check
+ * (masks 32/128, htable size/max 0, gcinterval 1000, expire in ms, rateInterval 0 without
+ * rate-match), so the IR is the kernel's configuration, defaults included.
+ */
 export interface HashlimitMatch extends MatchBase {
   module: 'hashlimit';
   /** `upto` matches while under the limit; `above` (the INVERT flag) while over it. */
