@@ -181,7 +181,7 @@ function address(family: 'ipv4' | 'ipv6', values: PacketValues): fc.Arbitrary<st
   const defaults = family === 'ipv4' ? DEFAULT_V4 : DEFAULT_V6;
   const special = family === 'ipv4' ? SPECIAL_V4 : SPECIAL_V6;
   const choices = [
-    { weight: 3, arbitrary: fc.constantFrom(...defaults).chain(inside) },
+    { weight: 6, arbitrary: fc.constantFrom(...defaults).chain(inside) },
     { weight: 1, arbitrary: fc.constantFrom(...special) },
   ];
   if (ruled.length > 0) choices.push({ weight: 8, arbitrary: fc.constantFrom(...ruled).chain(inside) });
