@@ -3,8 +3,9 @@
  * (`-m state`, `-m conntrack`), computed at a TC or XDP hook from the KERNEL's own conntrack
  * table. Design and measurements: docs/stateful.md.
  *
- *   const struct rjc_ct *ct = rjc_ct_classify(ctx, &pkt, dir);   // after rjc_parse()
- *   if (ct && (ct->state & RJC_CT_ESTABLISHED)) ...
+ *   rjc_ct_classify(ctx, &pkt, dir);   // after rjc_parse(): the result in this CPU's scratch
+ *   if (rjc_ct_check(RJC_CHK_STATE, 0, 0, 0, RJC_CT_ESTABLISHED, 0)) ...   // a rule's check
+ *   const struct rjc_ct *ct = rjc_ct_classify_inline(ctx, &pkt, dir);   // or read it inline
  *
  * Where the hook sits relative to conntrack decides how the state is found:
  *
@@ -308,8 +309,9 @@ static __always_inline void rjc_ct_from_skb(rjc_ctx_t *ctx, struct rjc_ct_scratc
 	rjc_ct_from_conn(sc, c);
 }
 
-/* Egress: remember a connection the kfuncs cannot look up, so that ingress finds it. */
-static __always_inline void rjc_ct_shadow_note(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+/* Egress: remember a connection the kfuncs cannot look up, so that ingress finds it. A
+ * subprogram, for the same stack reason as rjc_ct_classify(). */
+static __noinline void rjc_ct_shadow_note(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
 {
 	struct sk_buff___rjc_ct *skb;
 	const struct nf_conn___rjc *c;
@@ -692,7 +694,7 @@ static __always_inline int rjc_ct_icmp6_untracked(__u8 type)
 /* The state of a packet at `dir` (RJC_DIR_INGRESS / RJC_DIR_EGRESS), in this CPU's scratch
  * slot; NULL only if the scratch map is missing. Precondition: `pkt` was filled by
  * rjc_parse(). The result stays valid until the next call on this CPU. */
-static __always_inline const struct rjc_ct *rjc_ct_classify(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, int dir)
+static __always_inline const struct rjc_ct *rjc_ct_classify_inline(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, int dir)
 {
 	__u32 zero = 0;
 	struct rjc_ct_scratch *sc = bpf_map_lookup_elem(&rjc_ct_scratch, &zero);
@@ -738,6 +740,66 @@ static __always_inline const struct rjc_ct *rjc_ct_classify(rjc_ctx_t *ctx, cons
 	}
 	rjc_ct_ingress_shadow(ctx, pkt, ct);
 	return ct;
+}
+
+/* The same as a subprogram of its own (returns 0, or -1 without the scratch map): its stack
+ * frame is never live together with the reply path's, which needs most of the 512 bytes. */
+static __noinline int rjc_ct_classify(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, int dir)
+{
+	return rjc_ct_classify_inline(ctx, pkt, dir) ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Rule checks (rjc_check.kind codes of src/compiler/classify/stateful.ts CT_CHECK), against
+ * the result of the last rjc_ct_classify() on this CPU.                                    */
+
+#define RJC_CHK_CTSTATE 2 /* (state incl. SNAT/DNAT & mask) != 0 */
+#define RJC_CHK_STATE   3 /* (state & mask) != 0, xt_state: no NAT bits */
+#define RJC_CHK_PROTO   4 /* l4proto == value */
+#define RJC_CHK_PORT    5 /* value <= port[arg] <= mask */
+#define RJC_CHK_ADDR4   6 /* (IPv4 address[arg] & mask) == value */
+#define RJC_CHK_STATUS  7 /* (status & mask) != 0 */
+#define RJC_CHK_DIR     8 /* dir == value */
+
+/* 1 if a conntrack check passes (conntrack_mt / state_mt). `noconn` is the result for a
+ * packet without a connection when the check is not a state test: conntrack_mt returns
+ * whether the match tested the state (which then passed). */
+static __always_inline int rjc_ct_check(__u8 kind, __u8 arg, __u8 noconn, __u32 value, __u32 mask, __u8 negated)
+{
+	__u32 zero = 0;
+	const struct rjc_ct_scratch *sc = bpf_map_lookup_elem(&rjc_ct_scratch, &zero);
+	const struct rjc_ct *ct;
+	__u32 v;
+	int hit;
+
+	if (!sc)
+		return 0;
+	ct = &sc->ct;
+	if (kind == RJC_CHK_STATE)
+		return !!(ct->state & 0x1f & mask) != !!negated;
+	if (kind == RJC_CHK_CTSTATE)
+		return !!(ct->state & mask) != !!negated;
+	if (!ct->conn)
+		return noconn;
+	switch (kind) {
+	case RJC_CHK_DIR:
+		return ct->dir == value;
+	case RJC_CHK_PROTO:
+		hit = ct->l4proto == value;
+		break;
+	case RJC_CHK_PORT:
+		v = arg == 0 ? ct->orig_sport : arg == 1 ? ct->orig_dport : arg == 2 ? ct->repl_sport : ct->repl_dport;
+		hit = v >= value && v <= mask;
+		break;
+	case RJC_CHK_ADDR4:
+		v = arg == 0 ? ct->orig_src.v4 : arg == 1 ? ct->orig_dst.v4 : arg == 2 ? ct->repl_src.v4 : ct->repl_dst.v4;
+		hit = (v & mask) == value;
+		break;
+	default:
+		hit = (ct->status & mask) != 0;
+		break;
+	}
+	return hit != !!negated;
 }
 
 #endif /* RJC_CT_H */

@@ -6,6 +6,7 @@
 import type { RateClock, RateLimitState } from './limits/ruleset-limits.js';
 import type { FilterHook } from '../compiler/ir.js';
 import type { L2Class } from './packet.js';
+import type { ConnView } from './state/conntrack.js';
 
 /** One address configured on this host (as `ip addr` shows it). */
 export interface LocalAddress {
@@ -93,6 +94,11 @@ export interface ModelEnv {
    * (`inet_current_timestamp`). Default 0.
    */
   timestampMs?: number;
+  /**
+   * The packet's connection tracking state, for `-m state` / `-m conntrack` (what
+   * bpf/rjc_ct.h computes at the hook). Default: no connection, i.e. INVALID.
+   */
+  conntrack?: ConnView;
 }
 
 export const DEFAULT_REPLY_CONFIG: ReplyConfig = {

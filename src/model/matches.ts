@@ -24,6 +24,7 @@ import { hookInterfaces, type ModelEnv } from './env.js';
 import type { HookPacket } from './hook-view.js';
 import { addrType4, matchAddrType6 } from './local.js';
 import { readIcmp, readPorts, readTcp, readUdp } from './packet.js';
+import { INVALID_VIEW, matchConntrack, matchState } from './state/conntrack.js';
 
 export type MatchResult = 'match' | 'nomatch' | 'hotdrop';
 
@@ -208,6 +209,10 @@ function matchModule(m: Match, t: Transport, pkt: HookPacket, env: ModelEnv): Ma
       const { value, mask } = m.mark.value;
       return bool((((mark & mask) >>> 0) === value >>> 0) !== m.mark.negated);
     }
+    case 'state':
+      return bool(matchState(m, env.conntrack ?? INVALID_VIEW));
+    case 'conntrack':
+      return bool(matchConntrack(m, env.conntrack ?? INVALID_VIEW));
     default:
       throw new ModelUnsupportedError(`match "${m.module}" is not part of the compiled subset the model evaluates`);
   }

@@ -39,7 +39,7 @@ static __always_inline int ct_probe(rjc_ctx_t *ctx, int dir)
 	      ((pkt.daddr.v6[2] == 0 && pkt.daddr.v6[3] == bpf_htonl(1)) ||
 	       (pkt.daddr.v6[2] == bpf_htonl(1) && pkt.daddr.bytes[12] == 0xff))))
 		return RJC_PASS;
-	ct = rjc_ct_classify(ctx, &pkt, dir);
+	ct = rjc_ct_classify_inline(ctx, &pkt, dir);
 	if (!ct)
 		return RJC_PASS;
 #ifndef CT_PROBE_XDP

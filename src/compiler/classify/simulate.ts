@@ -4,6 +4,8 @@
  * plain linear evaluation of the same slots. Tests compare the two to prove the index, and
  * tools can explain a classification without a kernel.
  */
+import { INVALID_VIEW, type ConnView } from '../../model/state/conntrack.js';
+import { ctCheckPasses } from './stateful.js';
 import type { PostCheck } from './steps.js';
 import { termContains } from './atoms.js';
 import type { FieldId } from './fields.js';
@@ -17,6 +19,8 @@ export type FieldValues = Partial<Record<FieldId, number | bigint>>;
 /** What the post-checks read. */
 export interface CheckInputs {
   mark: number;
+  /** The packet's connection (default: none, INVALID). */
+  conntrack?: ConnView;
 }
 
 function classOf(f: FieldIndex, v: number | bigint): number {
@@ -109,7 +113,7 @@ export function searchLinear(slots: readonly Slot[], values: FieldValues, start:
 }
 
 export function checksPass(checks: readonly PostCheck[], inputs: CheckInputs): boolean {
-  return checks.every((c) => ((((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated));
+  return checks.every((c) => (c.kind === 'ct' ? ctCheckPasses(c, inputs.conntrack ?? INVALID_VIEW) : (((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated));
 }
 
 export interface SimDecision {

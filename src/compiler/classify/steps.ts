@@ -12,7 +12,8 @@
  *   fragment offset 1 hotdrops (tcp_mt).
  * - `-i`/`-o` where the hook has no such device compare against "" (nulldevname), decided
  *   here; `-m mac` never matches at OUTPUT.
- * - `-m mark` is not indexed: a post-check on candidate rules.
+ * - `-m mark` is not indexed: a post-check on candidate rules; so are `-m state` and
+ *   `-m conntrack` (./stateful.ts), whose checks read the packet's connection.
  */
 import type { Family, FilterHook, Match, Neg, Range, Rule } from '../ir.js';
 import type { Expansion } from '../flatten/types.js';
@@ -28,6 +29,7 @@ import {
   type Term,
 } from './atoms.js';
 import { HDR, type FieldId } from './fields.js';
+import { conntrackChecks, stateChecks, type CtCheck } from './stateful.js';
 
 export interface FieldTerm {
   field: FieldId;
@@ -35,12 +37,14 @@ export interface FieldTerm {
 }
 
 /** A condition the index does not hold; checked for candidate rules from a per-rule descriptor. */
-export interface PostCheck {
-  kind: 'mark';
-  value: number;
-  mask: number;
-  negated: boolean;
-}
+export type PostCheck =
+  | {
+      kind: 'mark';
+      value: number;
+      mask: number;
+      negated: boolean;
+    }
+  | CtCheck;
 
 export interface Step {
   /** All must hold. */
@@ -184,6 +188,12 @@ function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
     }
     case 'mark':
       step.checks.push({ kind: 'mark', value: m.mark.value.value >>> 0, mask: m.mark.value.mask >>> 0, negated: m.mark.negated });
+      return step;
+    case 'state':
+      step.checks.push(...stateChecks(m));
+      return step;
+    case 'conntrack':
+      step.checks.push(...conntrackChecks(m));
       return step;
     case 'comment':
       return step;

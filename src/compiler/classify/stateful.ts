@@ -1,0 +1,142 @@
+/**
+ * Post-checks of the stateful matches (`-m state`, `-m conntrack`): conditions on the packet's
+ * connection, which bpf/rjc_ct.h computes once per packet and rjc_ct_check() tests for each
+ * candidate rule. Each option of a conntrack match becomes one check, in the kernel's order
+ * (conntrack_mt); semantics in src/model/state/conntrack.ts.
+ *
+ * Encoding in rjc_check (src/compiler/emit/map-specs.ts CHECK_STRUCT): `kind` is a CT_CHECK
+ * code, `pad[0]` the argument (which tuple field), `pad[1]` 1 when the check passes for a
+ * packet without a connection (the match has --ctstate: conntrack_mt returns its state
+ * result then), `value`/`mask` as documented per code.
+ */
+import { addressBytes } from '../../model/address.js';
+import type { Cidr, ConntrackMatch, Neg, Range, StateMatch } from '../ir.js';
+import { CT_STATE_BIT, CT_STATUS_BIT, stateBits, stateMask, type ConnView } from '../../model/state/conntrack.js';
+
+/** rjc_check.kind codes of the conntrack checks (1 is -m mark). Mirrored in bpf/rjc_ct.h. */
+export const CT_CHECK = {
+  /** (state bits incl. SNAT/DNAT & mask) != 0 — xt_conntrack --ctstate */
+  ctstate: 2,
+  /** (state bit & mask) != 0 — xt_state --state */
+  state: 3,
+  /** l4proto == value */
+  proto: 4,
+  /** value <= port[arg] <= mask; arg 0 orig src, 1 orig dst, 2 reply src, 3 reply dst */
+  port: 5,
+  /** (IPv4 address[arg] & mask) == value, both as the address bytes read little-endian */
+  addr4: 6,
+  /** (status & mask) != 0 */
+  status: 7,
+  /** direction == value (0 ORIGINAL, 1 REPLY) */
+  dir: 8,
+} as const;
+
+export interface CtCheck {
+  kind: 'ct';
+  code: (typeof CT_CHECK)[keyof typeof CT_CHECK];
+  arg: number;
+  value: number;
+  mask: number;
+  negated: boolean;
+  /** Pass when the packet has no connection (INVALID/UNTRACKED). */
+  noConn: boolean;
+}
+
+/** Options a conntrack match cannot have compiled, with the reason; undefined when all can. */
+export function conntrackProblem(m: ConntrackMatch): string | undefined {
+  if (m.ctexpire) return '--ctexpire reads the kernel timer of the connection, which a TC/XDP hook cannot see exactly';
+  if ([m.ctorigsrc, m.ctorigdst, m.ctreplsrc, m.ctrepldst].some((n) => n?.value.address.includes(':'))) {
+    return 'IPv6 conntrack address options (--ctorigsrc/--ctorigdst/--ctreplsrc/--ctrepldst) are not compiled yet';
+  }
+  return undefined;
+}
+
+function le32(bytes: Uint8Array): number {
+  return (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
+}
+
+function maskBytes(prefix: number): Uint8Array {
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - 8 * i));
+    out[i] = bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
+  }
+  return out;
+}
+
+/** The checks of `-m state`. */
+export function stateChecks(m: StateMatch): CtCheck[] {
+  return [{ kind: 'ct', code: CT_CHECK.state, arg: 0, value: 0, mask: stateMask(m.states), negated: m.negated, noConn: false }];
+}
+
+/** The checks of `-m conntrack`, in conntrack_mt's order. Precondition: no {@link conntrackProblem}. */
+export function conntrackChecks(m: ConntrackMatch): CtCheck[] {
+  const out: CtCheck[] = [];
+  const noConn = m.ctstate !== undefined;
+  const add = (code: CtCheck['code'], arg: number, value: number, mask: number, negated: boolean) =>
+    out.push({ kind: 'ct', code, arg, value: value >>> 0, mask: mask >>> 0, negated, noConn });
+  if (m.ctstate) out.push({ kind: 'ct', code: CT_CHECK.ctstate, arg: 0, value: 0, mask: stateMask(m.ctstate.value), negated: m.ctstate.negated, noConn: false });
+  if (m.ctdir) add(CT_CHECK.dir, 0, m.ctdir.value === 'REPLY' ? 1 : 0, 0, false);
+  const addrs: [Neg<Cidr> | undefined, number][] = [
+    [m.ctorigsrc, 0],
+    [m.ctorigdst, 1],
+    [m.ctreplsrc, 2],
+    [m.ctrepldst, 3],
+  ];
+  for (const [n, arg] of addrs) {
+    if (!n) continue;
+    const mask = maskBytes(n.value.prefix);
+    const addr = addressBytes(n.value.address).map((b, i) => b & mask[i]!);
+    add(CT_CHECK.addr4, arg, le32(addr), le32(mask), n.negated);
+  }
+  if (m.ctproto) add(CT_CHECK.proto, 0, m.ctproto.value, 0, m.ctproto.negated);
+  const ports: [Neg<Range> | undefined, number][] = [
+    [m.ctorigsrcport, 0],
+    [m.ctorigdstport, 1],
+    [m.ctreplsrcport, 2],
+    [m.ctrepldstport, 3],
+  ];
+  for (const [n, arg] of ports) if (n) add(CT_CHECK.port, arg, n.value.from, n.value.to, n.negated);
+  if (m.ctstatus) add(CT_CHECK.status, 0, 0, m.ctstatus.value.reduce((x, s) => x | CT_STATUS_BIT[s], 0), m.ctstatus.negated);
+  return out;
+}
+
+function portOf(view: NonNullable<ConnView['conn']>, arg: number): number {
+  return [view.orig.sport, view.orig.dport, view.reply.sport, view.reply.dport][arg]!;
+}
+
+function addressOf(view: NonNullable<ConnView['conn']>, arg: number): string {
+  return [view.orig.src, view.orig.dst, view.reply.src, view.reply.dst][arg]!;
+}
+
+/**
+ * What rjc_ct_check() in bpf/rjc_ct.h decides for one check: the TS mirror of the datapath,
+ * for the classifier simulator and for tests that hold it against the model's matches.
+ */
+export function ctCheckPasses(c: CtCheck, view: ConnView): boolean {
+  if (c.code === CT_CHECK.state) return ((CT_STATE_BIT[view.state] & c.mask) !== 0) !== c.negated;
+  if (c.code === CT_CHECK.ctstate) return ((stateBits(view) & c.mask) !== 0) !== c.negated;
+  const conn = view.conn;
+  if (!conn) return c.noConn;
+  let hit: boolean;
+  switch (c.code) {
+    case CT_CHECK.dir:
+      return (conn.direction === 'REPLY' ? 1 : 0) === c.value;
+    case CT_CHECK.proto:
+      hit = conn.l4proto === c.value;
+      break;
+    case CT_CHECK.port: {
+      const p = portOf(conn, c.arg);
+      hit = p >= c.value && p <= c.mask;
+      break;
+    }
+    case CT_CHECK.addr4: {
+      const a = addressBytes(addressOf(conn, c.arg));
+      hit = a.length === 4 && ((le32(a) & c.mask) >>> 0) === c.value;
+      break;
+    }
+    default:
+      hit = (conn.status & c.mask) !== 0;
+  }
+  return hit !== c.negated;
+}
