@@ -13,6 +13,7 @@ import { renderDiagnostics, summaryLine } from '../compiler/render.js';
 import { EXIT } from '../errors.js';
 import { readSource } from '../input.js';
 
+/** Options of `rejectc print`. */
 export interface PrintOptions {
   family?: Family;
 }

@@ -22,6 +22,7 @@ export type BaseOptionId =
   | 'wait'
   | 'command';
 
+/** One base option as getopt_long knows it. */
 export interface BaseOption {
   id: BaseOptionId;
   /** getopt_long names, in iptables' table order. */
@@ -34,6 +35,7 @@ export interface BaseOption {
   letter: string;
 }
 
+/** iptables' base option table, in its order (getopt looks names up in this order). */
 export const BASE_OPTIONS: readonly BaseOption[] = [
   { id: 'command', long: ['append', 'delete', 'check', 'insert', 'replace', 'list', 'list-rules', 'flush', 'zero', 'new-chain', 'delete-chain', 'rename-chain', 'policy'], args: 0, invert: false, letter: 'A' },
   { id: 'source', long: ['source', 'src'], short: 's', args: 1, invert: true, letter: 's' },

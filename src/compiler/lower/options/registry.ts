@@ -30,6 +30,7 @@ import { dnatTarget, masqueradeTarget, redirectTarget, snatTarget } from './targ
 import { rejectTarget } from './targets/reject.js';
 import { acceptTarget, dropTarget, queueTarget, returnTarget } from './targets/verdicts.js';
 
+/** The match modules rejectc parses into IR. */
 export const MATCHES: readonly MatchSpec[] = [
   tcpMatch, udpMatch, icmpMatch, icmp6Match, multiportMatch, stateMatch, conntrackMatch, limitMatch,
   hashlimitMatch, addrtypeMatch, recentMatch, ownerMatch, macMatch, commentMatch, ttlMatch, hlMatch,
@@ -37,6 +38,7 @@ export const MATCHES: readonly MatchSpec[] = [
   physdevMatch, tosMatch, dscpMatch, ecnMatch, fragMatch, ipv6headerMatch, rtMatch,
 ];
 
+/** The targets rejectc parses (verdicts, REJECT, LOG, and targets kept as OtherTarget). */
 export const TARGETS: readonly TargetSpec[] = [
   acceptTarget, dropTarget, returnTarget, queueTarget, rejectTarget, logTarget,
   dnatTarget, snatTarget, masqueradeTarget, redirectTarget, markTarget, connmarkTarget, tosTarget,

@@ -8,6 +8,7 @@ import { canonicalAddress } from '../../../values/addresses.js';
 import { fail, invalid, ok, type Parsed } from '../../../values/result.js';
 import { defineMatch, type OptionSpec } from '../spec.js';
 
+/** `a[-b]` of two addresses of the family (a single address is `a-a`); host names are E208. */
 export function parseAddressRange(text: string, family: Family): Parsed<AddressRange> {
   const dash = text.indexOf('-');
   const parts = dash < 0 ? [text, text] : [text.slice(0, dash), text.slice(dash + 1)];

@@ -8,7 +8,9 @@ import { parseUint } from '../../../values/numbers.js';
 import { LIMIT_SCALE, parseLimitRate } from '../../../values/rates.js';
 import { defineMatch } from '../spec.js';
 
+/** `--limit` default, 3/hour, in 1/10000 s. */
 export const LIMIT_DEFAULT_AVG = (LIMIT_SCALE * 3600) / 3;
+/** `--limit-burst` default. */
 export const LIMIT_DEFAULT_BURST = 5;
 
 interface LimitState {

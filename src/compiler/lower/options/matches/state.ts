@@ -26,6 +26,7 @@ function parseNameList<T extends string>(text: string, known: readonly T[], what
   return ok(known.filter((k) => seen.has(k)));
 }
 
+/** A comma list of state names (case-insensitive), in save order; SNAT/DNAT only for conntrack. */
 export function parseStates(text: string, allowNat: boolean): Parsed<CtState[]> {
   return parseNameList(text, allowNat ? CT_STATES : CT_STATES.slice(0, 5), 'state');
 }

@@ -55,11 +55,13 @@ export const DSCP_CLASSES: Readonly<Record<string, number>> = {
   AF33: 0x1e, AF41: 0x22, AF42: 0x24, AF43: 0x26, EF: 0x2e,
 };
 
+/** `--dscp-class` names (CS0..CS7, AF11..AF43, EF, BE) as their DSCP value. */
 export function parseDscpClass(text: string): Parsed<number> {
   const v = DSCP_CLASSES[text.toUpperCase()];
   return v === undefined ? invalid('DSCP class', text, 'expected CS0-CS7, AF11-AF43, EF or BE') : ok(v);
 }
 
+/** `--dscp` values 0..63 (base 0). */
 export function parseDscp(text: string): Parsed<number> {
   const v = parseUint(text, 0, 63);
   return v === undefined ? invalid('DSCP value', text, 'expected 0 to 63 (0x3f)') : ok(v);
