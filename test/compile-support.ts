@@ -2,6 +2,7 @@
  * Hand-made IR for the back-end tests: small builders so a test states a ruleset in a few
  * lines without the front end. Spans point at a fake file with one line per rule.
  */
+import fc from 'fast-check';
 import type {
   Chain,
   Cidr,
@@ -132,4 +133,173 @@ export function family(fam: Family, chains: Chain[]): FamilyRuleset {
 
 export function ruleset(...families: FamilyRuleset[]): Ruleset {
   return { kind: 'ruleset', file: 'rules.txt', backend: 'unknown', families };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random rulesets in the compiled subset, as iptables/ip6tables command scripts (so a failure
+// prints a rules file that reproduces it). Weighted toward real shapes: addresses and address
+// lists, port lists, negations, user chains with RETURN, jumps and gotos.
+
+
+export interface RulesetGenOptions {
+  families: readonly ('ipv4' | 'ipv6')[];
+  /** Rules per chain at most (built-in chains). */
+  maxRules: number;
+  /** User chains at most. */
+  maxUserChains: number;
+  /** Generate OUTPUT rules (false for XDP). */
+  output: boolean;
+  /** Interface names the rules may use. */
+  interfaces: readonly string[];
+}
+
+const V4 = ['192.0.2.0/24', '192.0.2.1', '192.0.2.2', '192.0.2.128/25', '198.51.100.0/24', '198.51.100.7', '203.0.113.0/25', '10.0.0.0/8', '0.0.0.0/1', '127.0.0.1'];
+const V6 = ['2001:db8::/32', '2001:db8::1', '2001:db8::2', '2001:db8:a::/64', '2001:db8:c::1', 'fe80::/10', '::1', '2001:db8:1::/48'];
+const PORTS = ['22', '80', '53', '443', '1024:65535', '0:1023', '8000:8100', '7', '65535'];
+const REJECT4 = ['icmp-net-unreachable', 'icmp-host-unreachable', 'icmp-proto-unreachable', 'icmp-port-unreachable', 'icmp-net-prohibited', 'icmp-host-prohibited', 'icmp-admin-prohibited'];
+const REJECT6 = ['icmp6-no-route', 'icmp6-adm-prohibited', 'icmp6-addr-unreachable', 'icmp6-port-unreachable', 'icmp6-policy-fail', 'icmp6-reject-route'];
+
+const maybe = <T>(a: fc.Arbitrary<T>, weight = 1): fc.Arbitrary<T | null> => fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight, arbitrary: a });
+const not = (s: string): fc.Arbitrary<string> => fc.oneof({ weight: 3, arbitrary: fc.constant(s) }, { weight: 1, arbitrary: fc.constant(`! ${s}`) });
+
+function addresses(fam: 'ipv4' | 'ipv6'): fc.Arbitrary<string> {
+  const pool = fam === 'ipv4' ? V4 : V6;
+  return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...pool) }, { weight: 1, arbitrary: fc.subarray(pool, { minLength: 2, maxLength: 3 }).map((l) => l.join(',')) });
+}
+
+function protoPart(fam: 'ipv4' | 'ipv6'): fc.Arbitrary<{ proto: string | null; opts: string }> {
+  const icmpName = fam === 'ipv4' ? 'icmp' : 'ipv6-icmp';
+  const ports = fc.oneof(fc.constantFrom(...PORTS), fc.subarray(PORTS.filter((p) => !p.includes(':')), { minLength: 2, maxLength: 4 }).map((l) => l.join(',')));
+  const tcp = fc
+    .record({
+      sport: maybe(fc.constantFrom(...PORTS)),
+      dport: maybe(fc.constantFrom(...PORTS), 3),
+      sneg: fc.boolean(),
+      dneg: fc.boolean(),
+      flags: maybe(fc.constantFrom('--syn', '! --syn', '--tcp-flags SYN,RST,ACK SYN', '--tcp-flags ALL NONE', '! --tcp-flags FIN,SYN FIN,SYN', '--tcp-flags RST RST')),
+    })
+    .map((r) =>
+      [
+        r.sport ? `${r.sneg ? '! ' : ''}--sport ${r.sport}` : '',
+        r.dport ? `${r.dneg ? '! ' : ''}--dport ${r.dport}` : '',
+        r.flags ?? '',
+      ]
+        .filter(Boolean)
+        .join(' '),
+    );
+  const udp = fc.record({ dport: maybe(fc.constantFrom(...PORTS), 3), sport: maybe(fc.constantFrom(...PORTS)), neg: fc.boolean() }).map((r) =>
+    [r.sport ? `--sport ${r.sport}` : '', r.dport ? `${r.neg ? '! ' : ''}--dport ${r.dport}` : ''].filter(Boolean).join(' '),
+  );
+  const multi = fc
+    .record({ dir: fc.constantFrom('--dports', '--sports', '--ports'), list: ports, neg: fc.boolean() })
+    .map((r) => `-m multiport ${r.neg ? '! ' : ''}${r.dir} ${r.list}`);
+  const icmp =
+    fam === 'ipv4'
+      ? fc.constantFrom('--icmp-type echo-request', '--icmp-type 3/3', '! --icmp-type echo-request', '--icmp-type any', '--icmp-type 11', '--icmp-type destination-unreachable', '')
+      : fc.constantFrom('--icmpv6-type 128', '--icmpv6-type 1/4', '! --icmpv6-type echo-request', '--icmpv6-type 135', '--icmpv6-type 1', '');
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.constant({ proto: null, opts: '' }) },
+    { weight: 4, arbitrary: fc.record({ m: fc.oneof({ weight: 3, arbitrary: tcp }, { weight: 1, arbitrary: multi }) }).map(({ m }) => ({ proto: 'tcp', opts: m })) },
+    { weight: 3, arbitrary: fc.record({ m: fc.oneof({ weight: 3, arbitrary: udp }, { weight: 1, arbitrary: multi }) }).map(({ m }) => ({ proto: 'udp', opts: m })) },
+    { weight: 2, arbitrary: icmp.map((o) => ({ proto: icmpName, opts: o ? `-m ${fam === 'ipv4' ? 'icmp' : 'icmp6'} ${o}` : '' })) },
+    { weight: 1, arbitrary: fc.constantFrom('47', '! tcp', '! udp', '132', 'all').map((p) => ({ proto: p, opts: '' })) },
+  );
+}
+
+function extraModules(fam: 'ipv4' | 'ipv6', macOk: boolean): fc.Arbitrary<string> {
+  const pool = fam === 'ipv4' ? V4 : V6;
+  const range = fc.constantFrom(...(fam === 'ipv4' ? ['192.0.2.1-192.0.2.99', '198.51.100.7-203.0.113.200', '10.0.0.0-10.0.0.255'] : ['2001:db8::1-2001:db8::ff', '2001:db8:a::-2001:db8:c::ffff']));
+  const mods = [
+    fc.record({ r: range, neg: fc.boolean(), side: fc.constantFrom('src', 'dst') }).map((r) => `-m iprange ${r.neg ? '! ' : ''}--${r.side}-range ${r.r}`),
+    fc.constantFrom('-m pkttype --pkt-type broadcast', '-m pkttype --pkt-type multicast', '-m pkttype ! --pkt-type unicast', '-m pkttype --pkt-type host'),
+    fc.constantFrom('-m length --length 0:100', '-m length ! --length 60', '-m length --length 1000:65535', '-m length --length 40:60'),
+    fam === 'ipv4'
+      ? fc.constantFrom('-m ttl --ttl-eq 64', '-m ttl --ttl-lt 10', '-m ttl --ttl-gt 63', '-m ttl ! --ttl-eq 1')
+      : fc.constantFrom('-m hl --hl-eq 64', '-m hl --hl-lt 10', '-m hl --hl-gt 63', '-m hl ! --hl-eq 255'),
+    fc.constantFrom('-m mark --mark 0x1', '-m mark --mark 0x2/0x2', '-m mark ! --mark 0x0/0xff', '-m mark --mark 5'),
+    fc.constantFrom('-m comment --comment "a comment"'),
+    fc.constantFrom(...pool).map((a) => `-m iprange --src-range ${a.split('/')[0]}-${a.split('/')[0]}`),
+  ];
+  if (macOk) mods.push(fc.constantFrom('-m mac --mac-source 02:00:00:00:00:01', '-m mac ! --mac-source 02:00:00:00:00:09', '-m mac --mac-source 02:00:00:00:00:AA'));
+  return fc.oneof({ weight: 4, arbitrary: fc.constant('') }, ...mods.map((m) => ({ weight: 1, arbitrary: m })));
+}
+
+function ruleArb(fam: 'ipv4' | 'ipv6', chain: string, callable: string[], opts: RulesetGenOptions): fc.Arbitrary<string> {
+  const builtin = ['INPUT', 'FORWARD', 'OUTPUT'].includes(chain);
+  const macOk = chain === 'INPUT' || chain === 'FORWARD';
+  return fc
+    .record({
+      src: maybe(addresses(fam)),
+      srcNeg: fc.boolean(),
+      dst: maybe(addresses(fam)),
+      dstNeg: fc.boolean(),
+      iif: maybe(fc.constantFrom(...opts.interfaces)),
+      oif: maybe(fc.constantFrom(...opts.interfaces)),
+      ifNeg: fc.boolean(),
+      frag: fam === 'ipv4' ? maybe(not('-f')) : fc.constant(null),
+      proto: protoPart(fam),
+      extra: extraModules(fam, macOk),
+      extra2: extraModules(fam, macOk),
+      target: fc.integer({ min: 0, max: 99 }),
+      rejectType: fc.constantFrom(...(fam === 'ipv4' ? REJECT4 : REJECT6)),
+      callee: callable.length > 0 ? fc.constantFrom(...callable) : fc.constant(''),
+    })
+    .map((r) => {
+      const parts: string[] = [];
+      if (r.src) parts.push(`${r.srcNeg && !r.src.includes(',') ? '! ' : ''}-s ${r.src}`);
+      if (r.dst) parts.push(`${r.dstNeg && !r.dst.includes(',') ? '! ' : ''}-d ${r.dst}`);
+      if (r.iif && chain !== 'OUTPUT') parts.push(`${r.ifNeg ? '! ' : ''}-i ${r.iif}`);
+      if (r.oif && chain !== 'INPUT') parts.push(`-o ${r.oif}`);
+      if (r.frag) parts.push(r.frag);
+      if (r.proto.proto) parts.push(`-p ${r.proto.proto}`);
+      if (r.proto.opts) parts.push(r.proto.opts);
+      if (r.extra) parts.push(r.extra);
+      if (r.extra2 && r.extra2 !== r.extra && !r.extra2.startsWith(r.extra.split(' ').slice(0, 2).join(' ') || '@')) parts.push(r.extra2);
+      const isTcp = r.proto.proto === 'tcp';
+      const t = r.target;
+      let target: string;
+      if (t < 18) target = '-j ACCEPT';
+      else if (t < 34) target = '-j DROP';
+      else if (t < 52) target = `-j REJECT --reject-with ${isTcp && t % 2 === 0 ? 'tcp-reset' : r.rejectType}`;
+      else if (t < 60) target = '-j LOG';
+      else if (t < 66) target = '';
+      else if (t < 76) target = '-j RETURN';
+      else if (r.callee && t < 92) target = `-j ${r.callee}`;
+      else if (r.callee) target = `-g ${r.callee}`;
+      else target = builtin ? '-j DROP' : '-j RETURN';
+      if (target) parts.push(target);
+      return parts.join(' ');
+    });
+}
+
+/** A random ruleset script (iptables / ip6tables commands). */
+export function arbRulesetScript(opts: RulesetGenOptions): fc.Arbitrary<string> {
+  const perFamily = (fam: 'ipv4' | 'ipv6') =>
+    fc.integer({ min: 0, max: opts.maxUserChains }).chain((nUser) => {
+      const users = Array.from({ length: nUser }, (_, i) => `U${i + 1}`);
+      const hooks = opts.output ? ['INPUT', 'FORWARD', 'OUTPUT'] : ['INPUT', 'FORWARD'];
+      const chains = [...hooks, ...users];
+      return fc
+        .record({
+          policies: fc.array(fc.constantFrom('ACCEPT', 'DROP'), { minLength: 3, maxLength: 3 }),
+          rules: fc.tuple(
+            ...chains.map((c, i) => {
+              // Built-ins may call any user chain; user chain Uk only later ones (no loops).
+              const callable = i < hooks.length ? users : users.slice(i - hooks.length + 1);
+              const max = i < hooks.length ? opts.maxRules : Math.max(1, Math.ceil(opts.maxRules / 3));
+              return fc.array(ruleArb(fam, c, callable, opts), { maxLength: max });
+            }),
+          ),
+        })
+        .map(({ policies, rules }) => {
+          const cmd = fam === 'ipv4' ? 'iptables' : 'ip6tables';
+          const lines = hooks.map((h, i) => `${cmd} -P ${h} ${policies[i]}`);
+          for (const u of users) lines.push(`${cmd} -N ${u}`);
+          chains.forEach((c, i) => {
+            for (const r of rules[i]!) lines.push(`${cmd} -A ${c} ${r}`.trimEnd());
+          });
+          return lines.join('\n');
+        });
+    });
+  return fc.tuple(...opts.families.map(perFamily)).map((parts) => `${parts.join('\n')}\n`);
 }

@@ -51,7 +51,8 @@ export interface RunOptions {
 /** What `--json` prints. */
 export interface RunReport {
   verdict: 'accept' | 'drop' | 'reject';
-  chain: FilterHook;
+  /** The chain evaluated; null when no filter chain saw the packet (run with detection). */
+  chain: FilterHook | null;
   rule: { file: string; line: number; text: string } | null;
   reply: string | null;
 }
@@ -68,6 +69,9 @@ export interface RunDetail extends RunReport {
   noreply: number;
   /** The whole output frame. */
   frame: Buffer;
+  /** ifindex -i and -o were matched against (0: none). */
+  iif: number;
+  oif: number;
 }
 
 /** Compiled artifacts as `run` needs them. */
@@ -93,7 +97,7 @@ export function readArtifactsDir(dir: string): Artifacts {
 }
 
 /** Offsets of struct rjc_trace fields. */
-const TRACE = Object.fromEntries(layoutStruct(TRACE_STRUCT).fields.map((f) => [f.name, f.offset])) as Record<'slot' | 'gen' | 'outcome' | 'chain' | 'family' | 'noreply' | 'seq', number>;
+const TRACE = Object.fromEntries(layoutStruct(TRACE_STRUCT).fields.map((f) => [f.name, f.offset])) as Record<'slot' | 'gen' | 'outcome' | 'chain' | 'family' | 'noreply' | 'seq' | 'iif' | 'oif', number>;
 
 function entryViews(buf: Buffer, count: number, size: number): Buffer[] {
   return Array.from({ length: count }, (_, i) => buf.subarray(i * size, (i + 1) * size));
@@ -127,7 +131,7 @@ export function fillInterfaceNames(map: BpfMap, cfg: HostConfig): void {
 export class LoadedRuleset {
   private constructor(
     readonly obj: BpfObject,
-    readonly maps: MapsJson,
+    public maps: MapsJson,
   ) {}
 
   /**
@@ -151,13 +155,18 @@ export class LoadedRuleset {
     }
   }
 
-  /** Runs one Ethernet frame through the program of `chain` (forced), arriving on `ifindex`. */
-  run(frame: Uint8Array, chain: FilterHook, options: { ifindex?: number; mark?: number } = {}): RunDetail {
+  /**
+   * Runs one Ethernet frame. `chain` forces the chain; `'detect'` lets the program decide as
+   * it would attached (INPUT or FORWARD at ingress; OUTPUT at TC egress with `egress`).
+   * `ifindex` is the device the packet arrives on or leaves by.
+   */
+  run(frame: Uint8Array, chain: FilterHook | 'detect', options: { ifindex?: number; mark?: number; egress?: boolean } = {}): RunDetail {
     const xdp = this.maps.hook === 'xdp';
-    if (xdp && chain === 'OUTPUT') throw new UserError('--hook xdp has no OUTPUT chain (XDP runs at ingress only); use --hook tc');
-    const programName = xdp ? 'rjc_xdp' : chain === 'OUTPUT' ? 'rjc_tc_egress' : 'rjc_tc_ingress';
+    const egress = chain === 'OUTPUT' || (chain === 'detect' && options.egress === true);
+    if (xdp && egress) throw new UserError('--hook xdp has no OUTPUT chain (XDP runs at ingress only); use --hook tc');
+    const programName = xdp ? 'rjc_xdp' : egress ? 'rjc_tc_egress' : 'rjc_tc_ingress';
     const force = this.obj.maps.get('rjc_force')!;
-    force.update(u32(0), Buffer.concat([u32(CHAIN_IDS[chain]), u32(0)]));
+    force.update(u32(0), Buffer.concat([u32(chain === 'detect' ? CHAIN_NONE : CHAIN_IDS[chain]), u32(0)]));
     const trace = this.obj.maps.get('rjc_trace')!;
     const before = trace.lookupPerCpu(u32(0)) ?? [];
     const ifindex = options.ifindex;
@@ -166,7 +175,7 @@ export class LoadedRuleset {
       : {
           kind: 'skb' as const,
           ...(ifindex ? { ifindex } : {}),
-          ...(chain !== 'OUTPUT' && ifindex ? { ingressIfindex: ifindex } : {}),
+          ...(!egress && ifindex ? { ingressIfindex: ifindex } : {}),
           ...(options.mark ? { mark: options.mark } : {}),
         };
     const result = this.obj.program(programName).testRun({ data: frame, ctx });
@@ -183,7 +192,7 @@ export class LoadedRuleset {
     const accepted = xdp ? result.retval === XDP_ACTION.PASS : result.retval === TC_ACT.OK;
     const src = flatRule >= 0 ? this.maps.rules[flatRule]!.source : undefined;
     const tracedChain = t ? t.readUInt8(TRACE.chain) : CHAIN_NONE;
-    const chainName = (Object.keys(CHAIN_IDS) as FilterHook[]).find((k) => CHAIN_IDS[k] === tracedChain) ?? chain;
+    const chainName = (Object.keys(CHAIN_IDS) as FilterHook[]).find((k) => CHAIN_IDS[k] === tracedChain) ?? (chain === 'detect' ? null : chain);
     return {
       verdict: replied ? 'reject' : accepted ? 'accept' : 'drop',
       chain: chainName,
@@ -194,7 +203,46 @@ export class LoadedRuleset {
       flatRule,
       noreply: t ? t.readUInt8(TRACE.noreply) : 255,
       frame: result.data,
+      iif: t ? t.readUInt32LE(TRACE.iif) : 0,
+      oif: t ? t.readUInt32LE(TRACE.oif) : 0,
     };
+  }
+
+  /** The generation packets use now. */
+  generation(): 0 | 1 {
+    const v = this.obj.maps.get('rjc_gen')!.lookup(u32(0));
+    return v && v.readUInt32LE(0) & 1 ? 1 : 0;
+  }
+
+  /**
+   * Replaces the ruleset without loading a program: writes `maps` (a compilation of the same
+   * shape) into the inactive generation, after deleting that generation's hash and LPM
+   * entries, then flips rjc_gen. Packets see the old or the new ruleset, never a mix.
+   */
+  replace(maps: MapsJson): void {
+    if (maps.shape.id !== this.maps.shape.id) throw new Error(`replace: shape ${maps.shape.id} differs from the loaded ${this.maps.shape.id}`);
+    const gen = this.generation() === 0 ? 1 : 0;
+    for (const m of maps.maps) {
+      if (m.role !== 'ruleset' || m.generation.kind !== 'key') continue;
+      const map = this.obj.maps.get(m.name)!;
+      const offset = m.generation.offset;
+      for (const key of [...map.keys()]) if (key.readUInt32LE(offset) === gen) map.delete(key);
+    }
+    fillRulesetMaps(this.obj, maps, gen);
+    this.obj.maps.get('rjc_gen')!.update(u32(0), Buffer.concat([u32(gen), u32(0)]));
+    this.maps = maps;
+  }
+
+  /** Packets and bytes of counter `id` (maps.json counters, then policy counters) of the active generation, summed over CPUs. */
+  counter(id: number): { packets: bigint; bytes: bigint } {
+    const values = this.obj.maps.get('rjc_cnt')!.lookupPerCpu(u32(this.generation() * this.maps.shape.counters + id)) ?? [];
+    let packets = 0n;
+    let bytes = 0n;
+    for (const v of values) {
+      packets += v.readBigUInt64LE(0);
+      bytes += v.readBigUInt64LE(8);
+    }
+    return { packets, bytes };
   }
 
   close(): void {
@@ -206,9 +254,11 @@ export class LoadedRuleset {
   }
 }
 
-/** The IP packet of an Ethernet frame, cut to its IP length, in hex. */
-function ipPacketHex(frame: Buffer): string {
-  const ip = frame.subarray(14);
+/** The IP packet of an Ethernet frame (after any 802.1Q/802.1ad tags), cut to its IP length, in hex. */
+export function ipPacketHex(frame: Buffer): string {
+  let off = 12;
+  while (off + 2 <= frame.length && (frame.readUInt16BE(off) === 0x8100 || frame.readUInt16BE(off) === 0x88a8)) off += 4;
+  const ip = frame.subarray(off + 2);
   if (ip.length >= 20 && ip[0]! >> 4 === 4) return ip.subarray(0, Math.min(ip.length, ip.readUInt16BE(2))).toString('hex');
   if (ip.length >= 40 && ip[0]! >> 4 === 6) return ip.subarray(0, Math.min(ip.length, 40 + ip.readUInt16BE(4))).toString('hex');
   return ip.toString('hex');

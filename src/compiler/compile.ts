@@ -8,6 +8,7 @@
 import { diag, hasErrors, type Diagnostic } from './diagnostics.js';
 import type { Ruleset } from './ir.js';
 import { classify, unsupportedParts, type Classified } from './classify/index.js';
+import type { MinimumShape } from './classify/shape.js';
 import { flattenRuleset } from './flatten/index.js';
 import { emitProgram } from './emit/c-program.js';
 import { buildManifest, type MapsJson } from './emit/manifest.js';
@@ -17,6 +18,11 @@ import { programSpecs } from './emit/programs.js';
 
 export interface CompileOptions {
   hook: 'tc' | 'xdp';
+  /**
+   * Tests and benchmarks: a lower bound for the shape (every field indexed, capacities at
+   * least these), so that many rulesets run on one program by replacing map contents.
+   */
+  minimumShape?: MinimumShape;
 }
 
 export interface CompileArtifacts {
@@ -61,13 +67,15 @@ export function compile(ruleset: Ruleset, options: CompileOptions): CompileResul
   const flat = flattenRuleset(ruleset.families);
   diagnostics.push(...flat.diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics };
-  const { classified, diagnostics: classDiags } = classify(flat.flat, options.hook);
+  const { classified, diagnostics: classDiags } = classify(flat.flat, options.hook, options.minimumShape);
   diagnostics.push(...classDiags);
   if (!classified || hasErrors(diagnostics)) return { diagnostics };
   const specs = mapSpecs(classified.shape);
   const entries = encodeEntries(classified, specs);
   const outputFiltered = flat.flat.chains.some((ch) => ch.chain === 'OUTPUT' && (ch.rules.length > 0 || ch.policy === 'DROP'));
-  const programs = programSpecs(options.hook, outputFiltered);
+  // Conntrack checks need the egress program too: it keeps rjc_ct_shadow (bpf/rjc_ct.h).
+  const usesCt = classified.checks.some((ch) => ch.kind === 'ct');
+  const programs = programSpecs(options.hook, outputFiltered || (usesCt && options.hook === 'tc'));
   const maps = buildManifest(classified, specs, entries, programs, ruleset.file);
   const c = emitProgram({ classified, specs, programs, source: ruleset.file });
   return { diagnostics, artifacts: { c, maps }, classified };

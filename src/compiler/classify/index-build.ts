@@ -67,8 +67,11 @@ function clearBit(arr: Uint32Array, bit: number): void {
   arr[bit >>> 5]! &= ~(1 << (bit & 31));
 }
 
-/** Builds the index. Precondition: `slots.length` is a multiple of BLOCK. */
-export function buildIndex(slots: readonly Slot[]): ClassifierIndex {
+/**
+ * Builds the index. Precondition: `slots.length` is a multiple of BLOCK. `allFields` indexes
+ * every field, constrained or not (one class each for the unused ones), for a fixed shape.
+ */
+export function buildIndex(slots: readonly Slot[], allFields = false): ClassifierIndex {
   const blockCount = slots.length / BLOCK;
   const words = Math.max(1, Math.ceil(blockCount / 64));
   const live = new Uint32Array(blockCount * 2);
@@ -78,7 +81,7 @@ export function buildIndex(slots: readonly Slot[]): ClassifierIndex {
     setBit(live, i);
     for (const f of s.fields.keys()) used.add(f);
   });
-  const fields = FIELDS.filter((f) => used.has(f.id)).map((f) => buildField(f, slots, blockCount, words, live));
+  const fields = FIELDS.filter((f) => allFields || used.has(f.id)).map((f) => buildField(f, slots, blockCount, words, live));
   return { slotCount: slots.length, blockCount, words, live, fields };
 }
 

@@ -5,7 +5,7 @@
 import { diag, type Diagnostic } from '../diagnostics.js';
 import type { CounterInfo, FlatChain, FlatRuleset } from '../flatten/types.js';
 import { buildIndex, type ClassifierIndex } from './index-build.js';
-import { computeShape, MAX_SLOTS, type Shape } from './shape.js';
+import { computeShape, MAX_SLOTS, type MinimumShape, type Shape } from './shape.js';
 import { buildSlotLists, type Slot, type SlotList } from './slots.js';
 import type { PostCheck } from './steps.js';
 
@@ -27,7 +27,7 @@ export interface Classified {
 }
 
 /** Builds the index of a flattened ruleset for a hook. E403 when it exceeds the program's capacity. */
-export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp'): { classified?: Classified; diagnostics: Diagnostic[] } {
+export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp', minimum?: MinimumShape): { classified?: Classified; diagnostics: Diagnostic[] } {
   const lists = buildSlotLists(flat.chains);
   const slots = lists.flatMap((l) => l.slots);
   if (slots.length > MAX_SLOTS) {
@@ -36,7 +36,7 @@ export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp'): { classified?: 
     const detail = `the ${biggest.family} ${biggest.chain} chain needs ${biggest.slots.length} classifier slots and the program holds ${MAX_SLOTS} in all (a slot per rule after inlining and expansion, plus one per header-read check and per multiport --ports alternative)`;
     return { diagnostics: at ? [diag('E403', at, { detail })] : [] };
   }
-  const index = buildIndex(slots);
+  const index = buildIndex(slots, minimum?.allFields === true);
   const checks: PostCheck[] = [];
   const checkFirst = slots.map((s) => {
     const first = checks.length;
@@ -48,6 +48,7 @@ export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp'): { classified?: 
     if (f.space.kind === 'prefix') stage1[f.field.id] = f.space.prefixes.length;
     else if (f.field.id === 'mac') stage1[f.field.id] = f.space.starts.length;
   }
-  const shape = computeShape({ hook, index, counters: flat.counters.length + 6, checks: checks.length, stage1 });
+  const checksPerSlot = slots.reduce((m, s) => Math.max(m, s.checks.length), 0);
+  const shape = computeShape({ hook, index, counters: flat.counters.length + 6, checks: checks.length, checksPerSlot, stage1, ...(minimum ? { minimum } : {}) });
   return { classified: { chains: flat.chains, lists, slots, index, checks, checkFirst, counters: flat.counters, shape }, diagnostics: [] };
 }

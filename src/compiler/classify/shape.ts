@@ -6,18 +6,24 @@
  * the shape.
  */
 import { createHash } from 'node:crypto';
-import type { FieldId } from './fields.js';
+import { fieldDef, fieldOrder, type FieldId } from './fields.js';
 import type { ClassifierIndex } from './index-build.js';
 import { BLOCK } from './slots.js';
 
 export interface FieldShape {
   id: FieldId;
+  /** Number of the field in level-2 and stage-1 keys (its position in FIELDS). */
+  code: number;
   /** Class capacity (level-1 entries per generation). */
   classes: number;
+  /** First level-1 entry of the field in rjc_l1 (within a generation). */
+  l1Base: number;
   /** Level-2 entry capacity per generation. */
   level2: number;
   /** Stage-1 LPM/hash entry capacity per generation (0 for array tables). */
   stage1: number;
+  /** Where stage 1 lives: a class table (entry `index` of the map, per generation) or an LPM/hash map. */
+  s1: { map: 'rjc_s1_w' | 'rjc_s1_b'; index: number } | { map: 'rjc_s1_a4' | 'rjc_s1_a16' | 'rjc_s1_mac' };
 }
 
 export interface Shape {
@@ -29,6 +35,8 @@ export interface Shape {
   words: number;
   counters: number;
   checks: number;
+  /** Most post-checks one slot has (a power of two, or 0): the bound of the check loop. */
+  checksPerSlot: number;
   fields: FieldShape[];
 }
 
@@ -41,32 +49,85 @@ export function pow2(n: number, min: number): number {
   return p;
 }
 
+/**
+ * A lower bound for a shape, for tests and benchmarks that run many rulesets on one program:
+ * every field indexed (even where no rule uses it) and capacities at least these.
+ */
+export interface MinimumShape {
+  allFields?: boolean;
+  slots?: number;
+  counters?: number;
+  checks?: number;
+  checksPerSlot?: number;
+  classes?: number;
+  level2?: number;
+  stage1?: number;
+}
+
 export interface ShapeInputs {
   hook: 'tc' | 'xdp';
+  minimum?: MinimumShape;
   index: ClassifierIndex;
   counters: number;
   checks: number;
+  checksPerSlot: number;
   /** Stage-1 entry count per field (LPM prefixes, MAC hash entries). */
   stage1: Partial<Record<FieldId, number>>;
 }
 
 export function computeShape(inputs: ShapeInputs): Shape {
-  const slots = pow2(inputs.index.slotCount, BLOCK);
+  const min = inputs.minimum ?? {};
+  const slots = pow2(Math.max(inputs.index.slotCount, min.slots ?? 0), BLOCK);
   const blocks = slots / BLOCK;
   return {
     hook: inputs.hook,
     slots,
     blocks,
     words: Math.max(1, blocks / 64),
-    counters: pow2(inputs.counters, 64),
-    checks: pow2(inputs.checks, 1),
-    fields: inputs.index.fields.map((f) => ({
-      id: f.field.id,
-      classes: pow2(f.classCount, 16),
-      level2: pow2(f.level2.length, 64),
-      stage1: f.space.kind === 'prefix' || f.field.id === 'mac' ? pow2(inputs.stage1[f.field.id] ?? 0, 16) : 0,
-    })),
+    counters: pow2(Math.max(inputs.counters, min.counters ?? 0), 64),
+    checks: pow2(Math.max(inputs.checks, min.checks ?? 0), 1),
+    checksPerSlot: Math.max(inputs.checksPerSlot, min.checksPerSlot ?? 0) === 0 ? 0 : pow2(Math.max(inputs.checksPerSlot, min.checksPerSlot ?? 0), 1),
+    fields: fieldShapes(inputs, min),
   };
+}
+
+/** Class tables of 65536 values (rjc_s1_w) or of 256 (rjc_s1_b, also for the 8-value fields). */
+export function tableMap(id: FieldId): 'rjc_s1_w' | 'rjc_s1_b' | undefined {
+  const d = fieldDef(id);
+  if (d.kind !== 'interval' || id === 'mac') return undefined;
+  return d.max > 255 ? 'rjc_s1_w' : 'rjc_s1_b';
+}
+
+function fieldShapes(inputs: ShapeInputs, min: MinimumShape): FieldShape[] {
+  let l1Base = 0;
+  const tables = { rjc_s1_w: 0, rjc_s1_b: 0 };
+  return inputs.index.fields.map((f) => {
+    const id = f.field.id;
+    const classes = pow2(Math.max(f.classCount, min.classes ?? 0), 16);
+    const table = tableMap(id);
+    const lpm = f.space.kind === 'prefix' || id === 'mac';
+    const shape: FieldShape = {
+      id,
+      code: fieldOrder(id),
+      classes,
+      l1Base,
+      level2: pow2(Math.max(f.level2.length, min.level2 ?? 0), 64),
+      stage1: lpm ? pow2(Math.max(inputs.stage1[id] ?? 0, min.stage1 ?? 0), 16) : 0,
+      s1: table ? { map: table, index: tables[table]++ } : { map: id === 'mac' ? 'rjc_s1_mac' : f.space.kind === 'prefix' && f.space.bits === 32 ? 'rjc_s1_a4' : 'rjc_s1_a16' },
+    };
+    l1Base += classes;
+    return shape;
+  });
+}
+
+/** True if a ruleset classified to `actual` can be written into a program of shape `target`. */
+export function fitsShape(actual: Shape, target: Shape): boolean {
+  if (actual.hook !== target.hook || actual.slots > target.slots || actual.counters > target.counters || actual.checks > target.checks || actual.checksPerSlot > target.checksPerSlot) return false;
+  if (actual.fields.length !== target.fields.length) return false;
+  return actual.fields.every((f, i) => {
+    const t = target.fields[i]!;
+    return f.id === t.id && f.classes <= t.classes && f.level2 <= t.level2 && f.stage1 <= t.stage1;
+  });
 }
 
 /** A stable identifier of a shape: equal shapes run on the same program. */

@@ -5,11 +5,10 @@
  */
 import { diag, type Diagnostic } from '../diagnostics.js';
 import type { Match, MatchModule, Rule } from '../ir.js';
+import { conntrackProblem } from './stateful.js';
 
 /** Modules not compiled yet, with the reason shown to the user. */
 const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
-  state: 'connection tracking state is not available to the classifier yet',
-  conntrack: 'connection tracking state is not available to the classifier yet',
   limit: 'rate limits are not compiled yet',
   hashlimit: 'rate limits are not compiled yet',
   recent: 'the recent list needs per-address state, which is not compiled yet',
@@ -29,6 +28,7 @@ const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
 
 function moduleProblem(m: Match): string | undefined {
   if (m.module === 'tcp' && m.option) return 'TCP option matching (--tcp-option) is not compiled yet';
+  if (m.module === 'conntrack') return conntrackProblem(m);
   return NOT_COMPILED[m.module];
 }
 

@@ -30,11 +30,11 @@ const INTERVAL_VALUE: Partial<Record<FieldId, string>> = {
   pkttype: '(chain == RJC_CHAIN_OUTPUT ? 0 : pkt->l2)',
 };
 
-const LPM_SOURCE: Partial<Record<FieldId, { family: 4 | 6; expr: string; bytes: number }>> = {
-  src4: { family: 4, expr: '&pkt->saddr.v4', bytes: 4 },
-  dst4: { family: 4, expr: '&pkt->daddr.v4', bytes: 4 },
-  src6: { family: 6, expr: 'pkt->saddr.bytes', bytes: 16 },
-  dst6: { family: 6, expr: 'pkt->daddr.bytes', bytes: 16 },
+const LPM_SOURCE: Partial<Record<FieldId, { expr: string; bytes: number }>> = {
+  src4: { expr: '&pkt->saddr.v4', bytes: 4 },
+  dst4: { expr: '&pkt->daddr.v4', bytes: 4 },
+  src6: { expr: 'pkt->saddr.bytes', bytes: 16 },
+  dst6: { expr: 'pkt->daddr.bytes', bytes: 16 },
 };
 
 const IFACE_SOURCE: Partial<Record<FieldId, string>> = { iif: 'pkt->iif', oif: 'pkt->oif' };
@@ -117,7 +117,8 @@ export function emitProgram(inputs: EmitInputs): string {
   const shape = cl.shape;
   const fields = shape.fields.map((f) => f.id);
   const flavor = shape.hook === 'xdp' ? 'RJC_FLAVOR_XDP' : 'RJC_FLAVOR_TC';
-  const hasChecks = cl.checks.length > 0;
+  const hasChecks = shape.checksPerSlot > 0;
+  const usesCt = cl.checks.some((ch) => ch.kind === 'ct');
   const structs = new Map<string, MapSpec['value']>();
   for (const s of inputs.specs) {
     for (const l of [s.key, s.value]) if (l.def.name !== 'rjc_u32_key') structs.set(l.def.name, l);
@@ -125,30 +126,32 @@ export function emitProgram(inputs: EmitInputs): string {
   const traceMaps = inputs.specs.filter((s) => s.role === 'trace');
   const maps = inputs.specs.filter((s) => s.role !== 'trace');
 
-  const classFields = fields.map((f) => `\t__u32 ${f};`);
   const stage1 = fields.map((f) => stage1Code(f, cl));
+  // One key variable per function, reused field after field: the BPF stack is small.
   const level1 = fields.map(
     (f) => c`
-      if (c->${f} != RJC_ANY) {
-      	__u32 k = gen * RJC_CLASSES_${upper(f)} + c->${f};
-      	const struct rjc_l1 *v = bpf_map_lookup_elem(&rjc_l1_${f}, &k);
-
-      	if (!v)
-      		return 0;
-      	word &= w == RJC_SUMMARY ? v->summary : v->w[w & (RJC_WORDS - 1)];
-      }
+      k = s->gen * RJC_L1_ENTRIES + RJC_L1_BASE_${upper(f)} + s->cls_${f};
+      v = bpf_map_lookup_elem(&rjc_l1, &k);
+      if (!v)
+      	return 0;
+      word &= w == RJC_SUMMARY ? v->summary : v->w[w & (RJC_WORDS - 1)];
     `,
   );
   const level2 = fields.map(
     (f) => c`
-      if (c->${f} != RJC_ANY) {
-      	struct rjc_l2_key k = { .gen = gen, .block = block, .cls = c->${f} };
-      	const __u64 *v = bpf_map_lookup_elem(&rjc_l2_${f}, &k);
-
-      	word &= v ? *v : blk->${f};
-      }
+      k.field = RJC_FIELD_${upper(f)};
+      k.cls = s->cls_${f};
+      v = bpf_map_lookup_elem(&rjc_l2, &k);
+      word &= v ? *v : blk->${f};
     `,
   );
+  const stage1Keys = [
+    fields.some((f) => INTERVAL_VALUE[f]) ? '__u32 kt;\nconst void *t;' : undefined,
+    fields.some((f) => LPM_SOURCE[f]?.bytes === 4) ? 'struct rjc_lpm4_key k4 = { .prefixlen = 64 + 32, .gen = gen };' : undefined,
+    fields.some((f) => LPM_SOURCE[f]?.bytes === 16 || IFACE_SOURCE[f]) ? 'struct rjc_lpm16_key k16 = { .prefixlen = 64 + 128, .gen = gen };' : undefined,
+    fields.includes('mac') ? 'struct rjc_mac_key km = { .gen = gen };' : undefined,
+    fields.some((f) => !INTERVAL_VALUE[f]) ? 'const struct rjc_cls *v;' : undefined,
+  ];
 
   return c`
     /* SPDX-License-Identifier: GPL-2.0-only */
@@ -162,6 +165,7 @@ export function emitProgram(inputs: EmitInputs): string {
      */
     #define ${flavor}
     #include "rjc.h"
+    ${usesCt ? '#define RJC_USES_CT\n#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
 
     #define RJC_SLOTS    ${shape.slots}
     #define RJC_BLOCKS   ${shape.blocks}
@@ -169,8 +173,12 @@ export function emitProgram(inputs: EmitInputs): string {
     #define RJC_SUMMARY  0xffffffffu /* rjc_level1(): the summary word */
     #define RJC_COUNTERS ${shape.counters}
     #define RJC_CHECKS   ${shape.checks}
-    ${shape.fields.map((f) => `#define RJC_CLASSES_${upper(f.id)} ${f.classes}`)}
-    #define RJC_ANY        0xffffffffu /* the packet's family never uses this field */
+    #define RJC_CHECKS_PER_SLOT ${shape.checksPerSlot}
+    /* Per field: its code in keys, its classes, its first level-1 entry. */
+    ${shape.fields.map((f) => `#define RJC_FIELD_${upper(f.id)} ${f.code}
+#define RJC_CLASSES_${upper(f.id)} ${f.classes}
+#define RJC_L1_BASE_${upper(f.id)} ${f.l1Base}`)}
+    #define RJC_L1_ENTRIES ${shape.fields.reduce((n, f) => n + f.classes, 0)}
     #define RJC_NO_COUNTER 0xffffffffu
     /* Loop bound: every step consumes a word, a block or a slot, or ends the walk. */
     #define RJC_STEPS    (RJC_WORDS + RJC_BLOCKS + RJC_SLOTS + 2)
@@ -201,31 +209,6 @@ export function emitProgram(inputs: EmitInputs): string {
     ${ruleTable(cl)}
      */
 
-    /* The packet's class in each indexed field (stage 1). */
-    struct rjc_classes {
-    ${classFields.length > 0 ? classFields : '\t__u32 unused;'}
-    };
-
-    struct rjc_walk {
-    	struct rjc_classes cls;
-    	__u32 gen;
-    	__u32 start;      /* first slot still to consider */
-    	__u32 end;        /* one past the list's last slot */
-    	__u32 last_block; /* the list's last block */
-    	__u32 block_base; /* block of bit 0 of \`blocks\` */
-    	__u32 rule_base;  /* slot of bit 0 of \`rules\` */
-    	__u64 summary;    /* level-1 words still to look at */
-    	__u64 blocks;     /* candidate blocks of the current word */
-    	__u64 rules;      /* candidate slots of the current block */
-    	__u32 bytes;      /* IP length, for the counters */
-    	__u32 mark;       /* skb mark, for post-checks */
-    	__u32 slot;       /* the deciding slot */
-    	__u8 outcome;     /* RJC_OUT_* */
-    	__u8 kind;        /* RJC_ACT_* of the deciding slot */
-    	__u8 reject;      /* its RJC_REJECT_* code */
-    	__u8 pad;
-    };
-
     static __always_inline __u32 rjc_ctz64(__u64 x)
     {
     	__u32 n = 0;
@@ -252,29 +235,35 @@ export function emitProgram(inputs: EmitInputs): string {
     }
     ${fields.includes('hdr') ? hdrState() : undefined}
 
-    /* Stage 1: the class of each field. Returns -1 if a ruleset map is missing an entry. */
-    static __always_inline int rjc_stage1(const struct rjc_pkt *pkt, int chain, __u32 gen,
-    				      const struct rjc_ruleset *rs, struct rjc_classes *c)
+    /* Stage 1: the class of each field. Returns -1 if a ruleset map is missing an entry.
+     * Subprograms (__noinline) here and below keep each stack frame small: the reply path
+     * already needs much of the 512 bytes. */
+    static __noinline int rjc_stage1(const struct rjc_pkt *pkt, int chain, const struct rjc_ruleset *rs, struct rjc_walk *s)
     {
-    	${stage1.length > 0 ? stage1 : 'c->unused = 0;'}
+    	__u32 gen = s->gen;
+    	${stage1Keys}
+
+    	${stage1}
     	return 0;
     }
 
     /* Level 1: word \`w\` of the AND of the fields' class bitmaps, or their summaries. */
-    static __always_inline __u64 rjc_level1(const struct rjc_classes *c, __u32 gen, __u32 w)
+    static __noinline __u64 rjc_level1(const struct rjc_walk *s, __u32 w)
     {
     	__u64 word = ~0ULL;
+    ${fields.length > 0 ? '\t__u32 k;\n\tconst struct rjc_l1 *v;' : undefined}
 
     	${level1}
     	return word;
     }
 
     /* Level 2: the live slots of \`block\` that every field accepts. */
-    static __always_inline __u64 rjc_level2(const struct rjc_classes *c, __u32 gen, __u32 block)
+    static __noinline __u64 rjc_level2(const struct rjc_walk *s, __u32 block)
     {
-    	__u32 b = gen * RJC_BLOCKS + block;
+    	__u32 b = s->gen * RJC_BLOCKS + block;
     	const struct rjc_block *blk;
     	__u64 word;
+    ${fields.length > 0 ? '\tstruct rjc_l2_key k = { .gen = s->gen, .block = block };\n\tconst __u64 *v;' : undefined}
 
     	if (block >= RJC_BLOCKS)
     		return 0;
@@ -352,9 +341,13 @@ export function emitProgram(inputs: EmitInputs): string {
     }
 
     /* One step of the walk: a slot, else a block, else a level-1 word, else the policy. */
-    static long rjc_walk_step(__u32 i, void *arg)
+    static long rjc_walk_step(__u32 i, void *unused)
     {
-    	struct rjc_walk *s = arg;
+    	__u32 zero = 0;
+    	struct rjc_walk *s = bpf_map_lookup_elem(&rjc_walk, &zero);
+
+    	if (!s)
+    		return 1;
 
     	if (s->rules) {
     		__u32 slot = s->rule_base + rjc_ctz64(s->rules);
@@ -366,7 +359,7 @@ export function emitProgram(inputs: EmitInputs): string {
     		__u32 block = s->block_base + rjc_ctz64(s->blocks);
 
     		s->blocks &= s->blocks - 1;
-    		s->rules = rjc_level2(&s->cls, s->gen, block);
+    		s->rules = rjc_level2(s, block);
     		s->rule_base = block * 64;
     		if (block == s->start / 64)
     			s->rules = rjc_mask_from(s->rules, s->start % 64);
@@ -377,7 +370,7 @@ export function emitProgram(inputs: EmitInputs): string {
     		__u64 blocks;
 
     		s->summary &= s->summary - 1;
-    		blocks = rjc_level1(&s->cls, s->gen, w);
+    		blocks = rjc_level1(s, w);
     		if (w == s->start / 4096)
     			blocks = rjc_mask_from(blocks, (s->start / 64) % 64);
     		if (w == s->last_block / 64)
@@ -401,17 +394,18 @@ export function emitProgram(inputs: EmitInputs): string {
     };
 
     /* The filter table for a packet of \`chain\`: which slot or policy decides. A subprogram of
-     * its own, so its stack (the walk state) is never on the stack together with the reply
-     * path's. Counts the deciding rule, the rules passed on the way, and the policy. */
+     * its own, so its stack is never on the stack together with the reply path's; the walk
+     * state lives in the per-CPU rjc_walk. Counts the deciding rule, the rules passed on the
+     * way, and the policy. */
     static __noinline int rjc_classify(const struct rjc_pkt *pkt, int chain, __u32 mark, struct rjc_decision *d)
     {
     	__u32 zero = 0, gen, list;
     	const struct rjc_gen *g = bpf_map_lookup_elem(&rjc_gen, &zero);
+    	struct rjc_walk *s = bpf_map_lookup_elem(&rjc_walk, &zero);
     	const struct rjc_ruleset *rs;
-    	struct rjc_walk s = {};
 
     	d->outcome = RJC_OUT_UNFILTERED;
-    	if (!g)
+    	if (!g || !s)
     		return 0;
     	gen = g->gen & 1;
     	d->gen = gen;
@@ -420,23 +414,24 @@ export function emitProgram(inputs: EmitInputs): string {
     	/* No ruleset loaded, or no filter table for this family: not filtered. */
     	if (!rs || !rs->ready || list >= 6 || !rs->present[list])
     		return 0;
-    	s.gen = gen;
-    	s.start = rs->first[list];
-    	s.end = rs->end[list];
-    	s.bytes = pkt->ip_len;
-    	s.mark = mark;
-    	if (s.start < s.end && rjc_stage1(pkt, chain, gen, rs, &s.cls) == 0) {
-    		s.last_block = (s.end - 1) / 64;
-    		s.summary = rjc_level1(&s.cls, gen, RJC_SUMMARY);
-    		s.summary = rjc_mask_from(s.summary, s.start / 4096);
-    		s.summary = rjc_mask_upto(s.summary, s.last_block / 64);
-    		bpf_loop(RJC_STEPS, rjc_walk_step, &s, 0);
+    	__builtin_memset(s, 0, sizeof(*s));
+    	s->gen = gen;
+    	s->start = rs->first[list];
+    	s->end = rs->end[list];
+    	s->bytes = pkt->ip_len;
+    	s->mark = mark;
+    	if (s->start < s->end && rjc_stage1(pkt, chain, rs, s) == 0) {
+    		s->last_block = (s->end - 1) / 64;
+    		s->summary = rjc_level1(s, RJC_SUMMARY);
+    		s->summary = rjc_mask_from(s->summary, s->start / 4096);
+    		s->summary = rjc_mask_upto(s->summary, s->last_block / 64);
+    		bpf_loop(RJC_STEPS, rjc_walk_step, NULL, 0);
     	}
-    	d->slot = s.slot;
-    	d->kind = s.kind;
-    	d->reject = s.reject;
-    	if (s.outcome == RJC_OUT_RULE || s.outcome == RJC_OUT_HOTDROP) {
-    		d->outcome = s.outcome;
+    	d->slot = s->slot;
+    	d->kind = s->kind;
+    	d->reject = s->reject;
+    	if (s->outcome == RJC_OUT_RULE || s->outcome == RJC_OUT_HOTDROP) {
+    		d->outcome = s->outcome;
     		return 0;
     	}
     	/* End of the chain: the policy, with its own counter. */
@@ -460,10 +455,20 @@ export function emitProgram(inputs: EmitInputs): string {
     	t->chain = chain;
     	t->family = pkt->family;
     	t->noreply = pkt->noreply;
+    	t->iif = pkt->iif;
+    	t->oif = pkt->oif;
     	t->seq += 1;
+    }
+
+    static __always_inline void rjc_trace_unfiltered(const struct rjc_pkt *pkt)
+    {
+    	struct rjc_decision d = { .outcome = RJC_OUT_UNFILTERED };
+
+    	rjc_trace_set(&d, pkt, RJC_CHAIN_NONE);
     }
     #else
     static __always_inline void rjc_trace_set(const struct rjc_decision *d, const struct rjc_pkt *pkt, int chain) { }
+    static __always_inline void rjc_trace_unfiltered(const struct rjc_pkt *pkt) { }
     #endif
 
     /* The verdict for a packet of \`chain\`: RJC_PASS, RJC_DROP, or a reply on its way. */
@@ -472,6 +477,10 @@ export function emitProgram(inputs: EmitInputs): string {
     	struct rjc_decision d = {};
     	int verdict = RJC_PASS;
 
+    #ifdef RJC_USES_CT
+    	/* The connection state the rules' checks read (before conntrack at ingress, after it at egress). */
+    	rjc_ct_classify(ctx, pkt, chain == RJC_CHAIN_OUTPUT ? RJC_DIR_EGRESS : RJC_DIR_INGRESS);
+    #endif
     	rjc_classify(pkt, chain, rjc_ctx_mark(ctx), &d);
     	switch (d.outcome) {
     	case RJC_OUT_RULE:
@@ -497,8 +506,16 @@ export function emitProgram(inputs: EmitInputs): string {
     	struct rjc_pkt pkt;
     	int chain, forced = RJC_CHAIN_NONE;
 
-    	if (rjc_parse(ctx, &pkt) != RJC_PARSE_OK)
+    	if (rjc_parse(ctx, &pkt) != RJC_PARSE_OK) {
+    		/* Not IP, or the stack drops it before netfilter: not ours to filter. */
+    		rjc_trace_unfiltered(&pkt);
     		return RJC_PASS;
+    	}
+    #if defined(RJC_USES_CT) && defined(RJC_FLAVOR_TC)
+    	/* Every packet leaving: note the kernel's connections the ingress kfuncs cannot look up. */
+    	if (dir == RJC_DIR_EGRESS)
+    		rjc_ct_shadow_note(ctx, &pkt);
+    #endif
     #ifdef RJC_TRACE
     	{
     		__u32 zero = 0;
@@ -509,8 +526,11 @@ export function emitProgram(inputs: EmitInputs): string {
     	}
     #endif
     	chain = ${shape.hook === 'xdp' ? 'rjc_chain(ctx, &pkt, RJC_DIR_INGRESS, forced)' : 'dir == RJC_DIR_INGRESS ? rjc_chain(ctx, &pkt, RJC_DIR_INGRESS, forced) : rjc_chain(ctx, &pkt, RJC_DIR_EGRESS, forced)'};
-    	if (chain == RJC_CHAIN_NONE)
+    	if (chain == RJC_CHAIN_NONE) {
+    		/* No filter chain sees this packet at this hook. */
+    		rjc_trace_unfiltered(&pkt);
     		return RJC_PASS;
+    	}
     	return rjc_filter(ctx, &pkt, chain);
     }
 
@@ -569,10 +589,10 @@ function hdrState(): string {
 function checksCode(): string {
   return c`
 
-    /* Post-checks (conditions the index does not hold): -m mark. */
+    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack. */
     static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a)
     {
-    	for (__u32 i = 0; i < 8; i++) {
+    	for (__u32 i = 0; i < RJC_CHECKS_PER_SLOT; i++) {
     		__u32 k;
     		const struct rjc_check *chk;
 
@@ -584,6 +604,14 @@ function checksCode(): string {
     		chk = bpf_map_lookup_elem(&rjc_chk, &k);
     		if (!chk)
     			return 0;
+    #ifdef RJC_USES_CT
+    		if (chk->kind != 1) {
+    			/* Connection state (bpf/rjc_ct.h, src/compiler/classify/stateful.ts). */
+    			if (!rjc_ct_check(chk->kind, chk->pad[0], chk->pad[1], chk->value, chk->mask, chk->negated))
+    				return 0;
+    			continue;
+    		}
+    #endif
     		if (((s->mark & chk->mask) == chk->value) == !!chk->negated)
     			return 0;
     	}
@@ -594,36 +622,31 @@ function checksCode(): string {
 
 function stage1Code(f: FieldId, cl: Classified): string {
   const users = `/* ${f}: ${fieldDef(f).doc}; rules ${usersOf(cl, f)} */`;
+  const shape = cl.shape.fields.find((x) => x.id === f)!;
   const value = INTERVAL_VALUE[f];
-  if (value) {
+  if (value && 'index' in shape.s1) {
     const size = tableSize(f);
+    const groupSize = cl.shape.fields.filter((x) => x.s1.map === shape.s1.map).length;
     return c`
       ${users}
-      {
-      	const struct rjc_cls${size} *t = bpf_map_lookup_elem(&rjc_s1_${f}, &gen);
-
-      	if (!t)
-      		return -1;
-      	c->${f} = t->cls[(${value}) & ${size - 1}];
-      }
+      kt = gen * ${groupSize} + ${shape.s1.index};
+      t = bpf_map_lookup_elem(&${shape.s1.map}, &kt);
+      if (!t)
+      	return -1;
+      s->cls_${f} = ((const struct rjc_cls${size} *)t)->cls[(${value}) & ${size - 1}];
     `;
   }
   const lpm = LPM_SOURCE[f];
   if (lpm) {
     return c`
       ${users}
-      if (pkt->family == ${lpm.family}) {
-      	struct rjc_lpm${lpm.bytes}_key k = { .prefixlen = 32 + ${lpm.bytes * 8}, .gen = gen };
-      	const struct rjc_cls *v;
-
-      	__builtin_memcpy(k.data, ${lpm.expr}, ${lpm.bytes});
-      	v = bpf_map_lookup_elem(&rjc_s1_${f}, &k);
-      	if (!v)
-      		return -1;
-      	c->${f} = v->cls;
-      } else {
-      	c->${f} = RJC_ANY;
-      }
+      /* (For a packet of the other family any class will do: its rules never constrain this field.) */
+      k${lpm.bytes}.field = RJC_FIELD_${upper(f)};
+      __builtin_memcpy(k${lpm.bytes}.data, ${lpm.expr}, ${lpm.bytes});
+      v = bpf_map_lookup_elem(&${shape.s1.map}, &k${lpm.bytes});
+      if (!v)
+      	return -1;
+      s->cls_${f} = v->cls;
     `;
   }
   const ifindex = IFACE_SOURCE[f];
@@ -632,30 +655,26 @@ function stage1Code(f: FieldId, cl: Classified): string {
       ${users}
       {
       	__u32 ifindex = ${ifindex};
-      	struct rjc_lpm16_key k = { .prefixlen = 32 + 128, .gen = gen };
       	const struct rjc_ifname *name = ifindex ? bpf_map_lookup_elem(&rjc_ifname, &ifindex) : 0;
-      	const struct rjc_cls *v;
 
-      	/* No device here (or unknown): "", which only -i + / -o + match. */
+      	/* No device here (or an unknown one): "", which only -i + / -o + match. */
+      	k16.field = RJC_FIELD_${upper(f)};
       	if (name)
-      		__builtin_memcpy(k.data, name->name, 16);
-      	v = bpf_map_lookup_elem(&rjc_s1_${f}, &k);
-      	if (!v)
-      		return -1;
-      	c->${f} = v->cls;
+      		__builtin_memcpy(k16.data, name->name, 16);
+      	else
+      		__builtin_memset(k16.data, 0, 16);
       }
+      v = bpf_map_lookup_elem(&rjc_s1_a16, &k16);
+      if (!v)
+      	return -1;
+      s->cls_${f} = v->cls;
     `;
   }
   // mac
   return c`
     ${users}
-    {
-    	struct rjc_mac_key k = { .gen = gen };
-    	const struct rjc_cls *v;
-
-    	__builtin_memcpy(k.mac, pkt->smac, 6);
-    	v = bpf_map_lookup_elem(&rjc_s1_mac, &k);
-    	c->mac = v ? v->cls : rs->mac_default;
-    }
+    __builtin_memcpy(km.mac, pkt->smac, 6);
+    v = bpf_map_lookup_elem(&rjc_s1_mac, &km);
+    s->cls_mac = v ? v->cls : rs->mac_default;
   `;
 }

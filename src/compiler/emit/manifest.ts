@@ -29,7 +29,6 @@ export interface MapJson {
   flags: string[];
   role: MapRole;
   generation: Generation;
-  field?: string;
   key: LayoutJson;
   value: LayoutJson;
   doc: string;
@@ -178,7 +177,6 @@ export function buildManifest(
         value: layoutJson(s.value),
         doc: s.doc,
       };
-      if (s.field) m.field = s.field;
       if (e) m.entries = { count: e.count, keys: e.keys.toString('hex'), values: e.values.toString('hex') };
       return m;
     }),

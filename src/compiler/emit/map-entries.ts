@@ -8,7 +8,7 @@ import type { StructLayout } from '../../layout/struct.js';
 import { FILTER_HOOKS } from '../ir.js';
 import type { Classified } from '../classify/index.js';
 import { BLOCK } from '../classify/slots.js';
-import { ACTION, POLICY, tableSize, type Generation, type MapSpec } from './map-specs.js';
+import { ACTION, POLICY, type Generation, type MapSpec } from './map-specs.js';
 
 /** Encoded entries: `count` keys and values, each concatenated. */
 export interface EncodedEntries {
@@ -129,8 +129,13 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       w.keys.writeUInt32LE(i, k);
       w.values.writeUInt32LE(ch.value >>> 0, v + off(value, 'value'));
       w.values.writeUInt32LE(ch.mask >>> 0, v + off(value, 'mask'));
-      w.values.writeUInt8(1, v + off(value, 'kind'));
+      w.values.writeUInt8(ch.kind === 'ct' ? ch.code : 1, v + off(value, 'kind'));
       w.values.writeUInt8(ch.negated ? 1 : 0, v + off(value, 'negated'));
+      if (ch.kind === 'ct') {
+        // pad[0]: the tuple field; pad[1]: the result without a connection (bpf/rjc_ct.h).
+        w.values.writeUInt8(ch.arg, v + off(value, 'pad'));
+        w.values.writeUInt8(ch.noConn ? 1 : 0, v + off(value, 'pad') + 1);
+      }
     });
     return w.done();
   }
@@ -150,70 +155,89 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     }
     return w.done();
   }
-  const f = spec.field ? byField.get(spec.field) : undefined;
-  if (!f) throw new Error(`no entries for map ${spec.name}`);
-  if (spec.name.startsWith('rjc_l1_')) {
-    const w = new Writer(spec, f.classCount);
+  const shapeOf = (id: string) => c.shape.fields.find((x) => x.id === id)!;
+  if (spec.name === 'rjc_l1') {
     const per = (1 + words) * 8;
     const have = (1 + c.index.words) * 2;
     if (have * 4 > per) throw new Error('level-1 bitmap larger than its shape');
-    for (let cls = 0; cls < f.classCount; cls++) {
-      const { k, v } = w.next();
-      w.keys.writeUInt32LE(cls, k);
-      for (let i = 0; i < have; i++) w.values.writeUInt32LE(f.level1[cls * have + i]!, v + 4 * i);
+    const w = new Writer(spec, c.index.fields.reduce((n, f) => n + f.classCount, 0));
+    for (const f of c.index.fields) {
+      const base = shapeOf(f.field.id).l1Base;
+      for (let cls = 0; cls < f.classCount; cls++) {
+        const { k, v } = w.next();
+        w.keys.writeUInt32LE(base + cls, k);
+        for (let i = 0; i < have; i++) w.values.writeUInt32LE(f.level1[cls * have + i]!, v + 4 * i);
+      }
     }
     return w.done();
   }
-  if (spec.name.startsWith('rjc_l2_')) {
-    const w = new Writer(spec, f.level2.length);
-    for (const e of f.level2) {
-      const { k, v } = w.next();
-      w.keys.writeUInt32LE(e.block, k + off(key, 'block'));
-      w.keys.writeUInt32LE(e.cls, k + off(key, 'cls'));
-      w.values.writeUInt32LE(e.lo >>> 0, v);
-      w.values.writeUInt32LE(e.hi >>> 0, v + 4);
+  if (spec.name === 'rjc_l2') {
+    const w = new Writer(spec, c.index.fields.reduce((n, f) => n + f.level2.length, 0));
+    for (const f of c.index.fields) {
+      const code = shapeOf(f.field.id).code;
+      for (const e of f.level2) {
+        const { k, v } = w.next();
+        w.keys.writeUInt32LE(code, k + off(key, 'field'));
+        w.keys.writeUInt32LE(e.block, k + off(key, 'block'));
+        w.keys.writeUInt32LE(e.cls, k + off(key, 'cls'));
+        w.values.writeUInt32LE(e.lo >>> 0, v);
+        w.values.writeUInt32LE(e.hi >>> 0, v + 4);
+      }
     }
     return w.done();
   }
-  // Stage 1.
-  const space = f.space;
-  if (space.kind === 'prefix') {
-    const bytes = space.bits / 8;
-    const w = new Writer(spec, space.prefixes.length);
-    space.prefixes.forEach((p, r) => {
-      const { k, v } = w.next();
-      w.keys.writeUInt32LE(32 + p.len, k);
-      const hex = p.value.toString(16).padStart(bytes * 2, '0');
-      Buffer.from(hex, 'hex').copy(w.keys, k + off(key, 'data'));
-      w.values.writeUInt32LE(f.regionClass[r]!, v);
-    });
+  const fields = c.index.fields.filter((f) => shapeOf(f.field.id).s1.map === spec.name);
+  if (spec.name === 'rjc_s1_a4' || spec.name === 'rjc_s1_a16') {
+    const w = new Writer(spec, fields.reduce((n, f) => n + (f.space.kind === 'prefix' ? f.space.prefixes.length : 0), 0));
+    for (const f of fields) {
+      const space = f.space;
+      if (space.kind !== 'prefix') continue;
+      const bytes = space.bits / 8;
+      const code = shapeOf(f.field.id).code;
+      space.prefixes.forEach((p, r) => {
+        const { k, v } = w.next();
+        w.keys.writeUInt32LE(64 + p.len, k);
+        w.keys.writeUInt32LE(code, k + off(key, 'field'));
+        Buffer.from(p.value.toString(16).padStart(bytes * 2, '0'), 'hex').copy(w.keys, k + off(key, 'data'));
+        w.values.writeUInt32LE(f.regionClass[r]!, v);
+      });
+    }
     return w.done();
   }
-  if (spec.field === 'mac') {
+  if (spec.name === 'rjc_s1_mac') {
+    const f = byField.get('mac')!;
+    const space = f.space;
+    if (space.kind !== 'interval') throw new Error('mac is an interval field');
     const singles: number[] = [];
     space.starts.forEach((s, r) => {
-      const end = space.starts[r + 1] ?? space.max + 1;
-      if (end - s === 1) singles.push(r);
+      if ((space.starts[r + 1] ?? space.max + 1) - s === 1) singles.push(r);
     });
     const w = new Writer(spec, singles.length);
     for (const r of singles) {
       const { k, v } = w.next();
-      const mac = space.starts[r]!;
-      w.keys.writeUIntBE(mac, k + off(key, 'mac'), 6);
+      w.keys.writeUIntBE(space.starts[r]!, k + off(key, 'mac'), 6);
       w.values.writeUInt32LE(f.regionClass[r]!, v);
     }
     return w.done();
   }
-  const size = tableSize(f.field.id);
-  const w = new Writer(spec, 1);
-  const { k, v } = w.next();
-  w.keys.writeUInt32LE(0, k);
-  space.starts.forEach((s, r) => {
-    const end = Math.min(space.starts[r + 1] ?? size, size);
-    const cls = f.regionClass[r]!;
-    for (let x = s; x < end; x++) w.values.writeUInt32LE(cls, v + 4 * x);
-  });
-  return w.done();
+  if (spec.name === 'rjc_s1_w' || spec.name === 'rjc_s1_b') {
+    const size = spec.name === 'rjc_s1_w' ? 65536 : 256;
+    const w = new Writer(spec, fields.length);
+    for (const f of fields) {
+      const space = f.space;
+      if (space.kind !== 'interval') continue;
+      const s1 = shapeOf(f.field.id).s1;
+      const { k, v } = w.next();
+      w.keys.writeUInt32LE('index' in s1 ? s1.index : 0, k);
+      space.starts.forEach((start, r) => {
+        const end = Math.min(space.starts[r + 1] ?? size, size);
+        const cls = f.regionClass[r]!;
+        for (let x = start; x < end; x++) w.values.writeUInt32LE(cls, v + 4 * x);
+      });
+    }
+    return w.done();
+  }
+  throw new Error(`no entries for map ${spec.name}`);
 }
 
 /**

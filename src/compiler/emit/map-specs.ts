@@ -12,8 +12,8 @@
  * (hash and LPM maps).
  */
 import { layoutStruct, type StructDef, type StructLayout } from '../../layout/struct.js';
-import { fieldDef, type FieldId } from '../classify/fields.js';
-import type { FieldShape, Shape } from '../classify/shape.js';
+import type { FieldId } from '../classify/fields.js';
+import { tableMap, type FieldShape, type Shape } from '../classify/shape.js';
 
 export type MapType = 'ARRAY' | 'PERCPU_ARRAY' | 'HASH' | 'LPM_TRIE';
 
@@ -24,9 +24,10 @@ export type MapType = 'ARRAY' | 'PERCPU_ARRAY' | 'HASH' | 'LPM_TRIE';
  * - `counters`: written by the program (per-CPU), read by stats;
  * - `host`: filled by the runtime from the host (interface names);
  * - `trace`: only in programs built with RJC_TRACE (rejectc run): the forced chain, and the
- *   last decision, read after a test run.
+ *   last decision, read after a test run;
+ * - `scratch`: the program's per-CPU working memory (nobody else reads or writes it).
  */
-export type MapRole = 'ruleset' | 'control' | 'counters' | 'host' | 'trace';
+export type MapRole = 'ruleset' | 'control' | 'counters' | 'host' | 'trace' | 'scratch';
 
 export type Generation = { kind: 'index'; stride: number } | { kind: 'key'; offset: number } | { kind: 'none' };
 
@@ -39,8 +40,6 @@ export interface MapSpec {
   noPrealloc: boolean;
   role: MapRole;
   generation: Generation;
-  /** The indexed field, for per-field maps. */
-  field?: FieldId;
   doc: string;
 }
 
@@ -140,8 +139,41 @@ export const TRACE_STRUCT: StructDef = {
     { name: 'family', type: 'u8', doc: '4 or 6' },
     { name: 'noreply', type: 'u8', doc: 'RJC_NOREPLY_* after a reject, 255 if a reply left' },
     { name: 'seq', type: 'u32', doc: 'incremented per traced packet' },
+    { name: 'iif', type: 'u32', doc: 'ifindex -i matched against (0: none at this hook)' },
+    { name: 'oif', type: 'u32', doc: 'ifindex -o matched against (0: none, or no route in FORWARD)' },
   ],
 };
+
+/**
+ * The classifier's walk state, in a per-CPU scratch map rather than on the 512-byte BPF stack
+ * (the reply path needs most of it). One packet at a time per CPU: TC and XDP programs run
+ * with bottom halves disabled, so nothing else on the CPU interleaves.
+ */
+export function walkStruct(fields: readonly FieldShape[]): StructDef {
+  return {
+    name: 'rjc_walk',
+    doc: 'Walk state of rjc_classify() and its bpf_loop steps (per-CPU scratch).',
+    fields: [
+      { name: 'summary', type: 'u64', doc: 'level-1 words still to look at' },
+      { name: 'blocks', type: 'u64', doc: 'candidate blocks of the current word' },
+      { name: 'rules', type: 'u64', doc: 'candidate slots of the current block' },
+      { name: 'gen', type: 'u32', doc: 'generation' },
+      { name: 'start', type: 'u32', doc: 'first slot still to consider' },
+      { name: 'end', type: 'u32', doc: "one past the list's last slot" },
+      { name: 'last_block', type: 'u32', doc: "the list's last block" },
+      { name: 'block_base', type: 'u32', doc: 'block of bit 0 of blocks' },
+      { name: 'rule_base', type: 'u32', doc: 'slot of bit 0 of rules' },
+      { name: 'bytes', type: 'u32', doc: 'IP length, for the counters' },
+      { name: 'mark', type: 'u32', doc: 'skb mark, for post-checks' },
+      { name: 'slot', type: 'u32', doc: 'the deciding slot' },
+      ...fields.map((f) => ({ name: `cls_${f.id}`, type: 'u32' as const, doc: `the packet's class in field ${f.id}` })),
+      { name: 'outcome', type: 'u8', doc: 'RJC_OUT_*' },
+      { name: 'kind', type: 'u8', doc: 'RJC_ACT_* of the deciding slot' },
+      { name: 'reject', type: 'u8', doc: 'its RJC_REJECT_* code' },
+      { name: 'pad', type: 'u8', doc: 'zero' },
+    ],
+  };
+}
 
 function blockStruct(fields: readonly FieldShape[]): StructDef {
   return {
@@ -170,6 +202,7 @@ const L2_KEY: StructDef = {
   doc: 'Level-2 key: the words that differ from the block default.',
   fields: [
     { name: 'gen', type: 'u32', doc: 'generation' },
+    { name: 'field', type: 'u32', doc: 'field code (shape.fields[].code)' },
     { name: 'block', type: 'u32', doc: 'block (slot / 64)' },
     { name: 'cls', type: 'u32', doc: 'class' },
   ],
@@ -181,10 +214,11 @@ const CLASS_VALUE: StructDef = { name: 'rjc_cls', doc: 'A class id', fields: [{ 
 function lpmKey(bytes: number): StructDef {
   return {
     name: `rjc_lpm${bytes}_key`,
-    doc: `Stage-1 LPM key over ${bytes} bytes: prefixlen counts the 32 generation bits plus the value bits.`,
+    doc: `Stage-1 LPM key over ${bytes} bytes: prefixlen counts the 64 generation and field bits plus the prefix bits.`,
     fields: [
-      { name: 'prefixlen', type: 'u32', doc: '32 + prefix length (host order)' },
+      { name: 'prefixlen', type: 'u32', doc: '64 + prefix length (host order)' },
       { name: 'gen', type: 'u32', doc: 'generation (always fully matched)' },
+      { name: 'field', type: 'u32', doc: 'field code (always fully matched)' },
       { name: 'data', type: 'u8', count: bytes, doc: 'address or interface name, network order' },
     ],
   };
@@ -204,16 +238,16 @@ function tableStruct(size: number): StructDef {
   return { name: `rjc_cls${size}`, doc: `Stage-1 class table over ${size} values.`, fields: [{ name: 'cls', type: 'u32', count: size, doc: 'class of each value' }] };
 }
 
-/** The stage-1 table size of an interval field (its domain), or 0 for LPM/hash fields. */
+/** The stage-1 class table size of an interval field (65536 or 256 entries), or 0 for LPM/hash fields. */
 export function tableSize(id: FieldId): number {
-  const d = fieldDef(id);
-  return d.kind === 'interval' && id !== 'mac' ? d.max + 1 : 0;
+  const map = tableMap(id);
+  return map === 'rjc_s1_w' ? 65536 : map === 'rjc_s1_b' ? 256 : 0;
 }
 
 /** All maps of a shape, in declaration order. */
 export function mapSpecs(shape: Shape): MapSpec[] {
   const L = layoutStruct;
-  const array = (name: string, value: StructDef, stride: number, role: MapRole, doc: string, field?: FieldId): MapSpec => ({
+  const array = (name: string, value: StructDef, stride: number, role: MapRole, doc: string): MapSpec => ({
     name,
     type: 'ARRAY',
     key: L(u32Key),
@@ -222,7 +256,6 @@ export function mapSpecs(shape: Shape): MapSpec[] {
     noPrealloc: false,
     role,
     generation: { kind: 'index', stride },
-    ...(field ? { field } : {}),
     doc,
   });
   const specs: MapSpec[] = [
@@ -242,49 +275,61 @@ export function mapSpecs(shape: Shape): MapSpec[] {
     array('rjc_chk', CHECK_STRUCT, shape.checks, 'ruleset', 'Post-checks of candidate slots.'),
     array('rjc_blk', blockStruct(shape.fields), shape.blocks, 'ruleset', 'Live slots and default level-2 words per block.'),
   ];
-  for (const f of shape.fields) {
-    const def = fieldDef(f.id);
-    if (def.kind === 'prefix') {
-      specs.push({
-        name: `rjc_s1_${f.id}`,
-        type: 'LPM_TRIE',
-        key: L(lpmKey(def.bits / 8)),
-        value: L(CLASS_VALUE),
-        maxEntries: 2 * f.stage1,
-        noPrealloc: true,
-        role: 'ruleset',
-        generation: { kind: 'key', offset: 4 },
-        field: f.id,
-        doc: `Stage 1 of ${f.id}: longest matching prefix -> class.`,
-      });
-    } else if (f.id === 'mac') {
-      specs.push({
-        name: 'rjc_s1_mac',
-        type: 'HASH',
-        key: L(MAC_KEY),
-        value: L(CLASS_VALUE),
-        maxEntries: 2 * f.stage1,
-        noPrealloc: false,
-        role: 'ruleset',
-        generation: { kind: 'key', offset: 0 },
-        field: f.id,
-        doc: 'Stage 1 of mac: source MAC -> class (absent: rjc_ruleset.mac_default).',
-      });
-    } else {
-      specs.push(array(`rjc_s1_${f.id}`, tableStruct(tableSize(f.id)), 1, 'ruleset', `Stage 1 of ${f.id}: value -> class.`, f.id));
+  const byMap = (m: string) => shape.fields.filter((f) => f.s1.map === m);
+  for (const [map, size] of [
+    ['rjc_s1_w', 65536],
+    ['rjc_s1_b', 256],
+  ] as const) {
+    const fields = byMap(map);
+    if (fields.length > 0) {
+      specs.push(array(map, tableStruct(size), fields.length, 'ruleset', `Stage 1 of ${fields.map((f) => f.id).join(', ')}: value -> class; entry gen * ${fields.length} + the field's index.`));
     }
-    specs.push(array(`rjc_l1_${f.id}`, level1Struct(shape.words), f.classes, 'ruleset', `Level 1 of ${f.id}: class -> blocks.`, f.id));
+  }
+  for (const [map, bytes] of [
+    ['rjc_s1_a4', 4],
+    ['rjc_s1_a16', 16],
+  ] as const) {
+    const fields = byMap(map);
+    if (fields.length === 0) continue;
     specs.push({
-      name: `rjc_l2_${f.id}`,
+      name: map,
+      type: 'LPM_TRIE',
+      key: L(lpmKey(bytes)),
+      value: L(CLASS_VALUE),
+      maxEntries: 2 * fields.reduce((n, f) => n + f.stage1, 0),
+      noPrealloc: true,
+      role: 'ruleset',
+      generation: { kind: 'key', offset: 4 },
+      doc: `Stage 1 of ${fields.map((f) => f.id).join(', ')}: longest matching prefix -> class.`,
+    });
+  }
+  const mac = shape.fields.find((f) => f.id === 'mac');
+  if (mac) {
+    specs.push({
+      name: 'rjc_s1_mac',
       type: 'HASH',
-      key: L(L2_KEY),
-      value: L(LEVEL2_VALUE),
-      maxEntries: 2 * f.level2,
+      key: L(MAC_KEY),
+      value: L(CLASS_VALUE),
+      maxEntries: 2 * mac.stage1,
       noPrealloc: false,
       role: 'ruleset',
       generation: { kind: 'key', offset: 0 },
-      field: f.id,
-      doc: `Level 2 of ${f.id}: (block, class) -> slots, where not the block default.`,
+      doc: 'Stage 1 of mac: source MAC -> class (absent: rjc_ruleset.mac_default).',
+    });
+  }
+  if (shape.fields.length > 0) {
+    const classes = shape.fields.reduce((n, f) => n + f.classes, 0);
+    specs.push(array('rjc_l1', level1Struct(shape.words), classes, 'ruleset', "Level 1: class -> blocks; entry gen * stride + the field's l1Base + class."));
+    specs.push({
+      name: 'rjc_l2',
+      type: 'HASH',
+      key: L(L2_KEY),
+      value: L(LEVEL2_VALUE),
+      maxEntries: 2 * shape.fields.reduce((n, f) => n + f.level2, 0),
+      noPrealloc: false,
+      role: 'ruleset',
+      generation: { kind: 'key', offset: 0 },
+      doc: 'Level 2: (field, block, class) -> slots of the block accepting the class, where not the block default.',
     });
   }
   specs.push(
@@ -298,6 +343,17 @@ export function mapSpecs(shape: Shape): MapSpec[] {
       role: 'counters',
       generation: { kind: 'index', stride: shape.counters },
       doc: 'Per-CPU rule counters, then the 6 policy counters (see maps.json counters).',
+    },
+    {
+      name: 'rjc_walk',
+      type: 'PERCPU_ARRAY',
+      key: L(u32Key),
+      value: L(walkStruct(shape.fields)),
+      maxEntries: 1,
+      noPrealloc: false,
+      role: 'scratch',
+      generation: { kind: 'none' },
+      doc: "The classifier's per-CPU walk state.",
     },
     {
       name: 'rjc_ifname',

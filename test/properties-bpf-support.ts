@@ -1,0 +1,297 @@
+/**
+ * Shared machinery of the model-vs-BPF property tests (properties-bpf*.test.ts): a throwaway
+ * namespace set up so the program's chain detection and reply path see a known host, a loaded
+ * program per hook with a fixed test shape (so every random ruleset replaces the maps of the
+ * same program through the generation flip), and the comparison of one packet's outcome.
+ */
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { compile } from '../src/compiler/compile.js';
+import { hasErrors } from '../src/compiler/diagnostics.js';
+import type { MinimumShape } from '../src/compiler/classify/shape.js';
+import type { MapsJson } from '../src/compiler/emit/manifest.js';
+import { parseRuleset } from '../src/compiler/frontend.js';
+import type { FilterHook, Ruleset } from '../src/compiler/ir.js';
+import { LoadedRuleset, type RunDetail } from '../src/commands/run.js';
+import {
+  addressBytes,
+  broadcastOf,
+  equalAddresses,
+  inPrefix,
+  IPV6_ADDR,
+  ipv6AddrType,
+  isIpv4LimitedBroadcast,
+  isIpv4Loopback,
+  isIpv4Multicast,
+  isIpv4Zeronet,
+  networkOf,
+} from '../src/model/address.js';
+import { decodeFrame, evaluateRuleset, hookView, type Decision, type ModelEnv } from '../src/model/index.js';
+import { readHostConfig, type HostConfig } from '../src/runtime/host-config.js';
+import { createNetns, deleteNetns, type Netns } from './support/netns.js';
+
+/** Large enough for every random ruleset of the property tests: one program per hook. */
+export const TEST_SHAPE: MinimumShape = { allFields: true, slots: 8192, counters: 2048, checks: 1024, checksPerSlot: 8, classes: 2048, level2: 16384, stage1: 512 };
+
+/** Addresses of the test host (documentation ranges); everything else is routed out rjd0. */
+const SETUP = [
+  // No dummy module here: a veth pair inside the namespace stands in for the uplink.
+  'ip link add rjd0 type veth peer name rjd1',
+  'ip link set rjd1 up',
+  'ip link set rjd0 up',
+  'ip addr add 192.0.2.2/24 dev rjd0',
+  'ip addr add 198.51.100.1/25 dev rjd0',
+  'ip -6 addr add 2001:db8::2/64 dev rjd0 nodad',
+  'ip route add default dev rjd0',
+  'ip -6 route add default dev rjd0',
+  'sysctl -qw net.ipv4.ip_forward=1',
+  'sysctl -qw net.ipv6.conf.all.forwarding=1',
+];
+
+export interface TestHost {
+  ns: Netns;
+  host: HostConfig;
+  /** Loaded programs by shape id (nearly always one per hook). */
+  programs: Map<string, LoadedRuleset>;
+  ifindex: { lo: number; rjd0: number; rjd1: number };
+  close(): void;
+}
+
+export function setUpHost(tag: string): TestHost {
+  const ns = createNetns(undefined);
+  try {
+    for (const cmd of SETUP) ns.sh(cmd);
+    const host = ns.run(() => readHostConfig());
+    const programs: TestHost['programs'] = new Map();
+    const ifindex = { lo: ns.ifindex('lo'), rjd0: ns.ifindex('rjd0'), rjd1: ns.ifindex('rjd1') };
+    return {
+      ns,
+      host,
+      programs,
+      ifindex,
+      close() {
+        for (const p of programs.values()) p.close();
+        deleteNetns(ns);
+      },
+    };
+  } catch (err) {
+    deleteNetns(ns);
+    throw new Error(`${tag}: cannot set up the test host: ${(err as Error).message}`);
+  }
+}
+
+/** The program for a compiled ruleset's shape, loaded on first use (in the namespace). */
+export function programFor(t: TestHost, compiled: { maps: MapsJson; c: string }): LoadedRuleset {
+  let p = t.programs.get(compiled.maps.shape.id);
+  if (!p) {
+    p = t.ns.run(() => LoadedRuleset.load(compiled, t.host));
+    t.programs.set(compiled.maps.shape.id, p);
+  }
+  return p;
+}
+
+export interface Compiled {
+  ruleset: Ruleset;
+  maps: MapsJson;
+  c: string;
+}
+
+/** Parses and compiles a script with the test shape; null if the front end refused it. */
+export function compileScript(script: string, hook: 'tc' | 'xdp'): Compiled | null {
+  const parsed = parseRuleset(script, 'rules.txt');
+  if (hasErrors(parsed.diagnostics)) return null;
+  const r = compile(parsed.ruleset, { hook, minimumShape: TEST_SHAPE });
+  if (!r.artifacts) throw new Error(`compile refused a valid ruleset:\n${r.diagnostics.map((d) => `${d.span.start.line}: ${d.code} ${d.message}`).join('\n')}\n${script}`);
+  return { ruleset: parsed.ruleset, maps: r.artifacts.maps, c: r.artifacts.c };
+}
+
+export interface PacketCase {
+  frame: Uint8Array;
+  /** Ingress (INPUT/FORWARD detected) or egress (OUTPUT). */
+  egress: boolean;
+  /** Ingress: the veth ends (the loopback device's own rules make it no real ingress); egress: any. */
+  dev: 'lo' | 'rjd0' | 'rjd1';
+  mark: number;
+}
+
+function nameOf(t: TestHost, ifindex: number): string {
+  return t.host.interfaces.find((i) => i.ifindex === ifindex)?.name ?? '';
+}
+
+function localAddresses(t: TestHost) {
+  return t.host.interfaces.flatMap((i) => i.addresses.map((a) => ({ address: a.address, prefix: a.prefixLen, interface: i.name, bytes: addressBytes(a.address) })));
+}
+
+/**
+ * The source `ip route get <orig source>` selects on the test host: the address of the
+ * connected subnet the orig source is in, else the first address of rjd0 (the default route).
+ */
+function icmpSource(t: TestHost, src: Uint8Array): string {
+  const locals = localAddresses(t).filter((a) => a.bytes.length === src.length && a.interface === 'rjd0' && !(src.length === 16 && a.address.startsWith('fe80')));
+  const onLink = locals.find((a) => inPrefix(src, a.bytes, a.prefix));
+  return (onLink ?? locals[0])!.address;
+}
+
+function modelEnv(t: TestHost, chain: FilterHook, d: RunDetail, mark: number, src: Uint8Array | undefined): ModelEnv {
+  const reply: ModelEnv['reply'] = { ipv4DefaultTtl: t.host.ipv4.defaultTtl, ipv6HopLimit: 64 };
+  if (src?.length === 4) reply.icmpSourceV4 = icmpSource(t, src);
+  if (src?.length === 16) reply.icmpSourceV6 = icmpSource(t, src);
+  return {
+    chain,
+    inInterface: nameOf(t, d.iif),
+    outInterface: nameOf(t, d.oif),
+    mark,
+    localAddresses: localAddresses(t).map(({ address, prefix, interface: i }) => ({ address, prefix, interface: i })),
+    reply,
+  };
+}
+
+/**
+ * Sources whose reply routing is special on a real host (the reply path answers them as
+ * documented in bpf/KNOWN-DIFFERENCES.md, the model as the kernel's routing would): this host's
+ * own addresses, the network or broadcast address of one of its subnets, multicast, loopback,
+ * unspecified and 0.0.0.0/8, link-local in FORWARD; at OUTPUT, a source not of this host.
+ * For them only "a reply or not" is left out of the comparison, never the classification.
+ */
+export function oddSource(t: TestHost, src: Uint8Array | undefined, chain: FilterHook): boolean {
+  if (!src) return true;
+  const locals = localAddresses(t).filter((a) => a.bytes.length === src.length);
+  const isLocal = locals.some((a) => equalAddresses(a.bytes, src));
+  if (chain === 'OUTPUT') return !isLocal;
+  if (isLocal) return true;
+  if (locals.some((a) => a.prefix < (src.length === 4 ? 31 : 127) && (equalAddresses(networkOf(a.bytes, a.prefix), src) || (src.length === 4 && equalAddresses(broadcastOf(a.bytes, a.prefix), src))))) return true;
+  if (src.length === 4) return isIpv4Multicast(src) || isIpv4LimitedBroadcast(src) || isIpv4Zeronet(src) || isIpv4Loopback(src);
+  const type = ipv6AddrType(src);
+  return type === IPV6_ADDR.ANY || (type & (IPV6_ADDR.MULTICAST | IPV6_ADDR.LOOPBACK)) !== 0 || (chain === 'FORWARD' && (type & IPV6_ADDR.LINKLOCAL) !== 0);
+}
+
+/** Counter deltas (counter id → packets) the program moved for one run. */
+function counterIds(maps: MapsJson): number[] {
+  return [...maps.counters.map((c) => c.id), ...maps.chains.map((c) => c.policyCounter)];
+}
+
+function snapshot(p: LoadedRuleset, ids: number[]): Map<number, bigint> {
+  return new Map(ids.map((id) => [id, p.counter(id).packets]));
+}
+
+function expectedCounters(maps: MapsJson, m: Decision, family: 'ipv4' | 'ipv6'): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  const add = (id: number) => out.set(id, (out.get(id) ?? 0n) + 1n);
+  for (const c of m.counters) {
+    if (c.kind === 'policy') {
+      add(maps.chains.find((x) => x.family === family && x.chain === c.chain)!.policyCounter);
+    } else {
+      const k = maps.counters.find((x) => x.family === family && x.chain === c.chain && x.ruleNumber === c.index + 1 && x.expansion === c.expansion);
+      add(k!.id);
+    }
+  }
+  return out;
+}
+
+export interface Outcome {
+  verdict: string;
+  chain: string | null;
+  rule: string | null;
+  reply: string | null;
+  counters: string[];
+  /** Why a REJECT sent nothing (not compared: the two sides name reasons differently). */
+  why?: string | number | null;
+}
+
+const UNFILTERED: Outcome = { verdict: 'accept', chain: null, rule: null, reply: null, counters: [] };
+
+function describeRule(chain: string | null, ruleNumber: number | null, expansion: number): string | null {
+  return chain === null || ruleNumber === null ? null : `${chain} #${ruleNumber}${expansion ? ` copy ${expansion + 1}` : ''}`;
+}
+
+/**
+ * Runs one packet through the loaded program and the model and returns both outcomes
+ * (verdict, chain, deciding rule, reply hex, counters moved) for comparison. `model` is null
+ * when the program's parser or chain detection handed the packet to the stack (no filter
+ * chain ran: the classifier was not involved); the program's outcome must then be "accept,
+ * nothing counted".
+ */
+export function bothOutcomes(t: TestHost, p: LoadedRuleset, compiled: Compiled, pc: PacketCase): { bpf: Outcome; model: Outcome | null } {
+  const maps = compiled.maps;
+  const ids = counterIds(maps);
+  const before = snapshot(p, ids);
+  let d: RunDetail;
+  try {
+    d = p.run(pc.frame, 'detect', { ifindex: t.ifindex[pc.dev], mark: pc.mark, egress: pc.egress });
+  } catch (err) {
+    // BPF_PROG_TEST_RUN refuses some malformed frames (e.g. an IPv6 ethertype before fewer
+    // bytes than an IPv6 header) before the program runs; the stack drops those anyway.
+    const view = hookView(decodeFrame(pc.frame), { chain: pc.egress ? 'OUTPUT' : 'INPUT' });
+    if ((err as { errno?: number }).errno === 22 && !view.ok) return { bpf: UNFILTERED, model: null };
+    throw new Error(`${(err as Error).message}\nframe ${Buffer.from(pc.frame).toString('hex')} (${pc.egress ? 'egress' : 'ingress'} ${pc.dev})`);
+  }
+  const after = snapshot(p, ids);
+  const moved: string[] = [];
+  for (const id of ids) {
+    const delta = after.get(id)! - before.get(id)!;
+    if (delta !== 0n) moved.push(`${id}x${delta}`);
+  }
+  const decided = d.flatRule >= 0 ? maps.rules[d.flatRule]!.source : null;
+  const bpf: Outcome = {
+    verdict: d.verdict,
+    chain: d.chain,
+    rule: decided ? describeRule(decided.chain, decided.ruleNumber, decided.expansion) : null,
+    reply: d.reply,
+    counters: moved.sort(),
+    why: d.verdict === 'drop' && d.outcome === 'rule' ? d.noreply : null,
+  };
+  if (d.chain === null) return { bpf, model: null };
+  const decoded = decodeFrame(pc.frame);
+  const family = decoded.ip?.family ?? 'ipv4';
+  const chain: FilterHook = d.chain;
+  const src = decoded.ip?.header.src;
+  const m = evaluateRuleset(compiled.ruleset, decoded, modelEnv(t, chain, d, pc.mark, src));
+  const model: Outcome = {
+    verdict: m.verdict,
+    chain: m.cause.kind === 'stack' ? null : chain,
+    rule: describeRule(m.ruleChain, m.ruleIndex === null ? null : m.ruleIndex + 1, m.expansion),
+    reply: m.reply ? Buffer.from(m.reply).toString('hex') : null,
+    counters: [...expectedCounters(maps, m, family)].map(([id, n]) => `${id}x${n}`).sort(),
+    why: m.noReply,
+  };
+  if (oddSource(t, src, chain)) {
+    // Whether a reply leaves is not compared for these sources (see oddSource).
+    for (const o of [bpf, model]) {
+      if (o.verdict === 'reject') o.verdict = 'drop';
+      o.reply = null;
+    }
+  }
+  return { bpf, model };
+}
+
+/**
+ * Asserts agreement, with both outcomes and a reproducer in the message. Returns false when
+ * the packet never reached a filter chain (nothing for the model to compare).
+ */
+export function expectAgreement(script: string, pc: PacketCase, r: { bpf: Outcome; model: Outcome | null }, hook: string): boolean {
+  const strip = (o: Outcome) => JSON.stringify({ ...o, why: undefined });
+  const bpf = strip(r.bpf);
+  const model = strip(r.model ?? UNFILTERED);
+  if (bpf === model) return r.model !== null;
+  expect.fail(
+    `BPF and model disagree\n  bpf:   ${bpf} (no-reply code ${r.bpf.why})\n  model: ${model} (no-reply ${r.model?.why})\n` +
+      `hook ${hook}; ${pc.egress ? 'egress' : 'ingress'} dev ${pc.dev} mark ${pc.mark}\nframe ${Buffer.from(pc.frame).toString('hex')}\nrules.txt:\n${script}`,
+  );
+}
+
+/**
+ * fast-check parameters: the seed, and a reporter that shows the failing packet's reproducer
+ * (rules file and frame, from the assertion message) rather than the whole generated case.
+ */
+export function runParameters<T>(seed: number, numRuns: number): fc.Parameters<T> {
+  return {
+    seed,
+    numRuns,
+    endOnFailure: true,
+    reporter(details) {
+      if (!details.failed) return;
+      const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+      throw new Error(`property failed (seed ${details.seed}, path ${details.counterexamplePath ?? '?'}; rerun with RJC_SEED=${details.seed}):\n${cause}`);
+    },
+  };
+}
