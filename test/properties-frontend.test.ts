@@ -14,6 +14,8 @@ import { BUILTIN_CHAINS, type Family, type TableName } from '../src/compiler/ir.
 import { equalIgnoringSpans, stripSpans } from '../src/compiler/lower/same-rule.js';
 import { MESSAGES } from '../src/compiler/messages.js';
 import { printRuleset } from '../src/compiler/print.js';
+import type { Chain, FamilyRuleset, Rule, Ruleset, Table } from '../src/compiler/ir.js';
+import { arbRule, SPAN } from './support/arbitrary-ir.js';
 
 // ---------------------------------------------------------------------------------------------
 // Generated rulesets, as iptables-save text (their IR is what parsing that text gives).
@@ -166,6 +168,63 @@ describe('parse(print(ir)) == ir', () => {
       fc.property(saveText, (text) => {
         const once = printRuleset(parseRuleset(text, 'gen.rules').ruleset);
         expect(printRuleset(parseRuleset(once, 'gen.rules').ruleset)).toBe(once);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Generated IR (the option level's canonical rule generators) → print → parse.
+
+/** The table a generated rule's target may live in (iptables restricts some targets). */
+function tableFor(rule: Rule): TableName {
+  const t = rule.target;
+  if (t?.target === 'other' && (t.name === 'NOTRACK' || t.name === 'TRACE')) return 'raw';
+  if (t?.target === 'other' && t.name === 'MARK') return 'mangle';
+  return 'filter';
+}
+
+/**
+ * A canonical ruleset IR: every built-in chain with its policy and counters, user chains u0..u3
+ * holding generated rules, jumps retargeted to a later user chain (no loops) or dropped.
+ */
+function arbRulesetIr(family: Family): fc.Arbitrary<Ruleset> {
+  return fc.array(fc.tuple(arbRule(family), fc.nat(3), fc.nat(3)), { maxLength: 12 }).map((items) => {
+    const tables = new Map<TableName, Table>();
+    const tableOf = (name: TableName): Table => {
+      let t = tables.get(name);
+      if (!t) {
+        const builtins: Chain[] = BUILTIN_CHAINS[name].map((c) => ({ kind: 'chain', name: c, builtin: true, policy: { verdict: 'ACCEPT', span: SPAN }, counters: { packets: 0, bytes: 0 }, span: SPAN, rules: [] }));
+        const users: Chain[] = [0, 1, 2, 3].map((i) => ({ kind: 'chain', name: `u${i}`, builtin: false, counters: { packets: 0, bytes: 0 }, span: SPAN, rules: [] }));
+        t = { kind: 'table', name, span: SPAN, chains: [...builtins, ...users] };
+        tables.set(name, t);
+      }
+      return t;
+    };
+    for (const [rule, at, to] of items) {
+      const t = tableOf(tableFor(rule));
+      const users = t.chains.filter((c) => !c.builtin);
+      const target = rule.target;
+      if (target?.target === 'jump') {
+        if (at >= 3) continue;
+        target.chain = `u${at + 1 + (to % (3 - at))}`;
+      }
+      users[at]!.rules.push(rule);
+    }
+    const fam: FamilyRuleset = { kind: 'family', family, tables: [...tables.values()] };
+    return { kind: 'ruleset', file: 'gen.rules', backend: 'unknown', families: fam.tables.length > 0 ? [fam] : [] };
+  });
+}
+
+describe('parse(print(ir)) == ir with generated IR', () => {
+  it.each<Family>(['ipv4', 'ipv6'])('%s: any canonical rule of the option level, in user chains of their tables', (family) => {
+    fc.assert(
+      fc.property(arbRulesetIr(family), (ir) => {
+        const printed = printRuleset(ir);
+        const back = parseRuleset(printed, 'gen.rules');
+        expect(back.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+        expect(stripSpans(back.ruleset)).toEqual(stripSpans(ir));
       }),
       { numRuns: 100 },
     );
