@@ -9,9 +9,10 @@
  * the orig's, ICMPv6 flow label 0), and the harness is built with a fixed Timestamp-option
  * clock (RJC_TEST_TIMESTAMP_MS=0, the model's default), so nothing is masked.
  *
- * The replying host is the golden "direct" host (192.0.2.2/24, 2001:db8::2/64 on vB,
- * forwarding off): at ingress (TC, XDP) packets for it are INPUT, anything else is for nobody
- * here; at TC egress every packet is locally generated, OUTPUT.
+ * Two replying hosts, rebuilt like the golden captures: the "direct" host (forwarding off; at
+ * ingress packets for it are INPUT, anything else is for nobody; at TC egress every packet is
+ * locally generated, OUTPUT) and the router (packets for its subnets are FORWARD, for itself
+ * INPUT).
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,48 +32,131 @@ const harnessConfig = structLayout('rjc_harness_config');
 const harnessResult = structLayout('rjc_harness_result');
 const reasonName = (code: number) => NO_REPLY_REASONS.find((r) => r.code === code)?.name ?? `#${code}`;
 
-const env: ModelEnv = {
-  chain: 'INPUT',
-  inInterface: 'vB',
-  localAddresses: [
-    { address: '192.0.2.2', prefix: 24, interface: 'vB' },
-    { address: '2001:db8::2', prefix: 64, interface: 'vB' },
-    { address: '127.0.0.1', prefix: 8, interface: 'lo' },
-    { address: '::1', prefix: 128, interface: 'lo' },
-  ],
-  reply: { ipv4DefaultTtl: 64, ipv6HopLimit: 64 },
+/** A replying host: where the program runs, what the model is told, what packets to try. */
+interface Site {
+  topology: 'direct' | 'forward';
+  /** The device the program is attached to (towards the sender). */
+  device: string;
+  /** Model environment without the chain. */
+  env: Omit<ModelEnv, 'chain'>;
+  values: PacketValues;
+  /** The chain the kernel runs for an arriving packet (by destination), or null for none. */
+  chainOf(ip: Uint8Array): 'INPUT' | 'FORWARD' | null;
+  /** Why a packet is left out (the reply would need a route the single device cannot give). */
+  skip?(ip: Uint8Array): string | null;
+}
+
+const v4 = (ip: Uint8Array) => ip[0]! >> 4 === 4;
+const dstOf = (ip: Uint8Array) => (v4(ip) ? ip.subarray(16, 20) : ip.subarray(24, 40));
+const srcOf = (ip: Uint8Array) => (v4(ip) ? ip.subarray(12, 16) : ip.subarray(8, 24));
+const inPrefix = (addr: Uint8Array, prefix: number[], bits: number) =>
+  prefix.every((byte, i) => i * 8 >= bits || ((addr[i]! ^ byte) & (0xff << Math.max(0, 8 - (bits - i * 8)))) === 0);
+
+/** What the host takes in at INPUT: its addresses, (subnet) broadcasts, multicast. */
+function inputFor(ip: Uint8Array, env: Site['env'], device: string): boolean {
+  const dst = dstOf(ip);
+  const full = { ...env, chain: 'INPUT' as const };
+  if (v4(ip)) {
+    const zero = srcOf(ip).every((b) => b === 0) && dst.every((b) => b === 0);
+    return dst[0]! >> 4 === 0xe || dst.every((b) => b === 0xff) || isLocalAddress(dst, full) || isSubnetBroadcast(dst, full) || zero;
+  }
+  // Global addresses count on any device, link-local ones only on the arrival device.
+  const linkLocal = dst[0] === 0xfe && (dst[1]! & 0xc0) === 0x80;
+  return dst[0] === 0xff || isLocalAddress(dst, full, linkLocal ? device : null);
+}
+
+const lo = [
+  { address: '127.0.0.1', prefix: 8, interface: 'lo' },
+  { address: '::1', prefix: 128, interface: 'lo' },
+];
+
+/** The golden "direct" host: 192.0.2.2/24, 2001:db8::2/64 on vB, forwarding off. */
+const DIRECT: Site = {
+  topology: 'direct',
+  device: 'vB',
+  env: {
+    inInterface: 'vB',
+    localAddresses: [{ address: '192.0.2.2', prefix: 24, interface: 'vB' }, { address: '2001:db8::2', prefix: 64, interface: 'vB' }, ...lo],
+    reply: { ipv4DefaultTtl: 64, ipv6HopLimit: 64 },
+  },
+  // Repeated entries weigh more: mostly the peer and the host, sometimes the odd ones.
+  values: {
+    ...emptyValues(),
+    ipv4Prefixes: [
+      ...Array<string>(6).fill('192.0.2.1/32'),
+      ...Array<string>(6).fill('192.0.2.2/32'),
+      '192.0.2.255/32', '224.0.0.1/32', '255.255.255.255/32', '0.0.0.0/32', '127.0.0.1/32', '198.51.100.7/32',
+    ],
+    ipv6Prefixes: [
+      ...Array<string>(6).fill('2001:db8::1/128'),
+      ...Array<string>(6).fill('2001:db8::2/128'),
+      'ff02::1/128', 'fe80::a/128', '::/128', '::ffff:192.0.2.1/128', '2001:db8:5::9/128',
+    ],
+    ports: [9, 53, 80],
+    protocols: [6, 17, 1, 58, 47, 253],
+  },
+  chainOf: (ip) => (inputFor(ip, DIRECT.env, 'vB') ? 'INPUT' : null),
 };
 
-/** Addresses around the host: its own, its peer, broadcasts, multicast, martians. */
-const values: PacketValues = {
-  ...emptyValues(),
-  // Repeated entries weigh more: mostly the peer and the host, sometimes the odd ones.
-  ipv4Prefixes: [
-    ...Array<string>(6).fill('192.0.2.1/32'),
-    ...Array<string>(6).fill('192.0.2.2/32'),
-    '192.0.2.255/32', '224.0.0.1/32', '255.255.255.255/32', '0.0.0.0/32', '127.0.0.1/32', '198.51.100.7/32',
-  ],
-  ipv6Prefixes: [
-    ...Array<string>(6).fill('2001:db8::1/128'),
-    ...Array<string>(6).fill('2001:db8::2/128'),
-    'ff02::1/128', 'fe80::a/128', '::/128', '::ffff:192.0.2.1/128', '2001:db8:5::9/128',
-  ],
-  ports: [9, 53, 80],
-  protocols: [6, 17, 1, 58, 47, 253],
+/** The golden router: 198.51.100.126/25 + 2001:db8:a::fe/64 on rS (the program), .129/25 +
+ * 2001:db8:c::fe/64 on rC, forwarding on. */
+const FORWARD: Site = {
+  topology: 'forward',
+  device: 'rS',
+  env: {
+    inInterface: 'rS',
+    outInterface: 'rC',
+    localAddresses: [
+      { address: '198.51.100.126', prefix: 25, interface: 'rS' },
+      { address: '198.51.100.129', prefix: 25, interface: 'rC' },
+      { address: '2001:db8:a::fe', prefix: 64, interface: 'rS' },
+      { address: '2001:db8:c::fe', prefix: 64, interface: 'rC' },
+      ...lo,
+    ],
+    reply: { ipv4DefaultTtl: 64, ipv6HopLimit: 64, icmpSourceV4: '198.51.100.126', icmpSourceV6: '2001:db8:a::fe' },
+  },
+  values: {
+    ...emptyValues(),
+    ipv4Prefixes: [
+      ...Array<string>(6).fill('198.51.100.1/32'),
+      ...Array<string>(6).fill('198.51.100.130/32'),
+      '198.51.100.126/32', '198.51.100.129/32', '198.51.100.127/32', '198.51.100.255/32', '198.51.100.5/32', '224.0.0.1/32', '203.0.113.9/32',
+    ],
+    ipv6Prefixes: [
+      ...Array<string>(6).fill('2001:db8:a::1/128'),
+      ...Array<string>(6).fill('2001:db8:c::1/128'),
+      '2001:db8:a::fe/128', '2001:db8:c::fe/128', '2001:db8:a::5/128', 'ff02::1/128', 'fe80::a/128', '2001:db8:5::9/128',
+    ],
+    ports: [9, 53, 80],
+    protocols: [6, 17, 1, 58, 47, 253],
+  },
+  chainOf: (ip) => {
+    // A router also owns the subnet-router anycast addresses of its IPv6 prefixes (prefix::).
+    if (inputFor(ip, FORWARD.env, 'rS') || (!v4(ip) && isSubnetRouterAnycast(dstOf(ip)))) return 'INPUT';
+    const dst = dstOf(ip);
+    const routed = v4(ip) ? inPrefix(dst, [198, 51, 100, 0], 24) : inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) || inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0c], 64);
+    return routed ? 'FORWARD' : null;
+  },
+  // Replies leave through rS: only senders on rS's side have a route back through it (not the
+  // router's own IPv6 or anycast addresses, whose route back is local; IPv6 input has no
+  // martian check to stop them).
+  // A spoofed subnet-broadcast source (198.51.100.127) is skipped too: the kernel answers it
+  // through a broadcast route, the FIB gives rejectc no route (bpf/KNOWN-DIFFERENCES.md).
+  skip: (ip) => {
+    const src = srcOf(ip);
+    const behind = v4(ip)
+      ? inPrefix(src, [198, 51, 100, 0], 25) && src[3] !== 127
+      : inPrefix(src, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) && !isSubnetRouterAnycast(src) && !isLocalAddress(src, { ...FORWARD.env, chain: 'FORWARD' });
+    return behind ? null : 'source-not-behind-the-device';
+  },
 };
+
+function isSubnetRouterAnycast(a: Uint8Array): boolean {
+  return (inPrefix(a, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) || inPrefix(a, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0c], 64)) && a.subarray(8).every((b) => b === 0);
+}
 
 const ICMP4 = REJECT_TYPES.filter((t) => t.family !== 'ipv6').map((t) => t.name);
 const ICMP6 = REJECT_TYPES.filter((t) => t.family !== 'ipv4').map((t) => t.name);
-
-/** Is the destination of this IP packet (bytes) something the host takes in at INPUT? */
-function forThisHost(ip: Uint8Array): boolean {
-  if (ip[0]! >> 4 === 4) {
-    const dst = ip.subarray(16, 20);
-    return dst[0]! >> 4 === 0xe || dst.every((b) => b === 0xff) || isLocalAddress(dst, env) || isSubnetBroadcast(dst, env) || (ip.subarray(12, 16).every((b) => b === 0) && dst.every((b) => b === 0));
-  }
-  const dst = ip.subarray(24, 40);
-  return dst[0] === 0xff || isLocalAddress(dst, env, 'vB');
-}
 
 /**
  * The one deliberate difference from the kernel (and the model) in this test: an IPv4 ICMP
@@ -80,7 +164,7 @@ function forThisHost(ip: Uint8Array): boolean {
  * ingress path the reply is redirected into would drop as a martian (bpf/KNOWN-DIFFERENCES.md).
  * Patch the model's reply accordingly: source address, then the IPv4 header checksum.
  */
-function adaptOutputIcmp4(reply: Uint8Array, orig: Uint8Array, chain: 'INPUT' | 'OUTPUT'): Uint8Array {
+function adaptOutputIcmp4(reply: Uint8Array, orig: Uint8Array, chain: 'INPUT' | 'FORWARD' | 'OUTPUT'): Uint8Array {
   if (chain !== 'OUTPUT' || reply[0]! >> 4 !== 4 || reply[9] !== 1) return reply;
   const out = Uint8Array.from(reply);
   out.set(orig.subarray(16, 20), 12);
@@ -95,39 +179,44 @@ function adaptOutputIcmp4(reply: Uint8Array, orig: Uint8Array, chain: 'INPUT' | 
 }
 
 describe('reply path: BPF harness and the TypeScript model agree on random packets', () => {
-  let host: GoldenHost;
+  const hosts = {} as Record<Site['topology'], GoldenHost>;
   const objects: Partial<Record<'tc' | 'xdp', BpfObject>> = {};
   const seen = new Map<string, number>();
 
   beforeAll(() => {
-    host = createGoldenHost('direct');
+    hosts.direct = createGoldenHost('direct');
+    hosts.forward = createGoldenHost('forward');
     for (const flavor of ['tc', 'xdp'] as const) {
       // A fixed Timestamp-option clock, the model's default (env.timestampMs 0).
       const obj = BpfObject.open(buildHarness(flavor, ['RJC_TEST_TIMESTAMP_MS=0']));
       obj.load();
-      host.ns.run(() => writeHostMaps(obj, readHostConfig()));
       objects[flavor] = obj;
     }
   });
 
   afterAll(() => {
-    host?.cleanup();
+    for (const h of Object.values(hosts)) h?.cleanup();
     for (const obj of Object.values(objects)) obj?.close();
     console.log(`reply model vs BPF outcomes: ${JSON.stringify(Object.fromEntries([...seen].sort()))}`);
   });
 
   const SCENARIOS = [
-    { flavor: 'tc', hook: 'ingress', chain: 'INPUT' },
-    { flavor: 'xdp', hook: 'ingress', chain: 'INPUT' },
-    { flavor: 'tc', hook: 'egress', chain: 'OUTPUT' },
+    { flavor: 'tc', hook: 'ingress', site: DIRECT },
+    { flavor: 'xdp', hook: 'ingress', site: DIRECT },
+    { flavor: 'tc', hook: 'egress', site: DIRECT },
+    { flavor: 'tc', hook: 'ingress', site: FORWARD },
+    { flavor: 'xdp', hook: 'ingress', site: FORWARD },
   ] as const;
-  for (const { flavor, hook, chain } of SCENARIOS) {
-    it(`${flavor} ${hook} (${chain}): same stack decision, chain, reply bytes or no-reply reason (${RUNS} packets)`, () => {
+  for (const { flavor, hook, site } of SCENARIOS) {
+    const what = hook === 'egress' ? 'OUTPUT' : site.topology === 'direct' ? 'INPUT' : 'FORWARD and INPUT on a router';
+    it(`${flavor} ${hook}, ${what}: same stack decision, chain, reply bytes or no-reply reason (${RUNS} packets)`, () => {
       const obj = objects[flavor]!;
+      const host = hosts[site.topology];
+      host.ns.run(() => writeHostMaps(obj, readHostConfig()));
       const prog = obj.program(flavor === 'xdp' ? 'harness_xdp' : hook === 'ingress' ? 'harness_ingress' : 'harness_egress');
-      const ifindex = host.ns.run(() => findIfindex('vB')!);
-      const scenarioEnv: ModelEnv = chain === 'INPUT' ? env : { ...env, chain: 'OUTPUT', inInterface: undefined, outInterface: 'vB' };
-      const tag = `${flavor}-${hook}`;
+      const ifindex = host.ns.run(() => findIfindex(site.device)!);
+      const values = site.values;
+      const tag = `${flavor}-${hook}-${site.topology}`;
       const seed = Number(process.env['RJC_SEED'] ?? Date.now() % 2 ** 31);
       console.log(`${tag}: fast-check seed ${seed} (RJC_SEED=${seed} reproduces)`);
       const property = fc.property(arbitraryPacket({ values }), fc.nat(), (p, pick) => {
@@ -164,7 +253,7 @@ describe('reply path: BPF harness and the TypeScript model agree on random packe
           return;
         }
         const l3 = vlan ? 18 : 14;
-        if (chain === 'OUTPUT' && p.family === 'ipv4' && frame.length > l3 && (frame[l3]! & 0x0f) > 5) {
+        if (hook === 'egress' && p.family === 'ipv4' && frame.length > l3 && (frame[l3]! & 0x0f) > 5) {
           // IPv4 options on a locally generated packet already carry the sender's processing
           // (ip_options_build); the kernel echoes from the socket's compiled options, which
           // neither side reproduces from the wire bytes (bpf/KNOWN-DIFFERENCES.md).
@@ -172,18 +261,28 @@ describe('reply path: BPF harness and the TypeScript model agree on random packe
           return;
         }
         const decoded = decodeFrame(frame);
+        // The chain the kernel would run: OUTPUT at egress; at ingress by destination. The
+        // model is told it and says whether the stack drops the packet before that hook.
+        const ipBytes = decoded.ip?.bytes;
+        const chain = hook === 'egress' ? 'OUTPUT' : ipBytes ? site.chainOf(ipBytes) : null;
+        const skipped = hook === 'ingress' && ipBytes && chain ? site.skip?.(ipBytes) : null;
+        if (skipped) {
+          seen.set(`${tag} skipped ${skipped}`, (seen.get(`${tag} skipped ${skipped}`) ?? 0) + 1);
+          return;
+        }
+        const scenarioEnv: ModelEnv =
+          chain === 'OUTPUT' ? { ...site.env, chain, inInterface: undefined, outInterface: site.device } : { ...site.env, chain: chain ?? 'INPUT' };
         const view = decoded.ip ? hookView(decoded, scenarioEnv) : ({ ok: false, drop: 'not-ip' } as const);
-        // INPUT: only what is for this host; OUTPUT: every locally generated packet.
-        const forUs = view.ok && (chain === 'OUTPUT' || forThisHost(view.packet.ip.bytes));
+        const forUs = view.ok && chain !== null;
         const bpfSees = out.parse === 0 && out.chain !== CHAIN_NONE;
-        expect(bpfSees, `${report}: model ${view.ok ? (forUs ? chain : 'not for this host') : `stack drops (${view.drop})`}, BPF parse ${out.parse} chain ${out.chain}`).toBe(forUs);
+        expect(bpfSees, `${report}: model ${view.ok ? (forUs ? chain : 'no chain here') : `stack drops (${view.drop})`}, BPF parse ${out.parse} chain ${out.chain}`).toBe(forUs);
         if (!view.ok || !forUs) {
           expect(run.retval, report).toBe(flavor === 'tc' ? TC_ACT.OK : XDP_ACTION.PASS);
-          const key = `${flavor} pass ${view.ok ? 'not-for-host' : view.drop}`;
+          const key = `${tag} pass ${view.ok ? 'no-chain' : view.drop}`;
           seen.set(key, (seen.get(key) ?? 0) + 1);
           return;
         }
-        expect(out.chain, report).toBe(CHAIN_IDS[chain]);
+        expect(out.chain, report).toBe(CHAIN_IDS[chain!]);
         const model = buildReply(view.packet, withType, scenarioEnv);
         if (model.reply === null) {
           expect(reasonName(out.reason!), report).toBe(model.reason);
@@ -197,8 +296,8 @@ describe('reply path: BPF harness and the TypeScript model agree on random packe
             expect(Buffer.from(run.data.subarray(0, 6)).equals(Buffer.from(frame.subarray(6, 12))), report).toBe(true);
           }
           const got = Buffer.from(run.data.subarray(l3)).toString('hex');
-          expect(got, report).toBe(Buffer.from(adaptOutputIcmp4(model.reply, view.packet.ip.bytes, chain)).toString('hex'));
-          const key = `${flavor} reply ${withType === 'tcp-reset' ? 'rst' : 'icmp'}${p.family === 'ipv4' ? '4' : '6'}`;
+          expect(got, report).toBe(Buffer.from(adaptOutputIcmp4(model.reply, decoded.ip!.bytes, chain!)).toString('hex'));
+          const key = `${tag} reply ${chain} ${withType === 'tcp-reset' ? 'rst' : 'icmp'}${p.family === 'ipv4' ? '4' : '6'}`;
           seen.set(key, (seen.get(key) ?? 0) + 1);
         }
       });
