@@ -10,8 +10,10 @@
 #ifndef RJC_REPLY4_H
 #define RJC_REPLY4_H
 
+#include <stddef.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <linux/icmp.h>
 #include "rjc_reply.h"
 
@@ -20,13 +22,14 @@
 #define RJC_TCP_RST 0x04
 #define RJC_TCP_ACK 0x10
 
-/* Offsets in a TCP header. */
-#define RJC_TCP_OFF_SEQ 4
-#define RJC_TCP_OFF_ACK 8
-#define RJC_TCP_OFF_DOFF 12
-#define RJC_TCP_OFF_FLAGS 13
-#define RJC_TCP_OFF_CHECK 16
-#define RJC_UDP_OFF_CHECK 6
+/* Offsets in TCP / UDP headers. Data offset and flags are bitfields of struct tcphdr: the
+ * bytes after ack_seq. */
+#define RJC_TCP_OFF_SEQ offsetof(struct tcphdr, seq)
+#define RJC_TCP_OFF_ACK offsetof(struct tcphdr, ack_seq)
+#define RJC_TCP_OFF_DOFF (offsetof(struct tcphdr, ack_seq) + 4)
+#define RJC_TCP_OFF_FLAGS (RJC_TCP_OFF_DOFF + 1)
+#define RJC_TCP_OFF_CHECK offsetof(struct tcphdr, check)
+#define RJC_UDP_OFF_CHECK offsetof(struct udphdr, check)
 
 /* ICMP types that are errors (icmp_pointers[].error in net/ipv4/icmp.c): 1-7, 9-12. An ICMP
  * error is never answered with an ICMP error, nor is a type above NR_ICMP_TYPES (18). */
