@@ -40,7 +40,8 @@ export function buildProbe(xdp = false): string {
  * The traffic generator. Commands (one per run, JSON result on stdout):
  *   serve PORT              TCP (echoes data) and UDP echo on PORT, dual stack; prints {"ready":true}
  *   tcp HOST PORT           connect, send 5 bytes, read the echo, close: {"result":"ok"|"refused"|"timeout"}
- *   udp HOST PORT N         N datagrams, each waiting for its echo: {"replies":n}
+ *   udp HOST PORT N         N datagrams, each waiting for its echo: {"replies":n,"refused":n}
+ *                           (refused: an ICMP port unreachable reached the socket)
  *   ping HOST N             N ICMP echo requests with one identifier: {"replies":n}
  *   raw HOST PORT FLAGS     one TCP segment with FLAGS (e.g. 0x10) from port 40000, seq 1000
  *   icmperr HOST PORT       an ICMP(v6) port unreachable quoting a UDP packet HOST:PORT -> us:PORT
@@ -96,14 +97,16 @@ def tcp(host, port):
     out({'result': 'ok' if d == b'hello' else 'short'})
 
 def udp(host, port, n):
-    s = socket.socket(fam(host), socket.SOCK_DGRAM); s.settimeout(1); s.connect((host, port)); got = 0
+    s = socket.socket(fam(host), socket.SOCK_DGRAM); s.settimeout(1); s.connect((host, port)); got = 0; refused = 0
     for i in range(n):
         s.send(b'x%d' % i)
         try:
             s.recv(64); got += 1
+        except ConnectionRefusedError:
+            refused += 1
         except OSError:
             pass
-    out({'replies': got})
+    out({'replies': got, 'refused': refused})
 
 def ping(host, n):
     f = fam(host)

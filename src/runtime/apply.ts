@@ -25,6 +25,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Hook, RulesetArtifact } from './artifact.js';
 import { physicalPinPath, pinDirOf } from './bpffs.js';
+import { ensureConntrack } from './conntrack.js';
 import { carryOver, readCounterSlots } from './counters.js';
 import { LibbpfError } from './errors.js';
 import { type HostConfig, readHostConfig } from './host-config.js';
@@ -273,6 +274,8 @@ function prepareSwap(base: Common, options: ApplyOptions, host: HostConfig): Swa
       ...(options.verifierLogDir ? { verifierLogDir: options.verifierLogDir } : {}),
       ...(options.config ? { config: options.config } : {}),
     });
+    // A program that reads the kernel's connection table needs conntrack running (rjc_ct.h).
+    if (loaded.obj.maps.has('rjc_ct_scratch')) ensureConntrack();
     pinInstance(base.pinDir, instance, loaded);
     return { ...base, kind: 'swap', loaded, instance, shared };
   } catch (err) {

@@ -1,0 +1,45 @@
+/**
+ * Connection tracking must be running in the namespace for `-m state` / `-m conntrack` rules:
+ * rejectc's programs read the kernel's own table (bpf/rjc_ct.h), and the kernel only tracks
+ * connections while something asks for it (iptables' state/conntrack matches did, before
+ * rejectc replaced them). {@link ensureConntrack} asks for it with a one-rule nftables table
+ * that references the connection state and decides nothing (policy accept, a counter):
+ * `nf_ct_netns_get` registers the conntrack hooks for IPv4 and IPv6 while it exists.
+ * Acts in the calling process's network namespace.
+ */
+import { spawnSync } from 'node:child_process';
+import { EnvironmentError } from '../errors.js';
+
+/** The nftables table that keeps conntrack on (family inet). */
+export const CONNTRACK_TABLE = 'rejectc_conntrack';
+
+const RULESET = `table inet ${CONNTRACK_TABLE} {
+	chain keep {
+		type filter hook prerouting priority -300; policy accept;
+		ct state invalid counter
+	}
+}
+`;
+
+function nft(args: readonly string[], input?: string): { status: number; stderr: string } {
+  const r = spawnSync('nft', args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
+  if (r.error) throw new EnvironmentError(`cannot run nft: ${r.error.message}`, 'apt-get install nftables (rejectc keeps connection tracking on with an nftables table)');
+  return { status: r.status ?? -1, stderr: r.stderr ?? '' };
+}
+
+/** True when this namespace has rejectc's conntrack table. */
+export function conntrackTablePresent(): boolean {
+  return nft(['list', 'table', 'inet', CONNTRACK_TABLE]).status === 0;
+}
+
+/** Creates the table unless it exists. Throws {@link EnvironmentError} when nft refuses. */
+export function ensureConntrack(): void {
+  if (conntrackTablePresent()) return;
+  const r = nft(['-f', '-'], RULESET);
+  if (r.status !== 0) throw new EnvironmentError(`nft could not create table inet ${CONNTRACK_TABLE}: ${r.stderr.trim()}`, 'rejectc needs nftables (CAP_NET_ADMIN) to keep connection tracking on for -m state/-m conntrack');
+}
+
+/** Removes the table (after the last rejectc program that reads conntrack is gone). */
+export function releaseConntrack(): void {
+  if (conntrackTablePresent()) nft(['delete', 'table', 'inet', CONNTRACK_TABLE]);
+}
