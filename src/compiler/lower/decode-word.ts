@@ -45,6 +45,22 @@ export function decodeWord(image: string, start: number, form: InputForm, lines:
   };
 }
 
+/**
+ * The save-form fast path: just the {@link Word} (no expansions exist in that form). Use
+ * {@link restoreUnterminated} to ask whether a quote was left open.
+ */
+export function restoreWord(image: string, start: number, lines: SpanSource): Word {
+  const span = lines.span(start, start + image.length);
+  if (!image.includes('"')) return { text: image, span, quoted: false };
+  const d = decodeRestore(image);
+  return { text: d.text, span, quoted: d.quoted };
+}
+
+/** True if an iptables-restore word opens a double quote it does not close. */
+export function restoreUnterminated(image: string): boolean {
+  return image.includes('"') && decodeRestore(image).unterminated;
+}
+
 interface Decoded {
   text: string;
   quoted: boolean;

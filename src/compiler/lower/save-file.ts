@@ -12,11 +12,12 @@ import { diag, type Diagnostic } from '../diagnostics.js';
 import type { Backend, Counters, Family } from '../ir.js';
 import type { Span } from '../span.js';
 import type { SpanSource } from './positions.js';
-import { decodeWord, type DecodedWord } from './decode-word.js';
+import { restoreUnterminated, restoreWord } from './decode-word.js';
 import { guessFamily, headerInfo } from './family.js';
 import { joinedSource, type Invocation } from './invocation.js';
 import { isTableName, type RulesetBuilder } from './ruleset-builder.js';
 import type { RawToken, SourceLine } from './source-lines.js';
+import type { Word } from './words.js';
 
 export interface SaveFileOptions {
   /** Forces the family instead of reading it from the header or the rules. */
@@ -48,11 +49,10 @@ export function lowerSaveFile(
   builder: RulesetBuilder,
   options: SaveFileOptions = {},
 ): SaveFileFacts {
-  const decode = (t: RawToken): DecodedWord => decodeWord(t.image, t.start, 'save', lineMap);
+  const word = (t: RawToken): Word => restoreWord(t.image, t.start, lineMap);
   const diagnostics: Diagnostic[] = builder.diagnostics;
   const report = (code: Parameters<typeof diag>[0], span: Span, params: Record<string, string | number> = {}) =>
     diagnostics.push(diag(code, span, params));
-  const word = (t: RawToken) => decode(t).word;
 
   let header: ReturnType<typeof headerInfo> = {};
   for (const line of lines) {
@@ -131,27 +131,28 @@ export function lowerSaveFile(
           if (skipping) continue;
           const tokens = command.tokens;
           const counters = tokens[0]?.counters ? tokens[0] : undefined;
-          const words = (counters ? tokens.slice(1) : tokens).map(decode);
+          const wordTokens = counters ? tokens.slice(1) : tokens;
+          const words = wordTokens.map(word);
           const first = words[0];
-          if (!first || !first.word.text.startsWith('-')) {
-            const at = first?.word.span ?? span(tokens[0]!);
-            if (table) report('E100', at, { detail: `expected an iptables command such as "-A CHAIN", found "${first?.word.text ?? tokens[0]!.image}"` });
+          if (!first || !first.text.startsWith('-')) {
+            const at = first?.span ?? span(tokens[0]!);
+            if (table) report('E100', at, { detail: `expected an iptables command such as "-A CHAIN", found "${first?.text ?? tokens[0]!.image}"` });
             else report('W100', at);
             continue;
           }
-          const open = words.find((w) => w.unterminated);
-          if (open) {
-            report('E101', open.word.span);
+          const open = wordTokens.findIndex((t) => restoreUnterminated(t.image));
+          if (open >= 0) {
+            report('E101', words[open]!.span);
             continue;
           }
           const inv: Invocation = {
             family,
             backend,
-            args: words.map((w) => w.word),
+            args: words,
             restore: true,
             span: lineMap.span(command.start, command.end),
             source: joinedSource(text, command.start, command.end),
-            head: first.word.span,
+            head: first.span,
           };
           if (counters) inv.counters = { value: parseCounters(counters.image), span: span(counters) };
           builder.execute(inv, family, table);
