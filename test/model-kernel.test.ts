@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRuleset } from '../src/compiler/frontend.js';
+import { arbRulesetScript } from './compile-support.js';
 import type { Chain, FamilyRuleset, FilterHook } from '../src/compiler/ir.js';
 import { checksumOf, fold, get16, pseudoSum4, put16, sum16 } from '../src/model/checksum.js';
 import { decodeFrame, evaluate, expansions, toHex, type Decision, type ModelEnv } from '../src/model/index.js';
@@ -43,7 +44,10 @@ import {
 } from './support/packets.js';
 
 const SEED = Number(process.env.RJC_MODEL_KERNEL_SEED ?? Date.now() % 1_000_000);
-const RUNS = Number(process.env.RJC_MODEL_KERNEL_RUNS ?? 80);
+const RUNS = Number(process.env.RJC_MODEL_KERNEL_RUNS ?? 60);
+/** Random rulesets per family (each with RANDOM_PACKETS frames) in the random-ruleset part. */
+const RANDOM_RULESETS = Number(process.env.RJC_MODEL_KERNEL_RULESETS ?? 8);
+const RANDOM_PACKETS = 20;
 const SPOOFED_MAC = '02:00:00:00:00:0a';
 /** Source MAC of the other test frames; the sender's own stack (its real MAC) is filtered out. */
 const TEST_MAC = '02:00:00:00:00:0b';
@@ -431,6 +435,8 @@ interface Target {
   ruleset: FamilyRuleset;
   env: ModelEnv;
   sender: Sender;
+  /** The rules script, for failure reports of random rulesets. */
+  script?: string;
 }
 
 /** What the compared frames exercised: `cause verdict reason` → count (printed, and checked). */
@@ -446,7 +452,7 @@ async function compare(t: Target, c: Case): Promise<void> {
   const model = relevant(modelCounters(t.ruleset, d), t.env.chain);
   const key = `${t.family} ${t.env.chain} ${d.cause.kind === 'stack' ? `stack ${d.cause.drop}` : d.cause.kind} ${d.verdict}${d.noReply ? ` ${d.noReply}` : ''}`;
   coverage.set(key, (coverage.get(key) ?? 0) + 1);
-  const context = `${c.kind}\nframe ${toHex(c.frame)}\nmodel: ${d.verdict} ${d.cause.kind} ${d.noReply ?? ''} rule ${d.ruleChain}#${d.ruleIndex}`;
+  const context = `${c.kind}\nframe ${toHex(c.frame)}\nmodel: ${d.verdict} ${d.cause.kind} ${d.noReply ?? ''} rule ${d.ruleChain}#${d.ruleIndex}${t.script ? `\nrules:\n${t.script}` : ''}`;
   expect(kernel, context).toEqual(model);
   if (d.verdict === 'accept') return; // the stack itself may answer an accepted packet
   const replies = frames.map((f) => replyOf(f, decoded.ip!.header.src)).filter((r): r is Uint8Array => r !== null);
@@ -466,12 +472,65 @@ function quietIcmp(ns: Netns): void {
  * Installs the rulesets, and drops before the filter table whatever the sender's own stack
  * sends (router solicitations, MLD reports, DAD): only the test frames may move counters.
  */
-function restore(ns: Netns, noisyMac: string): void {
-  ns.exec(['iptables-legacy-restore'], { input: RULES_V4 });
-  ns.exec(['ip6tables-legacy-restore'], { input: RULES_V6 });
+function restore(ns: Netns, noisyMac: string, v4 = RULES_V4, v6 = RULES_V6): void {
+  ns.exec(['iptables-legacy-restore'], { input: v4 });
+  ns.exec(['ip6tables-legacy-restore'], { input: v6 });
   for (const cmd of ['iptables-legacy', 'ip6tables-legacy']) {
     ns.exec([cmd, '-t', 'raw', '-A', 'PREROUTING', '-m', 'mac', '--mac-source', noisyMac, '-j', 'DROP']);
   }
+}
+
+const EMPTY_FILTER = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+
+interface InputHarness {
+  b: Netns;
+  macB: string;
+  env: ModelEnv;
+  sender: Sender;
+}
+
+/**
+ * Sender a (192.0.2.1, 2001:db8::1) — filter b (.2, ::2) on a veth pair: every source the
+ * frames use is answered at a's MAC (permanent neighbours, default routes via a), ICMP rate
+ * limits off, rp_filter off, a's own stack filtered out. Always cleaned up.
+ */
+async function withInputPair(fn: (h: InputHarness) => Promise<void>): Promise<void> {
+  const pair: Pair = createPair({ tag: 'mk' });
+  let sender: Sender | null = null;
+  try {
+    const { a, b, ifA, ifB } = pair;
+    const macA = macOf(a, ifA);
+    quietIcmp(b);
+    b.exec(['sysctl', '-qw', `net.ipv4.conf.${ifB}.rp_filter=0`]);
+    for (const addr of ['192.0.2.1', '192.0.2.75']) b.exec(['ip', 'neigh', 'replace', addr, 'lladdr', macA, 'dev', ifB, 'nud', 'permanent']);
+    for (const addr of ['2001:db8::1', 'fe80::a']) b.exec(['ip', '-6', 'neigh', 'replace', addr, 'lladdr', macA, 'dev', ifB, 'nud', 'permanent']);
+    b.exec(['ip', 'route', 'add', 'default', 'via', '192.0.2.1']);
+    b.exec(['ip', '-6', 'route', 'add', 'default', 'via', '2001:db8::1']);
+    restore(b, macA);
+    sender = new Sender(a, ifA, script());
+    const env: ModelEnv = {
+      chain: 'INPUT',
+      inInterface: ifB,
+      localAddresses: [
+        { address: '192.0.2.2', prefix: 24, interface: ifB },
+        { address: '2001:db8::2', prefix: 64, interface: ifB },
+      ],
+    };
+    await new Promise((r) => setTimeout(r, 500)); // let link-up chatter (DAD, MLD) pass
+    await fn({ b, macB: macOf(b, ifB), env, sender });
+  } finally {
+    try {
+      sender?.close();
+    } finally {
+      pair.cleanup();
+    }
+  }
+}
+
+function inputAddressing(family: 'ipv4' | 'ipv6', macB: string): Addressing {
+  return family === 'ipv4'
+    ? { family, sources: ['192.0.2.1', '192.0.2.75', '198.51.100.7', '203.0.113.9', '127.0.0.1', '0.0.0.0'], destinations: ['192.0.2.2', '192.0.2.2', '192.0.2.2', '192.0.2.255', '224.0.0.1'], dstMac: macB, srcMac: TEST_MAC, fragments: false }
+    : { family, sources: ['2001:db8::1', '2001:db8:5::9', '2001:db8:7::3', 'fe80::a', '::', 'ff02::5'], destinations: ['2001:db8::2', '2001:db8::2', '2001:db8::2', 'ff02::1'], dstMac: macB, srcMac: TEST_MAC, fragments: true };
 }
 
 const kernelOk = canUseKernel();
@@ -491,47 +550,51 @@ afterAll(() => {
 
 describe.runIf(kernelOk)('model vs kernel (iptables-legacy)', () => {
   it('INPUT: counters and replies agree, IPv4 and IPv6', async () => {
-    const pair: Pair = createPair({ tag: 'mk', ethtoolOff: ['tx-checksumming'] });
-    let sender: Sender | null = null;
-    try {
-      const { a, b, ifA, ifB } = pair;
-      const macA = macOf(a, ifA);
-      quietIcmp(b);
-      for (const ns of [a, b]) ns.exec(['sysctl', '-qw', `net.ipv4.conf.${ns === a ? ifA : ifB}.rp_filter=0`]);
-      // Every source we use answers at a's MAC: permanent neighbours, default routes via a.
-      for (const addr of ['192.0.2.1', '192.0.2.75']) b.exec(['ip', 'neigh', 'replace', addr, 'lladdr', macA, 'dev', ifB, 'nud', 'permanent']);
-      for (const addr of ['2001:db8::1', 'fe80::a']) b.exec(['ip', '-6', 'neigh', 'replace', addr, 'lladdr', macA, 'dev', ifB, 'nud', 'permanent']);
-      b.exec(['ip', 'route', 'add', 'default', 'via', '192.0.2.1']);
-      b.exec(['ip', '-6', 'route', 'add', 'default', 'via', '2001:db8::1']);
-      restore(b, macA);
-      sender = new Sender(a, ifA, script());
-      const macB = macOf(b, ifB);
-      const env: ModelEnv = {
-        chain: 'INPUT',
-        inInterface: ifB,
-        localAddresses: [
-          { address: '192.0.2.2', prefix: 24, interface: ifB },
-          { address: '2001:db8::2', prefix: 64, interface: ifB },
-        ],
-      };
-      await new Promise((r) => setTimeout(r, 500)); // let link-up chatter (DAD, MLD) pass
+    await withInputPair(async (h) => {
       for (const family of ['ipv4', 'ipv6'] as const) {
         const ruleset = familyRuleset(family === 'ipv4' ? RULES_V4 : RULES_V6, family);
-        const addressing: Addressing =
-          family === 'ipv4'
-            ? { family, sources: ['192.0.2.1', '192.0.2.75', '198.51.100.7', '203.0.113.9', '127.0.0.1', '0.0.0.0'], destinations: ['192.0.2.2', '192.0.2.2', '192.0.2.2', '192.0.2.255', '224.0.0.1'], dstMac: macB, srcMac: TEST_MAC, fragments: false }
-            : { family, sources: ['2001:db8::1', '2001:db8:5::9', '2001:db8:7::3', 'fe80::a', '::', 'ff02::5'], destinations: ['2001:db8::2', '2001:db8::2', '2001:db8::2', 'ff02::1'], dstMac: macB, srcMac: TEST_MAC, fragments: true };
+        const addressing = inputAddressing(family, h.macB);
         const list = [...fixedCases(addressing), ...fc.sample(cases(addressing), { seed: SEED, numRuns: RUNS })];
-        for (const c of list) await compare({ filter: b, family, ruleset, env, sender }, c);
+        for (const c of list) await compare({ filter: h.b, family, ruleset, env: h.env, sender: h.sender }, c);
       }
-    } finally {
-      try {
-        sender?.close();
-      } finally {
-        pair.cleanup();
-      }
-    }
+    });
   }, 120_000);
+
+  it('INPUT, random rulesets: counters and replies agree, IPv4 and IPv6', async () => {
+    await withInputPair(async (h) => {
+      const scripts = fc.sample(arbRulesetScript({ families: ['ipv4', 'ipv6'], maxRules: 8, maxUserChains: 2, output: false, interfaces: ['veth-b', 'veth+', 'lo', '+', 'eth0'] }), {
+        seed: SEED + 2,
+        numRuns: RANDOM_RULESETS,
+      });
+      const refused: string[] = [];
+      for (const script of scripts) {
+        // The kernel gets the same commands, with LOG as a counting rule (nothing in the kernel
+        // log) and `-p ! X` spelled `! -p X` (iptables 1.8.9 refuses the old-style negation the
+        // front end accepts with W103).
+        const kernelScript = script
+          .replace(/^(ip6?tables) /gm, '$1-legacy ')
+          .replace(/ -j LOG$/gm, '')
+          .replace(/-p ! (\S+)/g, '! -p $1');
+        h.b.exec(['iptables-legacy-restore'], { input: EMPTY_FILTER });
+        h.b.exec(['ip6tables-legacy-restore'], { input: EMPTY_FILTER });
+        const applied = h.b.exec(['sh', '-e'], { input: kernelScript, allowFail: true });
+        if (applied.status !== 0) {
+          // The generator can write what iptables refuses (e.g. `!` next to an address list).
+          refused.push(`${applied.stderr.split('\n')[0]}`);
+          continue;
+        }
+        const parsed = parseRuleset(script, 'random.rules');
+        expect(parsed.diagnostics.filter((d) => d.severity === 'error'), script).toEqual([]);
+        for (const family of ['ipv4', 'ipv6'] as const) {
+          const ruleset = parsed.ruleset.families.find((f) => f.family === family)!;
+          const list = fc.sample(cases(inputAddressing(family, h.macB)), { seed: SEED + script.length, numRuns: RANDOM_PACKETS });
+          for (const c of list) await compare({ filter: h.b, family, ruleset, env: h.env, sender: h.sender, script }, c);
+        }
+      }
+      if (refused.length > 0) console.log(`random rulesets iptables refused (not compared): ${refused.join(' | ')}`);
+      expect(scripts.length - refused.length).toBeGreaterThanOrEqual(Math.ceil(scripts.length / 2));
+    });
+  }, 180_000);
 
   it('FORWARD: counters and replies agree, IPv4 (with fragments) and IPv6', async () => {
     const topo: Routed = createRouted({ tag: 'mf' });
