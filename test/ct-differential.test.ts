@@ -175,4 +175,13 @@ describe.skipIf(!canUseKernel())('conntrack: kernel iptables vs rejectc apply (n
     expect(k[3]).toBeGreaterThan(0); // NEW to the open port
     expect(k[5]).toBeGreaterThan(0); // NEW datagram
   });
+
+  it('apply turned conntrack on with its nftables table; detach removes it', () => {
+    const table = () => bpf.b.exec(['nft', 'list', 'table', 'inet', 'rejectc_conntrack'], { allowFail: true }).status;
+    expect(table()).toBe(0);
+    expect(kernel.b.exec(['nft', 'list', 'table', 'inet', 'rejectc_conntrack'], { allowFail: true }).status).not.toBe(0);
+    const r = rejectc(bpf.b.name, ['detach', '--dev', bpf.ifB]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(table()).not.toBe(0);
+  });
 });

@@ -20,12 +20,12 @@
  * Detach removes only what the state file says rejectc attached, and only if it is still
  * what is attached (another tool may have replaced it meanwhile).
  */
-import { existsSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Hook, RulesetArtifact } from './artifact.js';
 import { physicalPinPath, pinDirOf } from './bpffs.js';
-import { ensureConntrack } from './conntrack.js';
+import { CONNTRACK_TABLE, conntrackTablePresent, ensureConntrack, releaseConntrack } from './conntrack.js';
 import { carryOver, readCounterSlots } from './counters.js';
 import { LibbpfError } from './errors.js';
 import { type HostConfig, readHostConfig } from './host-config.js';
@@ -46,7 +46,7 @@ import {
   removeInstance,
 } from './pins.js';
 import { BpfProgram } from './program.js';
-import { type InterfaceState, type TcFilterState, readState, removeState, writeState } from './state.js';
+import { type InterfaceState, type TcFilterState, readState, removeState, stateDirOf, writeState } from './state.js';
 import { type TcDirection, attachTc, detachTc, queryTc, removeClsactIfUnused } from './tc.js';
 import { type XdpMode, attachXdp, defaultXdpMode, detachXdp, queryXdp } from './xdp.js';
 
@@ -529,6 +529,13 @@ export interface DetachOutcome {
   left: string[];
 }
 
+/** True when another interface of this namespace has rejectc state. */
+function otherInterfacesApplied(ifname: string): boolean {
+  const dir = dirname(stateDirOf(ifname));
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((e) => e !== ifname && existsSync(`${dir}/${e}/state.json`));
+}
+
 /**
  * Removes what rejectc attached to `ifname` and its pins and state. Filters or programs that
  * another tool replaced are left alone (reported in `left`). A vanished interface only gets
@@ -562,6 +569,11 @@ export async function detachInterface(ifname: string): Promise<DetachOutcome> {
     removeEmptyDir(dirname(pins));
     if (state) removed.push('state');
     removeState(ifname);
+    // The last rejectc interface of this namespace: conntrack need not be kept on for it.
+    if (!otherInterfacesApplied(ifname) && conntrackTablePresent()) {
+      releaseConntrack();
+      removed.push(`nftables table inet ${CONNTRACK_TABLE}`);
+    }
     collectDeadNamespaces();
     return { ifname, removed, left };
   });
