@@ -93,21 +93,19 @@ def probe_udp(host, port, timeout):
             if left <= 0:
                 out({'result': 'timeout', 'errno': None, 'icmp': None})
                 return
-            # An error queued on the socket wakes poll() with POLLERR.
+            # An error queued on the socket wakes poll() with POLLERR; an answer with POLLIN.
             p = select.poll()
             p.register(s, select.POLLERR | select.POLLIN)
-            if not p.poll(int(left * 1000)):
+            events = p.poll(int(left * 1000))
+            if not events:
                 continue
+            if not any(ev & select.POLLERR for _fd, ev in events):
+                out({'result': 'answered', 'errno': None, 'icmp': None})
+                return
             try:
                 _msg, ancdata, _flags, _addr = s.recvmsg(512, 512, MSG_ERRQUEUE)
             except BlockingIOError:
                 continue
-            except OSError as e:
-                if e.errno == errno.EAGAIN:
-                    # Data, not an error: the datagram was answered.
-                    out({'result': 'answered', 'errno': None, 'icmp': None})
-                    return
-                raise
             for level, ctype, data in ancdata:
                 if ctype in (IP_RECVERR, IPV6_RECVERR):
                     ee_errno, origin, t, c, offender = parse_extended_error(data, fam)
@@ -186,12 +184,10 @@ def serve(ports):
 
 
 def stream(host, ports, seconds, rate):
+    # Unconnected sockets: ICMP errors the datagrams cause are not reported back to them,
+    # so every datagram is really sent.
     fam = family_of(host)
-    socks = []
-    for port in ports:
-        s = socket.socket(fam, socket.SOCK_DGRAM)
-        s.connect((host, port))
-        socks.append(s)
+    socks = [socket.socket(fam, socket.SOCK_DGRAM) for _ in ports]
     interval = 1.0 / rate
     end = time.monotonic() + seconds
     sent = {str(p): 0 for p in ports}
@@ -199,11 +195,8 @@ def stream(host, ports, seconds, rate):
     nxt = time.monotonic()
     while time.monotonic() < end:
         i = seq % len(ports)
-        try:
-            socks[i].send(struct.pack('!Q', seq) + b'x' * 24)
-            sent[str(ports[i])] += 1
-        except OSError:
-            pass  # an ICMP error from an earlier datagram surfaces on a later send
+        socks[i].sendto(struct.pack('!Q', seq) + b'x' * 24, (host, ports[i]))
+        sent[str(ports[i])] += 1
         seq += 1
         nxt += interval
         pause = nxt - time.monotonic()

@@ -95,7 +95,19 @@ export function attachXdp(program: BpfProgram, options: XdpAttachOptions): XdpAt
   const attach = (oldFd: number | undefined) => {
     const flags = MODE_FLAG[options.mode] | (oldFd === undefined ? FLAGS.updateIfNoexist : FLAGS.replace);
     const ret = libbpf().bpf_xdp_attach(options.ifindex, fd, flags, { sz: 16, old_prog_fd: oldFd ?? 0 }) as number;
-    if (ret < 0) throw new LibbpfError('bpf_xdp_attach', errnoOf(ret), what);
+    if (ret >= 0) return;
+    const errno = errnoOf(ret);
+    // EBUSY (no program expected) / EEXIST (another one than expected): someone else's program.
+    if (errno === 16 || errno === 17) {
+      const current = queryXdp(options.ifindex).progId;
+      throw new LibbpfError(
+        'bpf_xdp_attach',
+        errno,
+        `${what}: another XDP program${current ? ` (id ${current})` : ''} is attached there, and rejectc replaces only its own`,
+        'detach that program first (ip link set dev IF xdp off), or use --hook tc',
+      );
+    }
+    throw new LibbpfError('bpf_xdp_attach', errno, what);
   };
   if (options.expectedProgId === undefined) attach(undefined);
   else {

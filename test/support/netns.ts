@@ -7,8 +7,8 @@
  * - interfaces are created directly inside the namespaces (`ip -n`), never in the root one;
  * - only documentation addresses are used (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
  *   2001:db8::/32);
- * - {@link withPair}/{@link withRouted} delete everything in `finally`, and a process exit
- *   hook deletes whatever a crashed test left behind.
+ * - {@link withPair}/{@link withRouted} delete everything in `finally`, and exit and signal
+ *   hooks delete whatever a crashed or killed test run left behind.
  *
  * Typical use:
  *
@@ -28,9 +28,18 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  const cleanupAll = () => {
     for (const name of [...created]) deleteNetns(name);
-  });
+  };
+  process.on('exit', cleanupAll);
+  // 'exit' does not run when a signal ends the process (a killed test run): clean up, then die
+  // of the same signal as if no handler were installed.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      cleanupAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 /** A unique, short name prefix for this process: `rjc<pid % 100000>`. */
