@@ -72,13 +72,14 @@ static __always_inline __u8 rjc_route6_hoplimit(const union rjc_addr *addr)
 	return r ? r->hoplimit : 0;
 }
 
-/* ip6_dst_hoplimit(): the route's hoplimit metric, else the egress device's
- * conf.<dev>.hop_limit, else conf.all.hop_limit. */
-static __always_inline __u8 rjc_ip6_hoplimit(const union rjc_addr *dst, __u32 egress)
+/* ip6_dst_hoplimit() of the reply's route toward `dst`: the route's hoplimit metric, else the
+ * egress device's conf.<dev>.hop_limit, else conf.all.hop_limit. In OUTPUT `dst` is one of our
+ * own addresses: its route is the local one (no metric, via lo), not a main-table route. */
+static __always_inline __u8 rjc_ip6_hoplimit(const struct rjc_pkt *pkt, const union rjc_addr *dst, __u32 egress)
 {
 	struct rjc_dev_config *dev;
 	struct rjc_config *cfg;
-	__u8 hl = rjc_route6_hoplimit(dst);
+	__u8 hl = pkt->chain == RJC_CHAIN_OUTPUT ? 0 : rjc_route6_hoplimit(dst);
 
 	if (hl)
 		return hl;
