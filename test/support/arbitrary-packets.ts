@@ -149,24 +149,27 @@ const SPECIAL_V4 = ['255.255.255.255', '224.0.0.1', '0.0.0.0', '127.0.0.1', '192
 const DEFAULT_V6 = ['2001:db8::/64', '2001:db8:a::/64', '2001:db8:c::/64'];
 const SPECIAL_V6 = ['::', 'ff02::1', 'fe80::a', '::1', '::ffff:192.0.2.1', 'ff05::2'];
 
-/** An address inside `prefix` (text `addr/len`): its network, its broadcast, or random host bits. */
+/** An address inside `prefix` (text `addr/len`): mostly random host bits, sometimes its network or broadcast address. */
 function inside(prefixText: string): fc.Arbitrary<string> {
   const [addr, len] = prefixText.split('/');
   const base = addressBytes(addr!);
   const prefix = Number(len);
-  return fc.oneof(
-    fc.constant(base),
-    fc.constant(broadcastOf(base, prefix)),
-    fc.uint8Array({ minLength: base.length, maxLength: base.length }).map((rand) => {
-      const net = networkOf(base, prefix);
-      const out = Uint8Array.from(rand);
-      for (let bit = 0; bit < prefix; bit++) {
-        const mask = 0x80 >> (bit & 7);
-        out[bit >> 3] = (out[bit >> 3]! & ~mask) | (net[bit >> 3]! & mask);
-      }
-      return out;
-    }),
-  ).map(formatBytes);
+  const net = networkOf(base, prefix);
+  const host = fc.uint8Array({ minLength: base.length, maxLength: base.length }).map((rand) => {
+    const out = Uint8Array.from(rand);
+    for (let bit = 0; bit < prefix; bit++) {
+      const mask = 0x80 >> (bit & 7);
+      out[bit >> 3] = (out[bit >> 3]! & ~mask) | (net[bit >> 3]! & mask);
+    }
+    return out;
+  });
+  return fc
+    .oneof(
+      { weight: 1, arbitrary: fc.constant(base) },
+      { weight: 1, arbitrary: fc.constant(broadcastOf(base, prefix)) },
+      { weight: 6, arbitrary: host },
+    )
+    .map(formatBytes);
 }
 
 function formatBytes(b: Uint8Array): string {
@@ -334,7 +337,7 @@ function ipv4Packet(values: PacketValues): fc.Arbitrary<{ bytes: Uint8Array; kin
       src: address('ipv4', values),
       dst: address('ipv4', values),
       l4: l4Spec('ipv4', values),
-      ttl: pick(values.ttls, fc.oneof(fc.constantFrom(64, 1, 2, 255), fc.integer({ min: 0, max: 255 }))),
+      ttl: pick(values.ttls, fc.oneof(fc.constantFrom(64, 64, 64, 128, 1, 2, 255), fc.integer({ min: 0, max: 255 }))),
       tos: fc.integer({ min: 0, max: 255 }),
       df: fc.boolean(),
       options: IPV4_OPTIONS,
@@ -381,7 +384,7 @@ function ipv6Packet(values: PacketValues): fc.Arbitrary<{ bytes: Uint8Array; kin
       src: address('ipv6', values),
       dst: address('ipv6', values),
       l4: fc.oneof({ weight: 12, arbitrary: l4Spec('ipv6', values) }, { weight: 1, arbitrary: fc.constant(raw(59, [])) }),
-      hopLimit: pick(values.ttls, fc.oneof(fc.constantFrom(64, 1, 2, 255), fc.integer({ min: 0, max: 255 }))),
+      hopLimit: pick(values.ttls, fc.oneof(fc.constantFrom(64, 64, 64, 128, 1, 2, 255), fc.integer({ min: 0, max: 255 }))),
       trafficClass: fc.integer({ min: 0, max: 255 }),
       flowLabel: fc.integer({ min: 0, max: 0xfffff }),
       extensions: fc.oneof({ weight: 3, arbitrary: fc.constant<Ipv6Extension[]>([]) }, { weight: 1, arbitrary: EXTENSIONS }),
