@@ -29,7 +29,7 @@ import { CONNTRACK_TABLE, conntrackTablePresent, ensureConntrack, releaseConntra
 import { carryOver, readCounterSlots } from './counters.js';
 import { LibbpfError } from './errors.js';
 import { type HostConfig, readHostConfig } from './host-config.js';
-import { writeHostMaps } from './host-maps.js';
+import { HOST_MAP_NAMES, writeHostMaps } from './host-maps.js';
 import { type LoadedRuleset, type RuntimeConfig, loadArtifact, writeEntries } from './load-artifact.js';
 import { withInterfaceLock } from './lock.js';
 import { type Gen, counterSlots, generationSelector, rulesetEntries } from './manifest.js';
@@ -164,13 +164,16 @@ function canFlip(old: InterfaceState | undefined, artifact: RulesetArtifact, opt
   return hasEgress === (artifact.programs.egress !== undefined);
 }
 
-/** Opens every pinned map of instance `n` named in `names`; throws if one is missing. */
-function openInstanceMaps(pinDir: string, n: number, names: readonly string[]): Map<string, BpfMap> {
+/** Opens every pinned map of instance `n` named in `names`; undefined if one is missing. */
+function openInstanceMaps(pinDir: string, n: number, names: readonly string[]): Map<string, BpfMap> | undefined {
   const out = new Map<string, BpfMap>();
   try {
     for (const name of names) {
       const map = openInstanceMap(pinDir, n, name);
-      if (!map) throw new Error(`pinned map ${name} of program instance ${n} is missing`);
+      if (!map) {
+        out.forEach((m) => m.close());
+        return undefined;
+      }
       out.set(name, map);
     }
     return out;
@@ -212,6 +215,7 @@ async function prepareFlip(base: Common & { old: InterfaceState }, host: HostCon
       if (map && ((size.maxEntries !== undefined && size.maxEntries !== map.maxEntries) || (size.valueSize !== undefined && size.valueSize !== map.valueSize))) return undefined;
     }
     const flip = await fillInactiveGeneration(base, host);
+    if (!flip) return undefined;
     for (const { name, entries } of config?.entries ?? []) {
       const map = configMaps.get(name);
       if (map) writeEntries(map, entries);
@@ -222,13 +226,14 @@ async function prepareFlip(base: Common & { old: InterfaceState }, host: HostCon
   }
 }
 
-async function fillInactiveGeneration(base: Common & { old: InterfaceState }, host: HostConfig): Promise<Flip> {
+async function fillInactiveGeneration(base: Common & { old: InterfaceState }, host: HostConfig): Promise<Flip | undefined> {
   const m = base.artifact.manifest!;
   // The inactive generation may still be read by packets that started before the last flip.
   const since = Date.now() - base.old.flippedAt;
   if (since < IN_FLIGHT_MS) await sleep(IN_FLIGHT_MS - since);
   const names = m.maps.filter((x) => x.role === 'ruleset' || x.role === 'control' || x.role === 'counters').map((x) => x.name);
   const maps = openInstanceMaps(base.pinDir, base.old.instance, names);
+  if (!maps) return undefined; // pins incomplete (e.g. made by another version): load a new program
   try {
     const genMap = maps.get(m.generation.map)!;
     const active = (genMap.lookup(Buffer.alloc(genMap.keySize))?.readUInt32LE(0) ?? base.old.gen) as Gen;
@@ -256,7 +261,7 @@ async function fillInactiveGeneration(base: Common & { old: InterfaceState }, ho
 /** The pinned host-configuration maps of an instance (those it has). */
 function openHostMaps(pinDir: string, n: number): Map<string, BpfMap> {
   const out = new Map<string, BpfMap>();
-  for (const name of ['rjc_config', 'rjc_dev', 'rjc_route4', 'rjc_route6', 'rjc_addr4', 'rjc_addr6', 'rjc_ifname']) {
+  for (const name of HOST_MAP_NAMES) {
     const map = openInstanceMap(pinDir, n, name);
     if (map) out.set(name, map);
   }

@@ -20,8 +20,11 @@ export interface MapEntry {
   value: Buffer;
 }
 
+/** The maps filled from the host configuration. */
+export const HOST_MAP_NAMES = ['rjc_config', 'rjc_dev', 'rjc_route4', 'rjc_route6', 'rjc_addr4', 'rjc_addr6', 'rjc_ifname'] as const;
+
 /** Encoded entries of every host configuration map, by map name. */
-export type HostMapEntries = Record<'rjc_config' | 'rjc_dev' | 'rjc_route4' | 'rjc_route6' | 'rjc_addr4' | 'rjc_addr6' | 'rjc_ifname', MapEntry[]>;
+export type HostMapEntries = Record<(typeof HOST_MAP_NAMES)[number], MapEntry[]>;
 
 /** Bytes of an interface name in rjc_ifname (IFNAMSIZ). */
 const IFNAMSIZ = 16;
