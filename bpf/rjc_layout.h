@@ -106,13 +106,17 @@ static __always_inline int rjc_reject_family(__u8 with)
 #define RJC_ADDR_BROADCAST                 2    /* broadcast: a (subnet-directed) broadcast address */
 #define RJC_ADDR_ANYCAST                   3    /* anycast: an anycast address of this host (IPv6) */
 
+/* --- rjc_config.flags bits --- */
+#define RJC_CFG_F_FWMARK_REFLECT4          1    /* fwmark-reflect-ipv4: net.ipv4.fwmark_reflect=1: replies keep the orig's mark (else mark 0) */
+#define RJC_CFG_F_FWMARK_REFLECT6          2    /* fwmark-reflect-ipv6: net.ipv6.fwmark_reflect=1: replies keep the orig's mark (else mark 0) */
+
 /* --- structs (layout computed in src/layout/struct.ts; asserted below) --- */
 
 /* Host-wide reply defaults, read by the runtime from sysctls. 0 in a field means "kernel default". */
 struct rjc_config {
 	__u8 ip_default_ttl;                /* @0: net.ipv4.ip_default_ttl: TTL of RSTs and ICMP errors without a route hoplimit metric (0: 64) */
 	__u8 ipv6_all_hop_limit;            /* @1: net.ipv6.conf.all.hop_limit: IPv6 hop limit when the egress device has no rjc_dev entry (0: 64) */
-	__u8 flags;                         /* @2: RJC_CFG_F_* bits (reserved, 0) */
+	__u8 flags;                         /* @2: RJC_CFG_F_* bits (CONFIG_FLAGS in codes.ts), from sysctls */
 	__u8 pad;                           /* @3: zero */
 	__u32 reserved;                     /* @4: zero; room for later host-wide settings */
 };

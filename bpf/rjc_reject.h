@@ -84,6 +84,15 @@ static __always_inline int rjc_reject(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __u8 
 	}
 	rjc_stats_inc(r.kind);
 #ifdef RJC_FLAVOR_TC
+	/* The kernel's reply is a fresh skb: mark 0 unless net.ipv{4,6}.fwmark_reflect
+	 * (IP4_REPLY_MARK / IP6_REPLY_MARK). Ours is the orig's skb, still carrying its mark. */
+	{
+		struct rjc_config *cfg = rjc_config_get();
+		__u8 reflect = pkt->family == 4 ? RJC_CFG_F_FWMARK_REFLECT4 : RJC_CFG_F_FWMARK_REFLECT6;
+
+		if (!cfg || !(cfg->flags & reflect))
+			ctx->mark = 0;
+	}
 	if (chain == RJC_CHAIN_OUTPUT)
 		return rjc_ctx_send_local(ctx);
 #endif

@@ -142,6 +142,23 @@ describe('reply path: behaviours beyond the golden captures', () => {
     }
   });
 
+  it('the reply carries mark 0 unless fwmark_reflect is configured (IP4_REPLY_MARK / IP6_REPLY_MARK)', () => {
+    const h = host('direct');
+    const obj = objects.tc;
+    const run = (flags: number) =>
+      h.ns.run(() => {
+        writeHostMaps(obj, readHostConfig());
+        obj.map('rjc_config').update(u32(0), encodeStruct(structLayout('rjc_config'), { ip_default_ttl: 64, flags }));
+        obj.map('rjc_harness').update(u32(0), encodeStruct(harnessConfig, { reject_with: rejectCode('tcp-reset'), chain: CHAIN_NONE }));
+        const ifindex = findIfindex(h.ifname)!;
+        const r = obj.program('harness_ingress').testRun({ data: syn4('192.0.2.1', '192.0.2.2'), ctx: { kind: 'skb', ifindex, ingressIfindex: ifindex, mark: 0x42 } });
+        expect(r.retval).toBe(TC_ACT.REDIRECT);
+        return r.ctx?.kind === 'skb' ? r.ctx.mark : undefined;
+      });
+    expect(run(0)).toBe(0);
+    expect(run(1 /* RJC_CFG_F_FWMARK_REFLECT4 */)).toBe(0x42);
+  });
+
   it('XDP takes a TCP checksum field holding the pseudo-header seed for a CHECKSUM_PARTIAL sender; TC (CHECKSUM_NONE in test-run) does not', () => {
     const h = host('direct');
     // Pseudo-header sum of 192.0.2.1 -> 192.0.2.2, TCP, 20 bytes, folded, not complemented:

@@ -7,6 +7,7 @@ import {
   ADDR_TYPES,
   CHAIN_IDS,
   CHAIN_NONE,
+  CONFIG_FLAGS,
   DIRECTIONS,
   NO_REPLY_REASONS,
   PARSE_RESULTS,
@@ -83,6 +84,7 @@ export function generateLayoutHeader(): string {
   out.push(define('RJC_NOREPLY_NONE', 255, '"a reply was built"'));
   out.push(define('RJC_REPLY_STATS_ENTRIES', REPLY_STATS_ENTRIES, 'entries of rjc_reply_stats'), '');
   pushCodes(out, 'local address types (rjc_addr_info.type)', ADDR_TYPES);
+  pushCodes(out, 'rjc_config.flags bits', CONFIG_FLAGS);
 
   out.push('/* --- structs (layout computed in src/layout/struct.ts; asserted below) --- */', '');
   for (const s of STRUCTS) pushStruct(out, s);

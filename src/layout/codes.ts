@@ -125,6 +125,15 @@ export const ADDR_TYPES: readonly NamedCode[] = [
   { name: 'anycast', code: 3, cName: 'RJC_ADDR_ANYCAST', description: 'an anycast address of this host (IPv6)' },
 ];
 
+/**
+ * Bits of rjc_config.flags. The runtime sets them from sysctls; 0 is the kernel default.
+ * `code` is the bit value.
+ */
+export const CONFIG_FLAGS: readonly NamedCode[] = [
+  { name: 'fwmark-reflect-ipv4', code: 1, cName: 'RJC_CFG_F_FWMARK_REFLECT4', description: 'net.ipv4.fwmark_reflect=1: replies keep the orig\'s mark (else mark 0)' },
+  { name: 'fwmark-reflect-ipv6', code: 2, cName: 'RJC_CFG_F_FWMARK_REFLECT6', description: 'net.ipv6.fwmark_reflect=1: replies keep the orig\'s mark (else mark 0)' },
+];
+
 /** Hook directions, the `dir` argument of `rjc_chain()`. */
 export const DIRECTIONS: readonly NamedCode[] = [
   { name: 'ingress', code: 0, cName: 'RJC_DIR_INGRESS', description: 'TC ingress or XDP: INPUT or FORWARD' },

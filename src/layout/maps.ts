@@ -18,7 +18,7 @@ export const CONFIG_STRUCT: StructDef = {
   fields: [
     { name: 'ip_default_ttl', type: 'u8', doc: 'net.ipv4.ip_default_ttl: TTL of RSTs and ICMP errors without a route hoplimit metric (0: 64)' },
     { name: 'ipv6_all_hop_limit', type: 'u8', doc: 'net.ipv6.conf.all.hop_limit: IPv6 hop limit when the egress device has no rjc_dev entry (0: 64)' },
-    { name: 'flags', type: 'u8', doc: 'RJC_CFG_F_* bits (reserved, 0)' },
+    { name: 'flags', type: 'u8', doc: 'RJC_CFG_F_* bits (CONFIG_FLAGS in codes.ts), from sysctls' },
     { name: 'pad', type: 'u8', doc: 'zero' },
     { name: 'reserved', type: 'u32', doc: 'zero; room for later host-wide settings' },
   ],
