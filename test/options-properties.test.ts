@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Family, Rule } from '../src/compiler/ir.js';
-import { lowerRuleOptions } from '../src/compiler/lower/options/index.js';
+import { lowerRuleOptions, MATCHES, TARGETS } from '../src/compiler/lower/options/index.js';
 import { stripSpans } from '../src/compiler/lower/same-rule.js';
 import type { RuleContext } from '../src/compiler/lower/words.js';
 import { printRule } from '../src/compiler/print.js';
@@ -66,6 +66,10 @@ const OPTION_WORDS = [
   'tcp', 'multiport', 'state', 'conntrack', 'limit', 'hashlimit', '--hashlimit-upto', '--hashlimit-name', '--limit', 'REJECT', 'LOG',
   '--reject-with', '--log-prefix', '--state', 'NEW,ESTABLISHED', '1.2.3.4/24', '2001:db8::/32', '22:80', 'ACCEPT', 'DNAT',
   '--to-destination', 'recent', '--set', '--name', '--mask', 'icmp', '--icmp-type', 'any', 'set', '--match-set', 'src,dst', '=', '',
+  // Every extension name and every option name the option level knows.
+  ...MATCHES.map((m) => m.name),
+  ...TARGETS.map((t) => t.name),
+  ...[...MATCHES, ...TARGETS].flatMap((spec) => spec.options.flatMap((o) => o.names.map((n) => `--${n}`))),
 ];
 
 describe('robustness', () => {
@@ -82,7 +86,7 @@ describe('robustness', () => {
           expect(d.span.start.offset).toBeLessThanOrEqual(d.span.end.offset);
         }
       }),
-      { numRuns: 1500 },
+      { numRuns: 2000 },
     );
   });
 });
