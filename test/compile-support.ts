@@ -218,6 +218,9 @@ function extraModules(fam: 'ipv4' | 'ipv6', macOk: boolean): fc.Arbitrary<string
       : fc.constantFrom('-m hl --hl-eq 64', '-m hl --hl-lt 10', '-m hl --hl-gt 63', '-m hl ! --hl-eq 255'),
     fc.constantFrom('-m mark --mark 0x1', '-m mark --mark 0x2/0x2', '-m mark ! --mark 0x0/0xff', '-m mark --mark 5'),
     fc.constantFrom('-m comment --comment "a comment"'),
+    fam === 'ipv4'
+      ? fc.constantFrom('-m addrtype --dst-type LOCAL', '-m addrtype --src-type UNICAST', '-m addrtype ! --dst-type BROADCAST,MULTICAST', '-m addrtype --src-type LOCAL --dst-type UNICAST')
+      : fc.constantFrom('-m addrtype --dst-type LOCAL', '-m addrtype --src-type UNICAST', '-m addrtype --dst-type MULTICAST', '-m addrtype ! --src-type LOCAL,ANYCAST', '-m addrtype --dst-type UNSPEC'),
     fc.constantFrom(...pool).map((a) => `-m iprange --src-range ${a.split('/')[0]}-${a.split('/')[0]}`),
   ];
   if (macOk) mods.push(fc.constantFrom('-m mac --mac-source 02:00:00:00:00:01', '-m mac ! --mac-source 02:00:00:00:00:09', '-m mac --mac-source 02:00:00:00:00:AA'));

@@ -25,7 +25,9 @@ export type FieldId =
   | 'ttl'
   | 'length'
   | 'pkttype'
-  | 'mac';
+  | 'mac'
+  | 'srctype'
+  | 'dsttype';
 
 export interface IntervalField {
   id: FieldId;
@@ -85,7 +87,26 @@ export const FIELDS: readonly FieldDef[] = [
   { id: 'length', kind: 'interval', max: 65535, doc: 'IPv4 total length / IPv6 payload length + 40 (u16)' },
   { id: 'pkttype', kind: 'interval', max: 7, doc: 'skb->pkt_type as xt_pkttype sees it' },
   { id: 'mac', kind: 'interval', max: 2 ** 48 - 1, doc: 'Ethernet source address as a 48-bit number' },
+  { id: 'srctype', kind: 'interval', max: 127, doc: 'source address type (ADDRTYPE): IPv4 route type, or 64 + IPv6 properties' },
+  { id: 'dsttype', kind: 'interval', max: 127, doc: 'destination address type (ADDRTYPE)' },
 ];
+
+/**
+ * Values of the address type fields (`-m addrtype`), what xt_addrtype's match functions
+ * depend on:
+ * - IPv4: the route type of the address, `inet_addr_type_dev_table()` (0..11, RTN_*): the
+ *   program knows BROADCAST (0.0.0.0/8, 255.255.255.255, subnet broadcasts of this host),
+ *   MULTICAST (224.0.0.0/4), LOCAL (127.0.0.0/8 and this host's addresses), else UNICAST;
+ * - IPv6: 64 + a bit set of what `match_type6()` tests: `ipv6_addr_type()`'s ANY, MULTICAST and
+ *   UNICAST, and the route lookup's LOCAL, ANYCAST (UNREACHABLE never: every destination is
+ *   taken as routable, like the model).
+ */
+export const ADDRTYPE = {
+  v6Base: 64,
+  v6: { any: 1, multicast: 2, unicast: 4, local: 8, anycast: 16 },
+  /** RTN_* route types (include/uapi/linux/rtnetlink.h) = bit numbers of XT_ADDRTYPE_*. */
+  rtn: { UNSPEC: 0, UNICAST: 1, LOCAL: 2, BROADCAST: 3, ANYCAST: 4, MULTICAST: 5, BLACKHOLE: 6, UNREACHABLE: 7, PROHIBIT: 8, THROW: 9, NAT: 10, XRESOLVE: 11 },
+} as const;
 
 export function fieldDef(id: FieldId): FieldDef {
   return FIELDS.find((f) => f.id === id)!;

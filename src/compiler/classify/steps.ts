@@ -15,7 +15,7 @@
  * - `-m mark` is not indexed: a post-check on candidate rules; so are `-m state` and
  *   `-m conntrack` (./stateful.ts), whose checks read the packet's connection.
  */
-import type { Family, FilterHook, Match, Neg, Range, Rule } from '../ir.js';
+import type { AddrType, Family, FilterHook, Match, Neg, Range, Rule } from '../ir.js';
 import type { Expansion } from '../flatten/types.js';
 import {
   addressValue,
@@ -28,7 +28,7 @@ import {
   type Atom,
   type Term,
 } from './atoms.js';
-import { HDR, type FieldId } from './fields.js';
+import { ADDRTYPE, HDR, type FieldId } from './fields.js';
 import { conntrackChecks, stateChecks, type CtCheck } from './stateful.js';
 
 export interface FieldTerm {
@@ -101,6 +101,32 @@ function baseSteps(rule: Rule, expansion: Expansion, family: Family, hook: Filte
   const proto: Step = { terms: [term('hdr', false, ALL_HDR_BUT(HDR.noproto))], checks: [], hotdrop: [HDR.noproto] };
   if (b.protocol.protocol !== 0) proto.terms.push(term('proto', b.protocol.negated, [interval(b.protocol.protocol, b.protocol.protocol)]));
   return [first, proto];
+}
+
+/**
+ * The address type field values a `--src-type`/`--dst-type` list accepts: IPv4 `addrtype_mt`
+ * (the address's route type is in the list); IPv6 `match_type6` (MULTICAST, UNICAST, UNSPEC
+ * must each hold if listed; then, if LOCAL, ANYCAST or UNREACHABLE is listed, the route lookup
+ * must find one of them). Types ip6tables refuses match nothing (as the model has it).
+ */
+function addrTypeValues(types: readonly AddrType[], family: Family): number[] {
+  const R = ADDRTYPE.rtn;
+  if (family === 'ipv4') return types.map((t) => R[t]);
+  const set = new Set(types);
+  if (['BROADCAST', 'BLACKHOLE', 'PROHIBIT', 'THROW', 'NAT', 'XRESOLVE'].some((t) => set.has(t as AddrType))) return [];
+  const B = ADDRTYPE.v6;
+  const out: number[] = [];
+  for (let p = 0; p < 32; p++) {
+    if (set.has('MULTICAST') && !(p & B.multicast)) continue;
+    if (set.has('UNICAST') && !(p & B.unicast)) continue;
+    if (set.has('UNSPEC') && !(p & B.any)) continue;
+    if (set.has('LOCAL') || set.has('ANYCAST') || set.has('UNREACHABLE')) {
+      const found = (set.has('LOCAL') && p & B.local) || (set.has('ANYCAST') && p & B.anycast);
+      if (!found) continue;
+    }
+    out.push(ADDRTYPE.v6Base + p);
+  }
+  return out;
 }
 
 /** Flag bytes f with (f & mask) == comp. */
@@ -186,6 +212,10 @@ function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
       t.push(term('ttl', m.op === 'ne', atoms));
       return step;
     }
+    case 'addrtype':
+      if (m.srcType) t.push(term('srctype', m.srcType.negated, intervalsOf(addrTypeValues(m.srcType.value, family))));
+      if (m.dstType) t.push(term('dsttype', m.dstType.negated, intervalsOf(addrTypeValues(m.dstType.value, family))));
+      return step;
     case 'mark':
       step.checks.push({ kind: 'mark', value: m.mark.value.value >>> 0, mask: m.mark.value.mask >>> 0, negated: m.mark.negated });
       return step;

@@ -23,10 +23,10 @@ const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
   frag: 'IPv6 fragment header matching is not compiled yet',
   ipv6header: 'IPv6 extension header matching is not compiled yet',
   rt: 'IPv6 routing header matching is not compiled yet',
-  addrtype: 'address types need the host routing table in the program, which is not compiled yet',
 };
 
 function moduleProblem(m: Match): string | undefined {
+  if (m.module === 'addrtype' && (m.limitIfaceIn || m.limitIfaceOut)) return '--limit-iface-in/--limit-iface-out (a per-device address lookup) are not compiled yet';
   if (m.module === 'tcp' && m.option) return 'TCP option matching (--tcp-option) is not compiled yet';
   if (m.module === 'conntrack') return conntrackProblem(m);
   return NOT_COMPILED[m.module];
@@ -37,7 +37,9 @@ export function unsupportedParts(rule: Rule): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const m of rule.matches) {
     const reason = moduleProblem(m);
-    if (reason) out.push(diag('E400', m.span, { module: m.module, reason }));
+    // Point at the option that is refused when it is one option of a compiled module.
+    const at = m.module === 'tcp' && m.option ? m.option.span : m.span;
+    if (reason) out.push(diag('E400', at, { module: m.module, reason }));
   }
   const t = rule.target;
   if (t?.target === 'other') {

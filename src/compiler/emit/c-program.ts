@@ -11,7 +11,7 @@
  */
 import { structLayoutC } from './c-structs.js';
 import { c, type Fragment } from './template.js';
-import { fieldDef, type FieldId } from '../classify/fields.js';
+import { ADDRTYPE, fieldDef, type FieldId } from '../classify/fields.js';
 import type { Classified } from '../classify/index.js';
 import { shapeId } from '../classify/shape.js';
 import { ACTION, OUTCOME, tableSize, type MapSpec } from './map-specs.js';
@@ -28,6 +28,8 @@ const INTERVAL_VALUE: Partial<Record<FieldId, string>> = {
   ttl: 'pkt->ttl',
   length: 'pkt->ip_len',
   pkttype: '(chain == RJC_CHAIN_OUTPUT ? 0 : pkt->l2)',
+  srctype: 'rjc_addrtype(pkt, &pkt->saddr, chain)',
+  dsttype: 'rjc_addrtype(pkt, &pkt->daddr, chain)',
 };
 
 const LPM_SOURCE: Partial<Record<FieldId, { expr: string; bytes: number }>> = {
@@ -234,6 +236,7 @@ export function emitProgram(inputs: EmitInputs): string {
     	return n >= 63 ? x : x & ((2ULL << n) - 1);
     }
     ${fields.includes('hdr') ? hdrState() : undefined}
+    ${fields.includes('srctype') || fields.includes('dsttype') ? addrType() : undefined}
 
     /* Stage 1: the class of each field. Returns -1 if a ruleset map is missing an entry.
      * Subprograms (__noinline) here and below keep each stack frame small: the reply path
@@ -582,6 +585,50 @@ function hdrState(): string {
     	default:
     		return RJC_HDR_FULL;
     	}
+    }
+  `;
+}
+
+function addrType(): string {
+  const R = ADDRTYPE.rtn;
+  const B = ADDRTYPE.v6;
+  return c`
+
+    /* -m addrtype: the address's type (ADDRTYPE in src/compiler/classify/fields.ts). IPv4: the
+     * route type inet_addr_type() gives, from the local table the runtime copies into rjc_addr4;
+     * IPv6: ${ADDRTYPE.v6Base} + what match_type6() tests (ipv6_addr_type() bits, local/anycast
+     * per rjc_addr6). */
+    static __always_inline __u32 rjc_addrtype(const struct rjc_pkt *pkt, const union rjc_addr *a, int chain)
+    {
+    	__u32 p = 0;
+    	int t;
+
+    	if (pkt->family == 4) {
+    		__u32 h = bpf_ntohl(a->v4);
+
+    		if ((h >> 24) == 0 || h == 0xffffffff)
+    			return ${R.BROADCAST};
+    		if ((h >> 28) == 0xe)
+    			return ${R.MULTICAST};
+    		if ((h >> 24) == 127)
+    			return ${R.LOCAL};
+    		t = rjc_addr4_type(a->v4);
+    		return t == RJC_ADDR_LOCAL ? ${R.LOCAL} : t == RJC_ADDR_BROADCAST ? ${R.BROADCAST} : ${R.UNICAST};
+    	}
+    	if (rjc_ip6_is_any(a))
+    		p |= ${B.any};
+    	else if (rjc_ip6_is_multicast(a))
+    		p |= ${B.multicast};
+    	else if (!rjc_ip6_is_v4mapped(a))
+    		p |= ${B.unicast};
+    	if (rjc_ip6_is_loopback(a))
+    		p |= ${B.local};
+    	t = rjc_addr6_type(a, chain == RJC_CHAIN_OUTPUT ? pkt->oif : pkt->iif);
+    	if (t == RJC_ADDR_LOCAL)
+    		p |= ${B.local};
+    	else if (t == RJC_ADDR_ANYCAST)
+    		p |= ${B.anycast};
+    	return ${ADDRTYPE.v6Base} + p;
     }
   `;
 }
