@@ -38,7 +38,7 @@ export {
 } from './tc.js';
 export { attachXdp, detachXdp, queryXdp, type XdpAttachOptions, type XdpAttachment, type XdpMode, type XdpState } from './xdp.js';
 export { BPFFS, PIN_ROOT, ensureBpffs, ensurePinDir, physicalPinPath, pinDirOf } from './bpffs.js';
-export { currentNetns, findIfindex, ifindexOf, ifnameOf, withNetns, type NetnsId } from './netns.js';
+export { currentNetns, findIfindex, ifindexOf, withNetns, withNetnsAsync, type NetnsId } from './netns.js';
 export { requireBpfPrivileges, requireTool } from './environment.js';
 
 /** Return codes of TC programs (linux/pkt_cls.h). */

@@ -109,7 +109,6 @@ function bind(lib: LibraryHandle) {
   return {
     libbpf_set_print: f('libbpf_set_print', 'void *', [koffi.pointer(PrintFn)]),
     libbpf_num_possible_cpus: f('libbpf_num_possible_cpus', 'int', []),
-    libbpf_strerror: f('libbpf_strerror', 'int', ['int', 'void *', size_t]),
 
     bpf_object__open_file: f('bpf_object__open_file', 'void *', ['const char *', koffi.pointer(ObjectOpenOpts)]),
     bpf_object__load: f('bpf_object__load', 'int', ['void *']),
@@ -168,7 +167,6 @@ function bindLibc(lib: LibraryHandle) {
   return {
     vsnprintf: lib.func('vsnprintf', 'int', ['void *', size_t, 'const char *', 'void *']),
     if_nametoindex: lib.func('if_nametoindex', 'uint32_t', ['const char *']),
-    if_indextoname: lib.func('if_indextoname', 'void *', ['uint32_t', 'void *']),
     close: lib.func('close', 'int', ['int']),
     flock: lib.func('flock', 'int', ['int', 'int']),
     setns: lib.func('setns', 'int', ['int', 'int']),
@@ -218,12 +216,6 @@ export function asPointer(value: unknown): Pointer | null {
   if (value === null || value === undefined || value === 0n || value === 0) return null;
   if (typeof value !== 'bigint') throw new TypeError(`expected a native pointer, got ${typeof value}`);
   return value;
-}
-
-/** Reads a NUL-terminated C string at a native pointer (null for NULL). */
-export function readCString(ptr: unknown): string | null {
-  const p = asPointer(ptr);
-  return p === null ? null : (koffi.decode(p, 'char', -1) as string);
 }
 
 /** Registers a JS function as a long-lived native callback of type `type`. */

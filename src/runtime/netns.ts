@@ -38,15 +38,6 @@ export function ifindexOf(name: string): number {
   return index;
 }
 
-/** The name of interface `index` in the caller's namespace, or undefined. */
-export function ifnameOf(index: number): string | undefined {
-  if (!Number.isInteger(index) || index <= 0) return undefined;
-  const buf = Buffer.alloc(16);
-  const ret = libc().if_indextoname(index, buf);
-  if (ret === null || ret === 0n) return undefined;
-  return buf.toString('utf8', 0, buf.indexOf(0));
-}
-
 /** Identity of the calling thread's network namespace: its inode, and its `ip netns` name. */
 export interface NetnsId {
   inode: number;
