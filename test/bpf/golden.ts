@@ -5,7 +5,7 @@
  * answer as the kernel did.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { RejectWith } from '../../src/compiler/ir.js';
@@ -163,6 +163,7 @@ let counter = 0;
  */
 export function buildHarness(flavor: 'tc' | 'xdp', defines: readonly string[] = []): string {
   const dir = join(tmpdir(), `rjc-harness-${process.pid}`);
+  if (built.size === 0) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(dir, { recursive: true });
   const out = join(dir, `harness-${flavor}${defines.map((d) => `-${d.replace(/\W/g, '_')}`).join('')}.bpf.o`);
   if (!built.has(out)) {
