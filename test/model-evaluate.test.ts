@@ -461,6 +461,8 @@ describe('what never reaches the filter table', () => {
     expect(stack(run(rs, syn(1, { ttl: 2, dst: '203.0.113.5' }), fwd))).toBe('policy');
     expect(stack(run(rs, ethernet(syn(1, { dst: '203.0.113.5' }), { dst: 'broadcast' }), fwd))).toBe('accept not-for-host');
     expect(stack(run(rs6, ipv6({ hopLimit: 1 }, udp({ sport: 1, dport: 2 })), fwd))).toBe('accept ttl-exceeded');
+    expect(stack(run(rs6, ipv6({ src: 'fe80::a', dst: '2001:db8:c::1' }, udp({ sport: 1, dport: 2 })), fwd))).toBe('accept bad-source');
+    expect(stack(run(rs6, ipv6({ src: 'fe80::a', dst: '2001:db8::2' }, udp({ sport: 1, dport: 2 }))))).toBe('policy');
   });
 
   it('IPv6 address checks and hop-by-hop options', () => {

@@ -633,7 +633,7 @@ describe.runIf(kernelOk)('model vs kernel (iptables-legacy)', () => {
         const addressing: Addressing =
           family === 'ipv4'
             ? { family, sources: [clientEnd.ipv4], destinations: ['198.51.100.2'], dstMac: macR, srcMac: TEST_MAC, fragments: true }
-            : { family, sources: [clientEnd.ipv6], destinations: ['2001:db8:2::2'], dstMac: macR, srcMac: TEST_MAC, fragments: true };
+            : { family, sources: [clientEnd.ipv6, clientEnd.ipv6, 'fe80::a'], destinations: ['2001:db8:2::2'], dstMac: macR, srcMac: TEST_MAC, fragments: true };
         const list = [...fixedCases(addressing), ...fc.sample(cases(addressing), { seed: SEED + 1, numRuns: RUNS })];
         for (const c of list) await compare({ filter: router, family, ruleset, env, sender }, c);
       }

@@ -161,6 +161,8 @@ function ipv6View(original: Uint8Array, l2: L2Class, env: ModelEnv): ViewResult 
   if (env.chain === 'FORWARD') {
     if (l2 !== 'unicast') return { ok: false, drop: 'not-for-host' };
     if (bytes[7]! <= 1) return { ok: false, drop: 'ttl-exceeded' };
+    // ip6_forward: "This check is security critical": no forwarding from link-local sources.
+    if (ipv6AddrType(bytes.subarray(8, 24)) & IPV6_ADDR.LINKLOCAL) return { ok: false, drop: 'bad-source' };
     bytes[7] = bytes[7]! - 1;
   }
   return { ok: true, packet: { ip: decodeIpv6(bytes), options: null } };
