@@ -236,7 +236,8 @@ async function fillInactiveGeneration(base: Common & { old: InterfaceState }, ho
   if (!maps) return undefined; // pins incomplete (e.g. made by another version): load a new program
   try {
     const genMap = maps.get(m.generation.map)!;
-    const active = (genMap.lookup(Buffer.alloc(genMap.keySize))?.readUInt32LE(0) ?? base.old.gen) as Gen;
+    const genOffset = m.maps.find((x) => x.name === m.generation.map)?.value.fields.find((f) => f.name === m.generation.field)?.offset ?? 0;
+    const active = (genMap.lookup(Buffer.alloc(genMap.keySize))?.readUInt32LE(genOffset) ?? base.old.gen) as Gen;
     const gen: Gen = active === 0 ? 1 : 0;
     for (const spec of m.maps) {
       if (spec.role === 'ruleset' || spec.role === 'counters') clearGeneration(maps.get(spec.name)!, spec.generation, gen);
