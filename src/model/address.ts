@@ -6,9 +6,21 @@
  */
 import type { Family } from '../compiler/ir.js';
 
-/** Bytes of an IPv4 (4) or IPv6 (16) address in canonical or any valid text form. Throws on garbage. */
+const parsedAddresses = new Map<string, Uint8Array>();
+
+/**
+ * Bytes of an IPv4 (4) or IPv6 (16) address in canonical or any valid text form. Throws on
+ * garbage. The result is shared (memoised: rules are matched against many packets): do not
+ * modify it.
+ */
 export function addressBytes(text: string): Uint8Array {
-  return text.includes(':') ? ipv6Bytes(text) : ipv4Bytes(text);
+  let bytes = parsedAddresses.get(text);
+  if (!bytes) {
+    bytes = text.includes(':') ? ipv6Bytes(text) : ipv4Bytes(text);
+    if (parsedAddresses.size > 100_000) parsedAddresses.clear();
+    parsedAddresses.set(text, bytes);
+  }
+  return bytes;
 }
 
 /** The family an address text belongs to. */
