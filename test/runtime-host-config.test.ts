@@ -89,6 +89,8 @@ describe.skipIf(!canUseKernel())('runtime: host configuration of a namespace (ne
         expect(cfg.ipv6.devHopLimit).toEqual({ [pair.ifA]: 55 });
         expect(cfg.ipv6.icmp).toEqual({ ratelimitMs: 0, ratemask: [] });
         expect(cfg.icmpGlobal.msgsPerSec).toBeGreaterThan(0);
+        expect(cfg.fwmarkReflect).toEqual({ ipv4: false, ipv6: false });
+        expect([100, 250, 300, 1000]).toContain(cfg.hz);
         expect(cfg.interfaces.map((i) => i.name)).toEqual([pair.ifA]);
         const [veth] = cfg.interfaces;
         expect(veth!.ifindex).toBe(pair.a.ifindex(pair.ifA));

@@ -23,7 +23,7 @@ describe.skipIf(!canUseKernel())('runtime: host configuration maps (needs root)'
   it('fills rjc_config, rjc_dev, rjc_route4/6 and rjc_addr4/6 from a namespace', async () => {
     await withPair(
       (pair) => {
-        pair.a.exec(['sysctl', '-qw', 'net.ipv4.ip_default_ttl=99', 'net.ipv6.conf.all.hop_limit=77', `net.ipv6.conf.${pair.ifA}.hop_limit=55`]);
+        pair.a.exec(['sysctl', '-qw', 'net.ipv4.ip_default_ttl=99', 'net.ipv6.conf.all.hop_limit=77', `net.ipv6.conf.${pair.ifA}.hop_limit=55`, 'net.ipv6.fwmark_reflect=1']);
         pair.a.exec(['ip', 'route', 'add', '198.51.100.0/24', 'via', pair.endB.ipv4, 'hoplimit', '33']);
         pair.a.exec(['ip', '-6', 'route', 'add', '2001:db8:9::/64', 'via', pair.endB.ipv6, 'hoplimit', '44']);
         const cfg = pair.a.run(() => readHostConfig());
@@ -37,7 +37,7 @@ describe.skipIf(!canUseKernel())('runtime: host configuration maps (needs root)'
           const written = writeHostMaps(obj, cfg);
           expect(written.sort()).toEqual(['rjc_addr4', 'rjc_addr6', 'rjc_config', 'rjc_dev', 'rjc_route4', 'rjc_route6']);
           const config = decodeStruct(structLayout('rjc_config'), obj.map('rjc_config').lookup(u32(0))!);
-          expect(config).toMatchObject({ ip_default_ttl: 99, ipv6_all_hop_limit: 77 });
+          expect(config).toMatchObject({ ip_default_ttl: 99, ipv6_all_hop_limit: 77, flags: 2 }); // RJC_CFG_F_FWMARK_REFLECT6
           const ifindex = pair.a.ifindex(pair.ifA);
           expect(decodeStruct(structLayout('rjc_dev_config'), obj.map('rjc_dev').lookup(u32(ifindex))!)).toMatchObject({ ipv6_hop_limit: 55 });
 

@@ -80,6 +80,8 @@ export interface HostConfig {
   };
   /** The global ICMP budget shared by both families (net.ipv4.icmp_msgs_per_sec / _burst). */
   icmpGlobal: { msgsPerSec: number; msgsBurst: number };
+  /** net.ipv4.fwmark_reflect / net.ipv6.fwmark_reflect: replies keep the packet's mark. */
+  fwmarkReflect: { ipv4: boolean; ipv6: boolean };
   interfaces: HostInterface[];
   routes: HostRoute[];
 }
@@ -253,6 +255,10 @@ export function readHostConfig(devices?: readonly string[]): HostConfig {
     icmpGlobal: {
       msgsPerSec: sysctlInt('net/ipv4/icmp_msgs_per_sec', 1000),
       msgsBurst: sysctlInt('net/ipv4/icmp_msgs_burst', 50),
+    },
+    fwmarkReflect: {
+      ipv4: sysctlInt('net/ipv4/fwmark_reflect', 0) !== 0,
+      ipv6: sysctlInt('net/ipv6/fwmark_reflect', 0) !== 0,
     },
     interfaces,
     routes: [

@@ -10,7 +10,7 @@
  *
 
  */
-import { ADDR_TYPES, encodeStruct, structLayout } from '../layout/index.js';
+import { ADDR_TYPES, CONFIG_FLAGS, encodeStruct, structLayout } from '../layout/index.js';
 import type { HostConfig, HostRoute } from './host-config.js';
 import { u32, type BpfMap } from './map.js';
 
@@ -30,6 +30,12 @@ export type HostMapEntries = Record<(typeof HOST_MAP_NAMES)[number], MapEntry[]>
 const IFNAMSIZ = 16;
 
 const addrTypeCode = (name: string) => ADDR_TYPES.find((t) => t.name === name)?.code;
+const configFlag = (name: string) => CONFIG_FLAGS.find((f) => f.name === name)?.code ?? 0;
+
+/** rjc_config.flags from the host's sysctls. */
+function configFlags(cfg: HostConfig): number {
+  return (cfg.fwmarkReflect.ipv4 ? configFlag('fwmark-reflect-ipv4') : 0) | (cfg.fwmarkReflect.ipv6 ? configFlag('fwmark-reflect-ipv6') : 0);
+}
 
 /** "02:00:00:00:00:0a" → 6 numbers; '' (no link-layer address) → zeros. */
 function macBytes(mac: string): number[] {
@@ -81,7 +87,12 @@ export function hostMapEntries(cfg: HostConfig): HostMapEntries {
   }
 
   return {
-    rjc_config: [{ key: u32(0), value: encodeStruct(config, { ip_default_ttl: u8(cfg.ipv4.defaultTtl), ipv6_all_hop_limit: u8(cfg.ipv6.allHopLimit) }) }],
+    rjc_config: [
+      {
+        key: u32(0),
+        value: encodeStruct(config, { ip_default_ttl: u8(cfg.ipv4.defaultTtl), ipv6_all_hop_limit: u8(cfg.ipv6.allHopLimit), flags: configFlags(cfg) }),
+      },
+    ],
     rjc_dev: cfg.interfaces.map((i) => ({
       key: u32(i.ifindex),
       value: encodeStruct(dev, { ipv6_hop_limit: u8(cfg.ipv6.devHopLimit[i.name] ?? 0), mac: macBytes(i.mac) }),
