@@ -1,45 +1,18 @@
 /**
- * Every golden request/reply pair captured from the kernel (../shared/spec/golden, or its copy
- * in test/fixtures/golden) through the model: the reply must equal the captured one byte for
- * byte except the fields the file lists as volatile; no-reply cases must be a drop with no
- * reply. The environment is rebuilt from the case's topology and `setup` commands.
+ * Every golden request/reply pair captured from the kernel (test/fixtures/golden, the copy of
+ * ../shared/spec/golden, loaded with test/bpf/golden.ts) through the model: the reply must
+ * equal the captured one byte for byte except the fields the file lists as volatile; no-reply
+ * cases must be a drop with no reply. The environment is rebuilt from the case's topology and `setup` commands.
  *
  * What this proves: the model's matching, hook normalisation and reply construction agree with
  * the kernel on all 112 captures, including the two that need IPv4 reassembly before INPUT (the
  * model reassembles them with reassembleIpv4; a BPF hook cannot, see docs/semantics.md).
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, evaluate, fromHex, reassembleIpv4, toHex, type ModelEnv } from '../src/model/index.js';
 import { parseRuleset } from '../src/compiler/frontend.js';
 import type { FamilyRuleset } from '../src/compiler/ir.js';
-
-interface GoldenCase {
-  name: string;
-  family: 'ipv4' | 'ipv6';
-  rule: string;
-  setup?: string[];
-  input_hex: string;
-  input_hex_all?: string[];
-  reply_hex: string | null;
-  l2_dst?: string;
-  topology: string;
-  volatile: { offset: number; len: number; mask?: string }[];
-}
-
-const here = dirname(fileURLToPath(import.meta.url));
-const GOLDEN_DIRS = [join(here, 'fixtures/golden'), join(here, '../../shared/spec/golden')];
-const goldenDir = GOLDEN_DIRS.find((d) => existsSync(join(d, 'index.json')));
-
-function loadCases(): GoldenCase[] {
-  if (!goldenDir) throw new Error(`golden files not found in ${GOLDEN_DIRS.join(' or ')}`);
-  return readdirSync(goldenDir)
-    .filter((f) => f.endsWith('.json') && f !== 'index.json')
-    .sort()
-    .map((f) => JSON.parse(readFileSync(join(goldenDir, f), 'utf8')) as GoldenCase);
-}
+import { decodeFrame, evaluate, fromHex, reassembleIpv4, toHex, type ModelEnv } from '../src/model/index.js';
+import { frameOf, loadGoldenCases, maskVolatile, type GoldenCase } from './bpf/golden.js';
 
 /** The capture topology (golden/README.md, nf-reject.md §11) as a model environment. */
 function goldenEnv(c: GoldenCase): ModelEnv {
@@ -86,22 +59,6 @@ function goldenEnv(c: GoldenCase): ModelEnv {
   return env;
 }
 
-function frame(c: GoldenCase, ip: Uint8Array): Uint8Array {
-  const dst = fromHex((c.l2_dst ?? '02:00:00:00:00:02').replace(/:/g, ''));
-  const type = c.family === 'ipv4' ? [0x08, 0x00] : [0x86, 0xdd];
-  return Uint8Array.from([...dst, 2, 0, 0, 0, 0, 1, ...type, ...ip]);
-}
-
-/** Hex of `bytes` with the case's volatile ranges masked out. */
-function masked(bytes: Uint8Array, c: GoldenCase): string {
-  const out = Uint8Array.from(bytes);
-  for (const v of c.volatile) {
-    const mask = v.mask ? fromHex(v.mask.padStart(v.len * 2, '0')) : new Uint8Array(v.len).fill(0xff);
-    for (let i = 0; i < v.len; i++) out[v.offset + i]! &= ~mask[i]!;
-  }
-  return toHex(out);
-}
-
 /** The case's `rule` commands through the front end (one command per line). */
 function goldenRuleset(c: GoldenCase): FamilyRuleset {
   const { ruleset, diagnostics } = parseRuleset(c.rule.split(' ; ').join('\n'), `${c.name}.rules`);
@@ -110,7 +67,8 @@ function goldenRuleset(c: GoldenCase): FamilyRuleset {
   return ruleset.families[0]!;
 }
 
-const cases = loadCases();
+const cases = loadGoldenCases();
+const masked = (bytes: Uint8Array, c: GoldenCase): string => toHex(maskVolatile(bytes, c.volatile));
 
 describe('golden REJECT captures through the model', () => {
   it('finds all 112 captures', () => {
@@ -125,7 +83,7 @@ describe('golden REJECT captures through the model', () => {
       input = reassembleIpv4(c.input_hex_all.map(fromHex))!;
       expect(input).not.toBeNull();
     }
-    const decision = evaluate(goldenRuleset(c), decodeFrame(frame(c, input)), env);
+    const decision = evaluate(goldenRuleset(c), decodeFrame(frameOf(toHex(input), c.family, c.l2_dst)), env);
     if (c.reply_hex === null) {
       expect(decision.verdict).toBe('drop');
       expect(decision.reply).toBeNull();
