@@ -18,6 +18,8 @@ declare -A need=(
   [tcpdump]=/usr/bin/tcpdump
   [linux-libc-dev]=/usr/include/linux/bpf.h
   [ipset]=/usr/sbin/ipset
+  [ethtool]=/usr/sbin/ethtool
+  [python3]=/usr/bin/python3
 )
 missing=()
 for pkg in "${!need[@]}"; do

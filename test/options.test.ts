@@ -152,10 +152,19 @@ describe('base options', () => {
   });
 
   it('stores addresses canonically with host bits cleared, keeping list order', () => {
-    const r = lower('-s 10.1.2.3/8,192.0.2.1 ! -d 198.51.100.7/24');
+    const r = lower('-s 10.1.2.3/8,192.0.2.1 -d 198.51.100.7/24');
     expect(r.base.src).toMatchObject({ negated: false, addresses: [{ address: '10.0.0.0', prefix: 8 }, { address: '192.0.2.1', prefix: 32 }] });
-    expect(r.base.dst).toMatchObject({ negated: true, addresses: [{ address: '198.51.100.0', prefix: 24 }] });
+    expect(r.base.dst).toMatchObject({ negated: false, addresses: [{ address: '198.51.100.0', prefix: 24 }] });
+    expect(lower('! -d 198.51.100.7/24').base.dst).toMatchObject({ negated: true, addresses: [{ address: '198.51.100.0', prefix: 24 }] });
   });
+
+  // iptables 1.8.9: "! not allowed with multiple source or destination IP addresses".
+  it.each(['! -s 192.0.2.1,192.0.2.2', '-s 192.0.2.1,192.0.2.2 ! -d 192.0.2.9', '! -s 192.0.2.1 -d 192.0.2.9,192.0.2.10'])(
+    'refuses a negated address next to an address list: %s',
+    (input) => {
+      expect(errors(input)).toEqual(['E217']);
+    },
+  );
 
   it('keeps -c counters', () => {
     expect(lower('-c 10,2000 -j ACCEPT').counters).toEqual({ packets: 10, bytes: 2000 });

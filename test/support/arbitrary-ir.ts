@@ -90,6 +90,11 @@ export function arbBase(family: Family, maxAddresses = 1): fc.Arbitrary<BaseMatc
     )
     .map((b) => {
       if (family === 'ipv6') delete b.fragment;
+      // iptables refuses "!" on -s/-d once either of them holds a list.
+      if ((b.src?.addresses.length ?? 0) > 1 || (b.dst?.addresses.length ?? 0) > 1) {
+        if (b.src) b.src = { ...b.src, negated: false };
+        if (b.dst) b.dst = { ...b.dst, negated: false };
+      }
       return b;
     });
 }

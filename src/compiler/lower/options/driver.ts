@@ -522,6 +522,7 @@ class RuleOptionParser {
 
   private finish(): LoweredRuleOptions {
     this.checkInterfacesForChain();
+    this.checkNegatedAddressLists();
     const matches: Match[] = [];
     for (const inst of this.matches) {
       const m = inst.spec.finish(inst.state, this.finishCall(inst.span, inst.given));
@@ -536,6 +537,19 @@ class RuleOptionParser {
     const out: LoweredRuleOptions = { base: this.base, matches, target, diagnostics: this.diagnostics };
     if (this.counters) out.counters = this.counters;
     return out;
+  }
+
+  /**
+   * xshared.c refuses any address negation once either -s or -d holds a list: iptables would
+   * otherwise have to expand `! -s a,b` into rules that together match everything.
+   */
+  private checkNegatedAddressLists(): void {
+    const { src, dst } = this.base;
+    const list = (src?.addresses.length ?? 0) > 1 || (dst?.addresses.length ?? 0) > 1;
+    const negated = src?.negated ? src : dst?.negated ? dst : undefined;
+    if (list && negated) {
+      this.report('E217', negated.span, { what: '"!"', reason: 'not allowed with multiple source or destination IP addresses' });
+    }
   }
 
   private report(code: MessageCode, span: Span, params: Params = {}, notes?: string[]): void {
