@@ -68,6 +68,7 @@ program
   .option('-o, --out <dir>', 'output directory', 'out')
   .addOption(hookOption())
   .option('--json', 'print a JSON summary')
+  .option('--ipset <file>', 'the sets -m set rules use: `ipset save` output')
   .addOption(familyOption())
   .action(run(() => import('./commands/compile.js')));
 
@@ -91,6 +92,7 @@ program
   .requiredOption('--dev <ifaces>', 'interface(s), comma-separated')
   .addOption(hookOption())
   .option('--reply-limit <spec>', 'override the reply budget')
+  .option('--ipset <file>', 'the sets -m set rules use: `ipset save` output (re-apply with a new file to change them)')
   .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode (default: generic on veth, native elsewhere)').choices(['native', 'generic']))
   .addOption(familyOption())
   .action(run(() => import('./commands/apply.js')));

@@ -45,6 +45,7 @@ export function buildProbe(xdp = false): string {
  *   ping HOST N             N ICMP echo requests with one identifier: {"replies":n}
  *   raw HOST PORT FLAGS     one TCP segment with FLAGS (e.g. 0x10) from port 40000, seq 1000
  *   icmperr HOST PORT       an ICMP(v6) port unreachable quoting a UDP packet HOST:PORT -> us:PORT
+ *   send SRC HOST PORTS     one UDP datagram from address SRC to each of the comma-separated PORTS
  */
 export const TRAFFIC_PY = String.raw`
 import json, select, socket, struct, sys, time
@@ -158,6 +159,11 @@ def icmperr(host, port):
         s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     s.sendto(m, (host, 0)); out({'sent': 1})
 
+def send(src, host, ports):
+    s = socket.socket(fam(host), socket.SOCK_DGRAM); s.bind((src, 0))
+    for p in ports.split(','): s.sendto(b'x', (host, int(p)))
+    out({'sent': len(ports.split(','))})
+
 a = sys.argv[1:]
 if a[0] == 'serve': serve(int(a[1]))
 elif a[0] == 'tcp': tcp(a[1], int(a[2]))
@@ -165,6 +171,7 @@ elif a[0] == 'udp': udp(a[1], int(a[2]), int(a[3]))
 elif a[0] == 'ping': ping(a[1], int(a[2]))
 elif a[0] == 'raw': raw(a[1], int(a[2]), int(a[3], 0))
 elif a[0] == 'icmperr': icmperr(a[1], int(a[2]))
+elif a[0] == 'send': send(a[1], a[2], a[3])
 `;
 
 /** Runs one traffic command inside `ns`; its JSON result. */

@@ -46,6 +46,9 @@ import { COMPILED_FILES, type MapsJson, artifactFromManifest, readManifest } fro
 import { u32 } from '../runtime/map.js';
 import { checkIfname } from '../runtime/netns.js';
 import type { XdpMode } from '../runtime/xdp.js';
+import type { IpsetFile } from '../compiler/ipset/types.js';
+import { ipsetConfig } from '../runtime/ipsets.js';
+import { readIpsetOption } from './ipset-input.js';
 
 export interface ApplyCommandOptions {
   dev: string;
@@ -53,6 +56,8 @@ export interface ApplyCommandOptions {
   replyLimit?: string;
   xdpMode?: XdpMode;
   family?: Family;
+  /** `--ipset FILE`: the sets -m set rules use (`ipset save` output). */
+  ipset?: string;
 }
 
 /** The interface names of `--dev a,b`; {@link UserError} on an empty or invalid name. */
@@ -73,6 +78,8 @@ interface Compiled {
   maps: MapsJson;
   object: string;
   sources: SourceText[];
+  /** The program tests -m set (bpf/rjc_set.h): it needs --ipset. */
+  usesSets: boolean;
 }
 
 /** Prints diagnostics of several source files, each with its own code frames. */
@@ -111,7 +118,7 @@ export function parseRulesFiles(sources: readonly SourceText[], family?: Family)
  * Compiles rules files, or reads a compile directory; prints diagnostics; undefined on errors.
  * `hookGiven`: the user named a hook (else a directory's own hook is used).
  */
-function compiledInput(inputs: readonly string[], options: ApplyCommandOptions, hookGiven: boolean): Compiled | undefined {
+function compiledInput(inputs: readonly string[], options: ApplyCommandOptions, hookGiven: boolean, ipsets: IpsetFile | null): Compiled | undefined {
   const [first] = inputs;
   if (inputs.length === 1 && first !== '-' && existsSync(first!) && statSync(first!).isDirectory()) {
     const dir = first!;
@@ -124,7 +131,8 @@ function compiledInput(inputs: readonly string[], options: ApplyCommandOptions, 
     const built = existsSync(object) ? object : existsSync(c) ? buildCached(readFileSync(c, 'utf8')) : undefined;
     if (!built) throw new UserError(`${dir} has neither ${COMPILED_FILES.object} nor ${COMPILED_FILES.c}`);
     const sources = maps.source.split(' + ').filter((f) => existsSync(f)).map((f) => readSource(f));
-    return { maps, object: built, sources };
+    const usesSets = existsSync(c) && readFileSync(c, 'utf8').includes('#include "rjc_set.h"');
+    return { maps, object: built, sources, usesSets };
   }
   if (inputs.some((i) => existsSync(i) && statSync(i).isDirectory())) throw new UserError('a directory written by "rejectc compile" must be the only argument');
   const sources = inputs.map((i) => readSource(i));
@@ -133,10 +141,11 @@ function compiledInput(inputs: readonly string[], options: ApplyCommandOptions, 
     printDiagnostics(parsed.diagnostics, sources);
     return undefined;
   }
-  const result = compile(parsed.ruleset, { hook: options.hook ?? 'tc' });
+  const result = compile(parsed.ruleset, { hook: options.hook ?? 'tc', ...(ipsets ? { ipsets } : {}) });
   printDiagnostics([...parsed.diagnostics, ...result.diagnostics], sources);
   if (!result.artifacts || hasErrors(result.diagnostics)) return undefined;
-  return { maps: result.artifacts.maps, object: buildCached(result.artifacts.c), sources };
+  const usesSets = result.classified?.checks.some((ch) => ch.kind === 'set') ?? false;
+  return { maps: result.artifacts.maps, object: buildCached(result.artifacts.c), sources, usesSets };
 }
 
 /**
@@ -169,6 +178,11 @@ function budgetConfig(params: ReplyBudgetParams): RuntimeConfig {
   };
 }
 
+/** The run-time configuration plus the set maps' contents, when there are sets. */
+function withSets(config: RuntimeConfig, ipsets: IpsetFile | null): RuntimeConfig {
+  return ipsets ? { ...config, entries: [...config.entries, ...ipsetConfig(ipsets)] } : config;
+}
+
 function describe(o: ApplyOutcome): string {
   const where = o.hook === 'tc' ? `tc ingress${o.progIds.egress ? ' + egress' : ''}` : `xdp (${o.xdpMode})`;
   const how =
@@ -189,8 +203,11 @@ export default async function applyCommand(rules: string | string[], options: Ap
   const inputs = Array.isArray(rules) ? rules : [rules];
   const ifnames = parseDevices(options.dev);
   requireBpfPrivileges('rejectc apply');
-  const compiled = compiledInput(inputs, options, command?.getOptionValueSource('hook') !== 'default');
+  const ipsets = readIpsetOption(options.ipset);
+  if (ipsets === undefined) return EXIT.user;
+  const compiled = compiledInput(inputs, options, command?.getOptionValueSource('hook') !== 'default', ipsets);
   if (!compiled) return EXIT.user;
+  if (compiled.usesSets && !ipsets) throw new UserError('the rules use -m set: give the sets with --ipset FILE (the output of "ipset save")');
   const host = readHostConfig();
   const budget = replyBudget(compiled.sources, options.replyLimit, icmpSysctlsOf(host, host.hz));
   if (!budget) return EXIT.user;
@@ -198,7 +215,7 @@ export default async function applyCommand(rules: string | string[], options: Ap
   const outcomes = await applyArtifact(artifact, {
     ifnames,
     hostConfig: host,
-    config: budgetConfig(budget),
+    config: withSets(budgetConfig(budget), ipsets),
     ...(options.xdpMode ? { xdpMode: options.xdpMode } : {}),
   });
   const rulesCount = compiled.maps.counters.length;

@@ -19,19 +19,23 @@ import { EXIT } from '../errors.js';
 import { readSource } from '../input.js';
 import { buildObject } from '../runtime/clang.js';
 import type { MapJson, MapsJson } from '../compiler/emit/manifest.js';
+import type { IpsetFile } from '../compiler/ipset/types.js';
+import { readIpsetOption } from './ipset-input.js';
 
 export interface CompileCommandOptions {
   out?: string;
   hook?: 'tc' | 'xdp';
   json?: boolean;
   family?: Family;
+  /** `--ipset FILE`: the sets -m set rules use. */
+  ipset?: string;
 }
 
 /** Parses and compiles rules text. Pure. Front-end diagnostics come first. */
-export function compileText(text: string, file: string, options: { hook: 'tc' | 'xdp'; family?: Family }): CompileResult & { ruleset: Ruleset } {
+export function compileText(text: string, file: string, options: { hook: 'tc' | 'xdp'; family?: Family; ipsets?: IpsetFile }): CompileResult & { ruleset: Ruleset } {
   const parsed = parseRuleset(text, file, options.family ? { family: options.family } : {});
   if (hasErrors(parsed.diagnostics)) return { diagnostics: parsed.diagnostics, ruleset: parsed.ruleset };
-  const result = compile(parsed.ruleset, { hook: options.hook });
+  const result = compile(parsed.ruleset, { hook: options.hook, ...(options.ipsets ? { ipsets: options.ipsets } : {}) });
   return { ...result, diagnostics: [...parsed.diagnostics, ...result.diagnostics], ruleset: parsed.ruleset };
 }
 
@@ -78,7 +82,9 @@ function summary(maps: MapsJson, files: { c: string; object: string; maps: strin
 export default function compileCommand(rules: string, options: CompileCommandOptions = {}): number {
   const source = readSource(rules);
   const hook = options.hook ?? 'tc';
-  const result = compileText(source.text, source.file, { hook, ...(options.family ? { family: options.family } : {}) });
+  const ipsets = readIpsetOption(options.ipset);
+  if (ipsets === undefined) return EXIT.user;
+  const result = compileText(source.text, source.file, { hook, ...(options.family ? { family: options.family } : {}), ...(ipsets ? { ipsets } : {}) });
   if (result.diagnostics.length > 0) process.stderr.write(`${renderDiagnostics(result.diagnostics, source.text, source.file)}\n`);
   if (!result.artifacts) return EXIT.user;
   const files = writeArtifacts(options.out ?? 'out', result.artifacts);

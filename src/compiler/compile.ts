@@ -15,6 +15,8 @@ import { buildManifest, type MapsJson } from './emit/manifest.js';
 import { encodeEntries } from './emit/map-entries.js';
 import { mapSpecs } from './emit/map-specs.js';
 import { programSpecs } from './emit/programs.js';
+import { checkSetReferences } from './ipset/check.js';
+import type { IpsetFile } from './ipset/types.js';
 
 export interface CompileOptions {
   hook: 'tc' | 'xdp';
@@ -23,6 +25,8 @@ export interface CompileOptions {
    * least these), so that many rulesets run on one program by replacing map contents.
    */
   minimumShape?: MinimumShape;
+  /** The sets `-m set` rules use (`--ipset FILE`); when given, every set they name must be in it (E404). */
+  ipsets?: IpsetFile;
 }
 
 export interface CompileArtifacts {
@@ -63,6 +67,7 @@ function refusals(ruleset: Ruleset, hook: 'tc' | 'xdp'): Diagnostic[] {
 /** Compiles a checked ruleset (the front end's checks passed) for a hook. */
 export function compile(ruleset: Ruleset, options: CompileOptions): CompileResult {
   const diagnostics = refusals(ruleset, options.hook);
+  if (options.ipsets) diagnostics.push(...checkSetReferences(ruleset, options.ipsets));
   if (hasErrors(diagnostics)) return { diagnostics };
   const flat = flattenRuleset(ruleset.families);
   diagnostics.push(...flat.diagnostics);

@@ -69,11 +69,16 @@ export const MESSAGES = {
   E314: { severity: 'error', text: 'chain "{chain}" is built in to table "{table}" and cannot be renamed' },
   E315: { severity: 'error', text: 'chain declaration outside of a table: expected "*filter" (or another table) first' },
   E316: { severity: 'error', text: 'cannot jump to built-in chain "{chain}": only user-defined chains can be jump targets' },
+  // --- ipset files (--ipset FILE: `ipset save` output) ---------------------------------------
+  E270: { severity: 'error', text: 'ipset file: {detail}' },
+  E271: { severity: 'error', text: 'set "{name}" has type "{type}", which rejectc does not compile', help: 'compiled set types: hash:ip, hash:net, hash:ip,port, bitmap:port, list:set' },
+  E272: { severity: 'error', text: 'invalid entry "{value}" of set "{name}": {reason}' },
   // --- compilation ------------------------------------------------------------------------
   E400: { severity: 'error', text: 'match "{module}" is parsed but not compiled yet: {reason}' },
   E401: { severity: 'error', text: 'target "{target}" cannot be compiled: {reason}' },
   E402: { severity: 'error', text: 'the ruleset has OUTPUT rules, which XDP cannot run', help: 'use --hook tc, which runs OUTPUT at TC egress' },
   E403: { severity: 'error', text: 'ruleset too large: {detail}' },
+  E404: { severity: 'error', text: 'set "{name}" is not defined in the ipset file', help: 'give the sets the rules use with --ipset FILE (the output of `ipset save`)' },
   // --- warnings ---------------------------------------------------------------------------
   W100: { severity: 'warning', text: 'not an iptables command; line skipped' },
   W101: { severity: 'warning', text: 'table "{table}" is parsed but not compiled: rejectc compiles the filter table only' },

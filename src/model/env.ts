@@ -7,6 +7,7 @@ import type { RateClock, RateLimitState } from './limits/ruleset-limits.js';
 import type { FilterHook } from '../compiler/ir.js';
 import type { L2Class } from './packet.js';
 import type { ConnView } from './state/conntrack.js';
+import type { IpsetFile } from '../compiler/ipset/types.js';
 
 /** One address configured on this host (as `ip addr` shows it). */
 export interface LocalAddress {
@@ -99,6 +100,8 @@ export interface ModelEnv {
    * bpf/rjc_ct.h computes at the hook). Default: no connection, i.e. INVALID.
    */
   conntrack?: ConnView;
+  /** The sets `-m set` tests (the --ipset file). Default: none, so every set match fails. */
+  ipsets?: IpsetFile;
 }
 
 export const DEFAULT_REPLY_CONFIG: ReplyConfig = {

@@ -25,6 +25,8 @@ import type { HookPacket } from './hook-view.js';
 import { addrType4, matchAddrType6 } from './local.js';
 import { readIcmp, readPorts, readTcp, readUdp } from './packet.js';
 import { INVALID_VIEW, matchConntrack, matchState } from './state/conntrack.js';
+import { setPacketOf } from './state/set.js';
+import { matchSet } from '../compiler/ipset/match.js';
 
 export type MatchResult = 'match' | 'nomatch' | 'hotdrop';
 
@@ -213,6 +215,8 @@ function matchModule(m: Match, t: Transport, pkt: HookPacket, env: ModelEnv): Ma
       return bool(matchState(m, env.conntrack ?? INVALID_VIEW));
     case 'conntrack':
       return bool(matchConntrack(m, env.conntrack ?? INVALID_VIEW));
+    case 'set':
+      return bool(matchSet(env.ipsets ?? { kind: 'ipsets', file: '', sets: [] }, m, setPacketOf(pkt)));
     default:
       throw new ModelUnsupportedError(`match "${m.module}" is not part of the compiled subset the model evaluates`);
   }

@@ -27,6 +27,7 @@ import type { Hook, RulesetArtifact } from './artifact.js';
 import { physicalPinPath, pinDirOf } from './bpffs.js';
 import { CONNTRACK_TABLE, conntrackTablePresent, ensureConntrack, releaseConntrack } from './conntrack.js';
 import { carryOver, readCounterSlots } from './counters.js';
+import { replaceEntries } from './ipsets.js';
 import { LibbpfError } from './errors.js';
 import { type HostConfig, readHostConfig } from './host-config.js';
 import { HOST_MAP_NAMES, writeHostMaps } from './host-maps.js';
@@ -216,9 +217,10 @@ async function prepareFlip(base: Common & { old: InterfaceState }, host: HostCon
     }
     const flip = await fillInactiveGeneration(base, host);
     if (!flip) return undefined;
-    for (const { name, entries } of config?.entries ?? []) {
+    for (const { name, entries, replace } of config?.entries ?? []) {
       const map = configMaps.get(name);
-      if (map) writeEntries(map, entries);
+      if (map && replace) replaceEntries(map, entries);
+      else if (map) writeEntries(map, entries);
     }
     return flip;
   } finally {

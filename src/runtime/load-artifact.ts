@@ -38,7 +38,8 @@ export interface LoadArtifactOptions {
 /** Run-time configuration maps: sizes before load, entries after (maps the object lacks are skipped). */
 export interface RuntimeConfig {
   sizes: readonly MapSizing[];
-  entries: ReadonlyArray<{ name: string; entries: readonly MapEntry[] }>;
+  /** `replace`: the map holds exactly these entries afterwards (others are deleted; the sets of -m set). */
+  entries: ReadonlyArray<{ name: string; entries: readonly MapEntry[]; replace?: boolean }>;
 }
 
 /** A loaded, filled, not yet attached ruleset. Close it when done (attached programs stay). */

@@ -5,7 +5,9 @@
  * tools can explain a classification without a kernel.
  */
 import { INVALID_VIEW, type ConnView } from '../../model/state/conntrack.js';
-import { ctCheckPasses } from './stateful.js';
+import { ctCheckPasses, setCheckPasses } from './stateful.js';
+import type { SetPacket } from '../ipset/match.js';
+import type { IpsetFile } from '../ipset/types.js';
 import type { PostCheck } from './steps.js';
 import { termContains } from './atoms.js';
 import type { FieldId } from './fields.js';
@@ -21,6 +23,8 @@ export interface CheckInputs {
   mark: number;
   /** The packet's connection (default: none, INVALID). */
   conntrack?: ConnView;
+  /** The sets and the packet fields set checks read (a set check fails without them). */
+  sets?: { file: IpsetFile; packet: SetPacket };
 }
 
 function classOf(f: FieldIndex, v: number | bigint): number {
@@ -113,7 +117,11 @@ export function searchLinear(slots: readonly Slot[], values: FieldValues, start:
 }
 
 export function checksPass(checks: readonly PostCheck[], inputs: CheckInputs): boolean {
-  return checks.every((c) => (c.kind === 'ct' ? ctCheckPasses(c, inputs.conntrack ?? INVALID_VIEW) : (((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated));
+  return checks.every((c) => {
+    if (c.kind === 'ct') return ctCheckPasses(c, inputs.conntrack ?? INVALID_VIEW);
+    if (c.kind === 'set') return inputs.sets !== undefined && setCheckPasses(c, inputs.sets.file, inputs.sets.packet);
+    return (((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated;
+  });
 }
 
 export interface SimDecision {

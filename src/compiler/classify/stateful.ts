@@ -10,7 +10,10 @@
  * result then), `value`/`mask` as documented per code.
  */
 import { addressBytes } from '../../model/address.js';
-import type { Cidr, ConntrackMatch, Neg, Range, StateMatch } from '../ir.js';
+import type { Cidr, ConntrackMatch, Neg, Range, SetMatch, StateMatch } from '../ir.js';
+import { setId } from '../ipset/encode.js';
+import { matchSet, type SetPacket } from '../ipset/match.js';
+import type { IpsetFile } from '../ipset/types.js';
 import { CT_STATE_BIT, CT_STATUS_BIT, stateBits, stateMask, type ConnView } from '../../model/state/conntrack.js';
 
 /** rjc_check.kind codes of the conntrack checks (1 is -m mark). Mirrored in bpf/rjc_ct.h. */
@@ -139,4 +142,46 @@ export function ctCheckPasses(c: CtCheck, view: ConnView): boolean {
       hit = (conn.status & c.mask) !== 0;
   }
   return hit !== c.negated;
+}
+
+/** rjc_check.kind of a set check (RJC_CHK_SET in bpf/rjc_set.h). */
+export const SET_CHECK_KIND = 9;
+
+/**
+ * `-m set`: one check. Encoding in rjc_check: `value` the set id (FNV-1a of the name),
+ * `pad[0]` bit i set when direction i is src, `pad[1]` the number of directions | 0x80 for
+ * --return-nomatch.
+ */
+export interface SetCheck {
+  kind: 'set';
+  name: string;
+  id: number;
+  srcBits: number;
+  dirs: number;
+  returnNomatch: boolean;
+  negated: boolean;
+  /** Unused (the shared check layout). */
+  value: number;
+  mask: number;
+}
+
+/** Options of a set match that are not compiled, with the reason; undefined when all are. */
+export function setProblem(m: SetMatch): string | undefined {
+  const counters = m.options.find((o) => /--(packets|bytes)-/.test(o));
+  if (counters) return `the set element counter test "${counters.replace(/^! /, '')}" needs the kernel's per-element counters`;
+  return undefined;
+}
+
+/** The check of a set match. */
+export function setChecks(m: SetMatch): SetCheck[] {
+  const id = setId(m.name);
+  const srcBits = m.flags.reduce((b, d, i) => (d === 'src' ? b | (1 << i) : b), 0);
+  return [{ kind: 'set', name: m.name, id, srcBits, dirs: m.flags.length, returnNomatch: m.options.includes('--return-nomatch'), negated: m.negated, value: id, mask: 0 }];
+}
+
+/** What rjc_set_check() decides for a set check, given the sets and the packet. */
+export function setCheckPasses(c: SetCheck, file: IpsetFile, p: SetPacket): boolean {
+  const flags = Array.from({ length: c.dirs }, (_, i) => ((c.srcBits >> i) & 1 ? 'src' : 'dst') as 'src' | 'dst');
+  const span = { file: '', start: { line: 0, column: 0, offset: 0 }, end: { line: 0, column: 0, offset: 0 } };
+  return matchSet(file, { kind: 'match', module: 'set', span, negated: c.negated, name: c.name, flags, options: c.returnNomatch ? ['--return-nomatch'] : [] }, p);
 }

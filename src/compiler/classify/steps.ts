@@ -29,7 +29,7 @@ import {
   type Term,
 } from './atoms.js';
 import { ADDRTYPE, HDR, type FieldId } from './fields.js';
-import { conntrackChecks, stateChecks, type CtCheck } from './stateful.js';
+import { conntrackChecks, setChecks, stateChecks, type CtCheck, type SetCheck } from './stateful.js';
 
 export interface FieldTerm {
   field: FieldId;
@@ -44,7 +44,8 @@ export type PostCheck =
       mask: number;
       negated: boolean;
     }
-  | CtCheck;
+  | CtCheck
+  | SetCheck;
 
 export interface Step {
   /** All must hold. */
@@ -224,6 +225,9 @@ function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
       return step;
     case 'conntrack':
       step.checks.push(...conntrackChecks(m));
+      return step;
+    case 'set':
+      step.checks.push(...setChecks(m));
       return step;
     case 'comment':
       return step;

@@ -5,14 +5,13 @@
  */
 import { diag, type Diagnostic } from '../diagnostics.js';
 import type { Match, MatchModule, Rule } from '../ir.js';
-import { conntrackProblem } from './stateful.js';
+import { conntrackProblem, setProblem } from './stateful.js';
 
 /** Modules not compiled yet, with the reason shown to the user. */
 const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
   limit: 'rate limits are not compiled yet',
   hashlimit: 'rate limits are not compiled yet',
   recent: 'the recent list needs per-address state, which is not compiled yet',
-  set: 'ipset sets are not compiled yet',
   owner: 'socket owners are not visible at a TC/XDP hook',
   connlimit: 'connection counting needs connection tracking, which is not compiled yet',
   statistic: 'random/nth sampling is not compiled yet',
@@ -29,6 +28,7 @@ function moduleProblem(m: Match): string | undefined {
   if (m.module === 'addrtype' && (m.limitIfaceIn || m.limitIfaceOut)) return '--limit-iface-in/--limit-iface-out (a per-device address lookup) are not compiled yet';
   if (m.module === 'tcp' && m.option) return 'TCP option matching (--tcp-option) is not compiled yet';
   if (m.module === 'conntrack') return conntrackProblem(m);
+  if (m.module === 'set') return setProblem(m);
   return NOT_COMPILED[m.module];
 }
 

@@ -121,6 +121,7 @@ export function emitProgram(inputs: EmitInputs): string {
   const flavor = shape.hook === 'xdp' ? 'RJC_FLAVOR_XDP' : 'RJC_FLAVOR_TC';
   const hasChecks = shape.checksPerSlot > 0;
   const usesCt = cl.checks.some((ch) => ch.kind === 'ct');
+  const usesSet = cl.checks.some((ch) => ch.kind === 'set');
   const structs = new Map<string, MapSpec['value']>();
   for (const s of inputs.specs) {
     for (const l of [s.key, s.value]) if (l.def.name !== 'rjc_u32_key') structs.set(l.def.name, l);
@@ -168,6 +169,7 @@ export function emitProgram(inputs: EmitInputs): string {
     #define ${flavor}
     #include "rjc.h"
     ${usesCt ? '#define RJC_USES_CT\n#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
+    ${usesSet ? '#define RJC_USES_SET\n#include "rjc_set.h" /* -m set */' : undefined}
 
     #define RJC_SLOTS    ${shape.slots}
     #define RJC_BLOCKS   ${shape.blocks}
@@ -480,6 +482,9 @@ export function emitProgram(inputs: EmitInputs): string {
     	struct rjc_decision d = {};
     	int verdict = RJC_PASS;
 
+    #ifdef RJC_USES_SET
+    	rjc_set_prepare(pkt); /* the packet fields set checks read */
+    #endif
     #ifdef RJC_USES_CT
     	/* The connection state the rules' checks read (before conntrack at ingress, after it at egress). */
     	rjc_ct_classify(ctx, pkt, chain == RJC_CHAIN_OUTPUT ? RJC_DIR_EGRESS : RJC_DIR_INGRESS);
@@ -636,7 +641,7 @@ function addrType(): string {
 function checksCode(): string {
   return c`
 
-    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack. */
+    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack, -m set. */
     static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a)
     {
     	for (__u32 i = 0; i < RJC_CHECKS_PER_SLOT; i++) {
@@ -651,6 +656,14 @@ function checksCode(): string {
     		chk = bpf_map_lookup_elem(&rjc_chk, &k);
     		if (!chk)
     			return 0;
+    #ifdef RJC_USES_SET
+    		if (chk->kind == RJC_CHK_SET) {
+    			/* -m set (bpf/rjc_set.h). */
+    			if (!rjc_set_check(chk->value, chk->pad[0], chk->pad[1], chk->negated))
+    				return 0;
+    			continue;
+    		}
+    #endif
     #ifdef RJC_USES_CT
     		if (chk->kind != 1) {
     			/* Connection state (bpf/rjc_ct.h, src/compiler/classify/stateful.ts). */
