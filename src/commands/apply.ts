@@ -48,6 +48,7 @@ import { checkIfname } from '../runtime/netns.js';
 import type { XdpMode } from '../runtime/xdp.js';
 import type { IpsetFile } from '../compiler/ipset/types.js';
 import { ipsetConfig } from '../runtime/ipsets.js';
+import { recentConfig } from '../runtime/recent.js';
 import { readIpsetOption } from './ipset-input.js';
 
 export interface ApplyCommandOptions {
@@ -183,6 +184,11 @@ function withSets(config: RuntimeConfig, ipsets: IpsetFile | null): RuntimeConfi
   return ipsets ? { ...config, entries: [...config.entries, ...ipsetConfig(ipsets)] } : config;
 }
 
+/** The -m recent configuration (HZ, ip_pkt_list_tot); programs without recent rules skip it. */
+function withRecent(config: RuntimeConfig, hz: number): RuntimeConfig {
+  return { ...config, entries: [...config.entries, ...recentConfig(hz)] };
+}
+
 function describe(o: ApplyOutcome): string {
   const where = o.hook === 'tc' ? `tc ingress${o.progIds.egress ? ' + egress' : ''}` : `xdp (${o.xdpMode})`;
   const how =
@@ -215,7 +221,7 @@ export default async function applyCommand(rules: string | string[], options: Ap
   const outcomes = await applyArtifact(artifact, {
     ifnames,
     hostConfig: host,
-    config: withSets(budgetConfig(budget), ipsets),
+    config: withRecent(withSets(budgetConfig(budget), ipsets), host.hz),
     ...(options.xdpMode ? { xdpMode: options.xdpMode } : {}),
   });
   const rulesCount = compiled.maps.counters.length;

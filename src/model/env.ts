@@ -8,6 +8,7 @@ import type { FilterHook } from '../compiler/ir.js';
 import type { L2Class } from './packet.js';
 import type { ConnView } from './state/conntrack.js';
 import type { IpsetFile } from '../compiler/ipset/types.js';
+import type { RecentTables } from './state/recent.js';
 
 /** One address configured on this host (as `ip addr` shows it). */
 export interface LocalAddress {
@@ -102,6 +103,8 @@ export interface ModelEnv {
   conntrack?: ConnView;
   /** The sets `-m set` tests (the --ipset file). Default: none, so every set match fails. */
   ipsets?: IpsetFile;
+  /** `-m recent` tables (mutated by the walk) and `now` for their time; without both, recent is refused. */
+  recent?: RecentTables;
 }
 
 export const DEFAULT_REPLY_CONFIG: ReplyConfig = {

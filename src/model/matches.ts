@@ -215,6 +215,15 @@ function matchModule(m: Match, t: Transport, pkt: HookPacket, env: ModelEnv): Ma
       return bool(matchState(m, env.conntrack ?? INVALID_VIEW));
     case 'conntrack':
       return bool(matchConntrack(m, env.conntrack ?? INVALID_VIEW));
+    case 'recent': {
+      if (!env.recent || env.now === undefined) throw new ModelUnsupportedError('match "recent" needs env.recent and env.now');
+      const ip = pkt.ip;
+      const addr = m.side === 'rdest' ? ip.header.dst : ip.header.src;
+      const hop = ip.family === 'ipv4' ? ip.header.ttl : ip.header.hopLimit;
+      // recent_mt: "use TTL as seen before forwarding".
+      const ttl = env.chain === 'FORWARD' ? (hop + 1) & 0xff : hop;
+      return bool(env.recent.match(m, ip.family, addr, ttl, env.now.jiffies));
+    }
     case 'set':
       return bool(matchSet(env.ipsets ?? { kind: 'ipsets', file: '', sets: [] }, m, setPacketOf(pkt)));
     default:

@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,19 @@ export function cacheDir(): string {
   return join(tmpdir(), `rejectc-${uid}`, 'objects');
 }
 
+let headersDigest: string | undefined;
+
+/** A digest of the bpf/ headers the generated C includes: a changed header is a new build. */
+function headersHash(): string {
+  if (headersDigest === undefined) {
+    const dir = bpfIncludeDir();
+    const h = createHash('sha256');
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.h')).sort()) h.update(f).update(readFileSync(join(dir, f)));
+    headersDigest = h.digest('hex');
+  }
+  return headersDigest;
+}
+
 /**
  * Builds C text into an object file, reusing a cached build of the same code. Returns the
  * object's path (do not modify it). Concurrent callers may both build; the rename is atomic.
@@ -77,6 +90,7 @@ export function cacheDir(): string {
 export function buildCached(cText: string, options: BuildOptions = {}): string {
   const key = createHash('sha256')
     .update(withoutComments(cText))
+    .update(headersHash())
     .update(JSON.stringify(clangArgs('-', '-', options)))
     .digest('hex')
     .slice(0, 24);

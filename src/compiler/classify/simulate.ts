@@ -5,7 +5,7 @@
  * tools can explain a classification without a kernel.
  */
 import { INVALID_VIEW, type ConnView } from '../../model/state/conntrack.js';
-import { ctCheckPasses, setCheckPasses } from './stateful.js';
+import { ctCheckPasses, setCheckPasses, type RecentCheck } from './stateful.js';
 import type { SetPacket } from '../ipset/match.js';
 import type { IpsetFile } from '../ipset/types.js';
 import type { PostCheck } from './steps.js';
@@ -25,6 +25,8 @@ export interface CheckInputs {
   conntrack?: ConnView;
   /** The sets and the packet fields set checks read (a set check fails without them). */
   sets?: { file: IpsetFile; packet: SetPacket };
+  /** Decides (and applies) a recent check; without it recent checks fail. */
+  recent?: (check: RecentCheck) => boolean;
 }
 
 function classOf(f: FieldIndex, v: number | bigint): number {
@@ -120,6 +122,7 @@ export function checksPass(checks: readonly PostCheck[], inputs: CheckInputs): b
   return checks.every((c) => {
     if (c.kind === 'ct') return ctCheckPasses(c, inputs.conntrack ?? INVALID_VIEW);
     if (c.kind === 'set') return inputs.sets !== undefined && setCheckPasses(c, inputs.sets.file, inputs.sets.packet);
+    if (c.kind === 'recent') return inputs.recent?.(c) ?? false;
     return (((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated;
   });
 }

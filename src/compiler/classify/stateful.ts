@@ -10,7 +10,8 @@
  * result then), `value`/`mask` as documented per code.
  */
 import { addressBytes } from '../../model/address.js';
-import type { Cidr, ConntrackMatch, Neg, Range, SetMatch, StateMatch } from '../ir.js';
+import type { Cidr, ConntrackMatch, Family, Match, Neg, Range, RecentMatch, Rule, SetMatch, StateMatch } from '../ir.js';
+import { recentMaskPrefix } from '../../model/state/recent.js';
 import { setId } from '../ipset/encode.js';
 import { matchSet, type SetPacket } from '../ipset/match.js';
 import type { IpsetFile } from '../ipset/types.js';
@@ -184,4 +185,50 @@ export function setCheckPasses(c: SetCheck, file: IpsetFile, p: SetPacket): bool
   const flags = Array.from({ length: c.dirs }, (_, i) => ((c.srcBits >> i) & 1 ? 'src' : 'dst') as 'src' | 'dst');
   const span = { file: '', start: { line: 0, column: 0, offset: 0 }, end: { line: 0, column: 0, offset: 0 } };
   return matchSet(file, { kind: 'match', module: 'set', span, negated: c.negated, name: c.name, flags, options: c.returnNomatch ? ['--return-nomatch'] : [] }, p);
+}
+
+/** rjc_check.kind of a recent check (RJC_CHK_RECENT in bpf/rjc_recent.h). */
+export const RECENT_CHECK_KIND = 10;
+const RECENT_CMD = { set: 0, rcheck: 1, update: 2, remove: 3 } as const;
+
+/**
+ * `-m recent`: one check. Encoding in rjc_check: `value` the table id (FNV-1a of the name),
+ * `mask` --seconds | prefix << 24 (the --mask prefix), `pad[0]` command | 0x04 --rttl |
+ * 0x08 --reap | 0x10 --rdest, `pad[1]` --hitcount.
+ */
+export interface RecentCheck {
+  kind: 'recent';
+  name: string;
+  value: number;
+  mask: number;
+  flags: number;
+  hitcount: number;
+  negated: boolean;
+}
+
+/** Modules whose conditions are post-checks, evaluated in rule order with the recent check. */
+const CHECK_MODULES = new Set<Match['module']>(['mark', 'state', 'conntrack', 'set', 'recent', 'comment']);
+
+/**
+ * Why a rule's recent match cannot be compiled exactly, if it cannot. --set, --update,
+ * --remove (and --reap) change the table whenever the kernel reaches the match, whatever the
+ * matches after it decide; rejectc decides header matches before post-checks, so a header
+ * match may not follow such a recent match in the same rule.
+ */
+export function recentProblem(rule: Rule, m: RecentMatch): string | undefined {
+  if (recentMaskPrefix(m.mask, m.mask?.includes(':') ? 'ipv6' : 'ipv4') === undefined) return `--mask ${m.mask} is not a prefix mask`;
+  if ((m.seconds ?? 0) >= 2 ** 24) return `--seconds ${m.seconds} is longer than rejectc's 194-day limit`;
+  if ((m.hitcount ?? 0) > 20) return `--hitcount ${m.hitcount} is more than the 20 time stamps rejectc keeps per address (ip_pkt_list_tot's default)`;
+  const changes = m.command.value !== 'rcheck' || m.reap === true;
+  if (!changes) return undefined;
+  const after = rule.matches.slice(rule.matches.indexOf(m) + 1).find((x) => !CHECK_MODULES.has(x.module));
+  if (after) return `-m recent --${m.command.value} changes its table even when a later match fails, and the later -m ${after.module} is decided before it here: put -m ${after.module} before -m recent`;
+  return undefined;
+}
+
+/** The check of a recent match. Precondition: no {@link recentProblem}. */
+export function recentChecks(m: RecentMatch, family: Family): RecentCheck[] {
+  const prefix = recentMaskPrefix(m.mask, family)!;
+  const flags = RECENT_CMD[m.command.value] | (m.rttl ? 0x04 : 0) | (m.reap ? 0x08 : 0) | (m.side === 'rdest' ? 0x10 : 0);
+  return [{ kind: 'recent', name: m.name, value: setId(m.name), mask: ((m.seconds ?? 0) | (prefix << 24)) >>> 0, flags, hitcount: m.hitcount ?? 0, negated: m.command.negated }];
 }

@@ -29,7 +29,7 @@ import {
   type Term,
 } from './atoms.js';
 import { ADDRTYPE, HDR, type FieldId } from './fields.js';
-import { conntrackChecks, setChecks, stateChecks, type CtCheck, type SetCheck } from './stateful.js';
+import { conntrackChecks, recentChecks, setChecks, stateChecks, type CtCheck, type RecentCheck, type SetCheck } from './stateful.js';
 
 export interface FieldTerm {
   field: FieldId;
@@ -45,7 +45,8 @@ export type PostCheck =
       negated: boolean;
     }
   | CtCheck
-  | SetCheck;
+  | SetCheck
+  | RecentCheck;
 
 export interface Step {
   /** All must hold. */
@@ -228,6 +229,9 @@ function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
       return step;
     case 'set':
       step.checks.push(...setChecks(m));
+      return step;
+    case 'recent':
+      step.checks.push(...recentChecks(m, family));
       return step;
     case 'comment':
       return step;

@@ -5,13 +5,12 @@
  */
 import { diag, type Diagnostic } from '../diagnostics.js';
 import type { Match, MatchModule, Rule } from '../ir.js';
-import { conntrackProblem, setProblem } from './stateful.js';
+import { conntrackProblem, recentProblem, setProblem } from './stateful.js';
 
 /** Modules not compiled yet, with the reason shown to the user. */
 const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
   limit: 'rate limits are not compiled yet',
   hashlimit: 'rate limits are not compiled yet',
-  recent: 'the recent list needs per-address state, which is not compiled yet',
   owner: 'socket owners are not visible at a TC/XDP hook',
   connlimit: 'connection counting needs connection tracking, which is not compiled yet',
   statistic: 'random/nth sampling is not compiled yet',
@@ -24,11 +23,12 @@ const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
   rt: 'IPv6 routing header matching is not compiled yet',
 };
 
-function moduleProblem(m: Match): string | undefined {
+function moduleProblem(m: Match, rule: Rule): string | undefined {
   if (m.module === 'addrtype' && (m.limitIfaceIn || m.limitIfaceOut)) return '--limit-iface-in/--limit-iface-out (a per-device address lookup) are not compiled yet';
   if (m.module === 'tcp' && m.option) return 'TCP option matching (--tcp-option) is not compiled yet';
   if (m.module === 'conntrack') return conntrackProblem(m);
   if (m.module === 'set') return setProblem(m);
+  if (m.module === 'recent') return recentProblem(rule, m);
   return NOT_COMPILED[m.module];
 }
 
@@ -36,7 +36,7 @@ function moduleProblem(m: Match): string | undefined {
 export function unsupportedParts(rule: Rule): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const m of rule.matches) {
-    const reason = moduleProblem(m);
+    const reason = moduleProblem(m, rule);
     // Point at the option that is refused when it is one option of a compiled module.
     const at = m.module === 'tcp' && m.option ? m.option.span : m.span;
     if (reason) out.push(diag('E400', at, { module: m.module, reason }));

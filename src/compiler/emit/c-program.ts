@@ -122,6 +122,7 @@ export function emitProgram(inputs: EmitInputs): string {
   const hasChecks = shape.checksPerSlot > 0;
   const usesCt = cl.checks.some((ch) => ch.kind === 'ct');
   const usesSet = cl.checks.some((ch) => ch.kind === 'set');
+  const usesRecent = cl.checks.some((ch) => ch.kind === 'recent');
   const structs = new Map<string, MapSpec['value']>();
   for (const s of inputs.specs) {
     for (const l of [s.key, s.value]) if (l.def.name !== 'rjc_u32_key') structs.set(l.def.name, l);
@@ -170,6 +171,7 @@ export function emitProgram(inputs: EmitInputs): string {
     #include "rjc.h"
     ${usesCt ? '#define RJC_USES_CT\n#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
     ${usesSet ? '#define RJC_USES_SET\n#include "rjc_set.h" /* -m set */' : undefined}
+    ${usesRecent ? '#define RJC_USES_RECENT\n#include "rjc_recent.h" /* -m recent */' : undefined}
 
     #define RJC_SLOTS    ${shape.slots}
     #define RJC_BLOCKS   ${shape.blocks}
@@ -485,6 +487,9 @@ export function emitProgram(inputs: EmitInputs): string {
     #ifdef RJC_USES_SET
     	rjc_set_prepare(pkt); /* the packet fields set checks read */
     #endif
+    #ifdef RJC_USES_RECENT
+    	rjc_recent_prepare(pkt, chain); /* the address and TTL recent checks read */
+    #endif
     #ifdef RJC_USES_CT
     	/* The connection state the rules' checks read (before conntrack at ingress, after it at egress). */
     	rjc_ct_classify(ctx, pkt, chain == RJC_CHAIN_OUTPUT ? RJC_DIR_EGRESS : RJC_DIR_INGRESS);
@@ -641,7 +646,7 @@ function addrType(): string {
 function checksCode(): string {
   return c`
 
-    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack, -m set. */
+    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack, -m set, -m recent. */
     static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a)
     {
     	for (__u32 i = 0; i < RJC_CHECKS_PER_SLOT; i++) {
@@ -656,6 +661,14 @@ function checksCode(): string {
     		chk = bpf_map_lookup_elem(&rjc_chk, &k);
     		if (!chk)
     			return 0;
+    #ifdef RJC_USES_RECENT
+    		if (chk->kind == RJC_CHK_RECENT) {
+    			/* -m recent (bpf/rjc_recent.h): updates its table like recent_mt. */
+    			if (!rjc_recent_check(chk->value, chk->mask, chk->pad[0], chk->pad[1], chk->negated))
+    				return 0;
+    			continue;
+    		}
+    #endif
     #ifdef RJC_USES_SET
     		if (chk->kind == RJC_CHK_SET) {
     			/* -m set (bpf/rjc_set.h). */

@@ -3,7 +3,7 @@
  * (little-endian host integers, network-order addresses). The runtime writes them into
  * generation g with {@link forGeneration}.
  */
-import { SET_CHECK_KIND } from '../classify/stateful.js';
+import { RECENT_CHECK_KIND, SET_CHECK_KIND } from '../classify/stateful.js';
 import { rejectCode } from '../../layout/codes.js';
 import type { StructLayout } from '../../layout/struct.js';
 import { FILTER_HOOKS } from '../ir.js';
@@ -130,8 +130,13 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       w.keys.writeUInt32LE(i, k);
       w.values.writeUInt32LE(ch.value >>> 0, v + off(value, 'value'));
       w.values.writeUInt32LE(ch.mask >>> 0, v + off(value, 'mask'));
-      w.values.writeUInt8(ch.kind === 'ct' ? ch.code : ch.kind === 'set' ? SET_CHECK_KIND : 1, v + off(value, 'kind'));
+      w.values.writeUInt8(ch.kind === 'ct' ? ch.code : ch.kind === 'set' ? SET_CHECK_KIND : ch.kind === 'recent' ? RECENT_CHECK_KIND : 1, v + off(value, 'kind'));
       w.values.writeUInt8(ch.negated ? 1 : 0, v + off(value, 'negated'));
+      if (ch.kind === 'recent') {
+        // pad[0]: command and flags; pad[1]: --hitcount (bpf/rjc_recent.h).
+        w.values.writeUInt8(ch.flags, v + off(value, 'pad'));
+        w.values.writeUInt8(ch.hitcount, v + off(value, 'pad') + 1);
+      }
       if (ch.kind === 'set') {
         // pad[0]: the directions that are src; pad[1]: their number | 0x80 for --return-nomatch (bpf/rjc_set.h).
         w.values.writeUInt8(ch.srcBits, v + off(value, 'pad'));
