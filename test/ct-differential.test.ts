@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
 import { canUseKernel, createPair, stop, type Pair } from './support/netns.js';
-import { startServer, traffic } from './ct-support.js';
+import { kernelRuleCounters, rejectcRuleCounters, sameOnBoth, startServer, traffic } from './ct-support.js';
 
 const OPEN = 7001;
 const CLOSED = 7002;
@@ -41,33 +41,6 @@ function rules(v6: boolean): string {
 -A OUTPUT -j DROP
 COMMIT
 `;
-}
-
-/** Per-rule packet counters of iptables/ip6tables, INPUT then OUTPUT, in rule order. */
-function kernelCounters(p: Pair): number[] {
-  const out: number[] = [];
-  for (const tool of ['iptables', 'ip6tables']) {
-    for (const chain of ['INPUT', 'OUTPUT']) {
-      const rows = p.b.exec([tool, '-w', '-L', chain, '-v', '-x', '-n']).stdout.split('\n').slice(2).filter((l) => l.trim());
-      out.push(...rows.map((l) => Number(l.trim().split(/\s+/)[0])));
-    }
-  }
-  return out;
-}
-
-interface StatsJson {
-  chains: { family: string; chain: string; rules: { packets: number }[] }[];
-}
-
-function rejectcCounters(p: Pair): number[] {
-  const r = rejectc(p.b.name, ['stats', '--dev', p.ifB, '--json']);
-  expect(r.status, r.stderr).toBe(0);
-  const stats = JSON.parse(r.stdout) as StatsJson;
-  const out: number[] = [];
-  for (const family of ['ipv4', 'ipv6']) {
-    for (const chain of ['INPUT', 'OUTPUT']) out.push(...(stats.chains.find((c) => c.family === family && c.chain === chain)?.rules.map((x) => x.packets) ?? []));
-  }
-  return out;
 }
 
 /** Permanent neighbour entries both ways, no router solicitations: no ND or ARP traffic to blur the counters. */
@@ -119,13 +92,7 @@ describe.skipIf(!canUseKernel())('conntrack: kernel iptables vs rejectc apply (n
     bpf?.cleanup();
   });
 
-  /** Runs `step` on both pairs; the two results must be equal. Returns the kernel's. */
-  function both(step: (p: Pair) => unknown): unknown {
-    const k = step(kernel);
-    const b = step(bpf);
-    expect(b).toEqual(k);
-    return k;
-  }
+  const both = <T>(step: (p: Pair) => T): T => sameOnBoth(kernel, bpf, step);
 
   for (const family of ['ipv4', 'ipv6'] as const) {
     const a = (p: Pair) => (family === 'ipv4' ? p.endA.ipv4 : p.endA.ipv6);
@@ -156,8 +123,8 @@ describe.skipIf(!canUseKernel())('conntrack: kernel iptables vs rejectc apply (n
 
   it('every rule counted the same packets in the kernel and in rejectc', async () => {
     await sleep(300);
-    const k = kernelCounters(kernel);
-    const r = rejectcCounters(bpf);
+    const k = kernelRuleCounters(kernel.b, ['INPUT', 'OUTPUT']);
+    const r = rejectcRuleCounters(bpf.b, bpf.ifB, ['INPUT', 'OUTPUT']);
     // Layout per family: 8 INPUT rules, then OUTPUT's accept and drop.
     const input = (v: number[], f: number) => v.slice(f * 10, f * 10 + 8);
     const output = (v: number[], f: number) => v.slice(f * 10 + 8, f * 10 + 10);

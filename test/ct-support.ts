@@ -4,12 +4,14 @@
  * build of the BPF probe test/bpf/ct-probe.bpf.c.
  */
 import { execFileSync } from 'node:child_process';
+import { expect } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import type { Netns } from './support/netns.js';
+import { rejectc } from './fixtures/runtime/cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -227,4 +229,34 @@ export function labelCounts(v: readonly number[]): Record<string, number> {
     if (n !== 0) o[`${names[Math.floor(i / CT_STATES.length)]}:${CT_STATES[i % CT_STATES.length]}`] = n;
   });
   return o;
+}
+
+/** Per-rule packet counters of iptables and ip6tables in `ns`, chain after chain, in rule order. */
+export function kernelRuleCounters(ns: Netns, chains: readonly string[] = ['INPUT']): number[] {
+  return ['iptables', 'ip6tables'].flatMap((tool) =>
+    chains.flatMap((chain) =>
+      ns
+        .exec([tool, '-w', '-L', chain, '-v', '-x', '-n'])
+        .stdout.split('\n')
+        .slice(2)
+        .filter((l) => l.trim())
+        .map((l) => Number(l.trim().split(/\s+/)[0])),
+    ),
+  );
+}
+
+/** The same counters from `rejectc stats --json` on `ifname` in `ns` (IPv4 then IPv6). */
+export function rejectcRuleCounters(ns: Netns, ifname: string, chains: readonly string[] = ['INPUT']): number[] {
+  const r = rejectc(ns.name, ['stats', '--dev', ifname, '--json']);
+  if (r.status !== 0) throw new Error(`rejectc stats failed: ${r.stderr}`);
+  const stats = JSON.parse(r.stdout) as { chains: { family: string; chain: string; rules: { packets: number }[] }[] };
+  return ['ipv4', 'ipv6'].flatMap((f) => chains.flatMap((chain) => stats.chains.find((c) => c.family === f && c.chain === chain)?.rules.map((x) => x.packets) ?? []));
+}
+
+/** Runs `step` on the kernel pair, then on the rejectc pair; the results must be equal. Returns the kernel's. */
+export function sameOnBoth<P, T>(kernel: P, bpf: P, step: (p: P) => T): T {
+  const k = step(kernel);
+  const b = step(bpf);
+  expect(b).toEqual(k);
+  return k;
 }

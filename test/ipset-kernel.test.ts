@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
 import { canUseKernel, createPair, type Pair } from './support/netns.js';
-import { traffic } from './ct-support.js';
+import { kernelRuleCounters, rejectcRuleCounters, traffic } from './ct-support.js';
 
 function sets(variant: 1 | 2): string {
   const lines = [
@@ -55,19 +55,6 @@ COMMIT
 const SOURCES4 = ['192.0.2.1', '192.0.2.5', '192.0.2.7', '192.0.2.20', '192.0.2.30'];
 const SOURCES6 = ['2001:db8::1', '2001:db8::5', '2001:db8::1:2a', '2001:db8::30', '2001:db8::1:0'];
 const PORTS = '3000,3001,3002,1005,1105,2000,2003,4000';
-
-function kernelCounters(p: Pair): number[] {
-  return ['iptables', 'ip6tables'].flatMap((tool) =>
-    p.b.exec([tool, '-w', '-L', 'INPUT', '-v', '-x', '-n']).stdout.split('\n').slice(2).filter((l) => l.trim()).map((l) => Number(l.trim().split(/\s+/)[0])),
-  );
-}
-
-function rejectcCounters(p: Pair): number[] {
-  const r = rejectc(p.b.name, ['stats', '--dev', p.ifB, '--json']);
-  expect(r.status, r.stderr).toBe(0);
-  const stats = JSON.parse(r.stdout) as { chains: { family: string; chain: string; rules: { packets: number }[] }[] };
-  return ['ipv4', 'ipv6'].flatMap((f) => stats.chains.find((c) => c.family === f && c.chain === 'INPUT')?.rules.map((x) => x.packets) ?? []);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -114,10 +101,10 @@ describe.skipIf(!canUseKernel())('-m set: kernel ipset + iptables vs rejectc app
   it('every rule counts the same datagrams', async () => {
     sendAll();
     await sleep(300);
-    const k = kernelCounters(kernel);
+    const k = kernelRuleCounters(kernel.b);
     expect(k.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual((SOURCES4.length + SOURCES6.length) * 8);
     expect(k.filter((n) => n > 0).length).toBeGreaterThanOrEqual(10);
-    expect(rejectcCounters(bpf)).toEqual(k);
+    expect(rejectcRuleCounters(bpf.b, bpf.ifB)).toEqual(k);
   });
 
   it('new sets applied to the running program (no reload) change the counts like ipset restore does', async () => {
@@ -126,12 +113,12 @@ describe.skipIf(!canUseKernel())('-m set: kernel ipset + iptables vs rejectc app
     const r = rejectc(bpf.b.name, ['apply', join(dir, 'rules'), '--dev', bpf.ifB, '--ipset', join(dir, 'sets2')]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('replaced atomically (same program');
-    const k0 = kernelCounters(kernel);
-    const b0 = rejectcCounters(bpf);
+    const k0 = kernelRuleCounters(kernel.b);
+    const b0 = rejectcRuleCounters(bpf.b, bpf.ifB);
     sendAll();
     await sleep(300);
-    const k = kernelCounters(kernel).map((x, i) => x - k0[i]!);
-    const b = rejectcCounters(bpf).map((x, i) => x - b0[i]!);
+    const k = kernelRuleCounters(kernel.b).map((x, i) => x - k0[i]!);
+    const b = rejectcRuleCounters(bpf.b, bpf.ifB).map((x, i) => x - b0[i]!);
     expect(b).toEqual(k);
   });
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
 import { canUseKernel, createPair, stop, type Pair } from './support/netns.js';
-import { startServer, traffic } from './ct-support.js';
+import { kernelRuleCounters, rejectcRuleCounters, sameOnBoth, startServer, traffic } from './ct-support.js';
 
 const SSH = 7001;
 
@@ -30,19 +30,6 @@ function rules(v6: boolean): string {
 -A INPUT -p udp -m udp --dport 7007 -m recent ! --rcheck --name SSH --rsource -j DROP
 COMMIT
 `;
-}
-
-function kernelCounters(p: Pair): number[] {
-  return ['iptables', 'ip6tables'].flatMap((tool) =>
-    p.b.exec([tool, '-w', '-L', 'INPUT', '-v', '-x', '-n']).stdout.split('\n').slice(2).filter((l) => l.trim()).map((l) => Number(l.trim().split(/\s+/)[0])),
-  );
-}
-
-function rejectcCounters(p: Pair): number[] {
-  const r = rejectc(p.b.name, ['stats', '--dev', p.ifB, '--json']);
-  expect(r.status, r.stderr).toBe(0);
-  const stats = JSON.parse(r.stdout) as { chains: { family: string; chain: string; rules: { packets: number }[] }[] };
-  return ['ipv4', 'ipv6'].flatMap((f) => stats.chains.find((c) => c.family === f && c.chain === 'INPUT')?.rules.map((x) => x.packets) ?? []);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,13 +59,7 @@ describe.skipIf(!canUseKernel())('-m recent: kernel iptables vs rejectc apply (n
     bpf?.cleanup();
   });
 
-  /** `step` on both pairs; equal results. */
-  function both(step: (p: Pair) => unknown): unknown {
-    const k = step(kernel);
-    const b = step(bpf);
-    expect(b).toEqual(k);
-    return k;
-  }
+  const both = <T>(step: (p: Pair) => T): T => sameOnBoth(kernel, bpf, step);
 
   for (const family of ['ipv4', 'ipv6'] as const) {
     const b = (p: Pair) => (family === 'ipv4' ? p.endB.ipv4 : p.endB.ipv6);
@@ -98,8 +79,8 @@ describe.skipIf(!canUseKernel())('-m recent: kernel iptables vs rejectc apply (n
 
   it('every rule counted the same packets', async () => {
     await sleep(200);
-    const k = kernelCounters(kernel);
+    const k = kernelRuleCounters(kernel.b);
     expect(k.filter((n) => n > 0).length).toBeGreaterThanOrEqual(8);
-    expect(rejectcCounters(bpf)).toEqual(k);
+    expect(rejectcRuleCounters(bpf.b, bpf.ifB)).toEqual(k);
   });
 });
