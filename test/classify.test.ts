@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { cidrAtom, interfaceAtom, nameValue, rangeToPrefixes } from '../src/compiler/classify/atoms.js';
 import { FIELDS, HDR, type FieldId } from '../src/compiler/classify/fields.js';
 import { buildIndex } from '../src/compiler/classify/index-build.js';
-import { runList, searchIndex, searchLinear, type FieldValues } from '../src/compiler/classify/simulate.js';
+import { effectiveValues, runList, searchIndex, searchLinear, type FieldValues } from '../src/compiler/classify/simulate.js';
 import { buildSlotLists, type Slot } from '../src/compiler/classify/slots.js';
 import { flattenRuleset } from '../src/compiler/flatten/index.js';
 import type { Chain, Match, Rule } from '../src/compiler/ir.js';
@@ -34,6 +34,8 @@ function packet(v: Partial<Record<FieldId, number | bigint>>): FieldValues {
     hdr: HDR.full,
     sport: 40000,
     dport: 80,
+    msport: 40000,
+    mdport: 80,
     tcpflags: 0x02,
     icmp: 0,
     ttl: 64,
@@ -59,26 +61,42 @@ describe('atoms', () => {
 });
 
 describe('slots', () => {
-  it('puts a hotdrop slot before a rule whose tcp match may not read the header, once per identical condition', () => {
-    const { lists } = slotsOf([
-      chain('INPUT', [rule({ proto: 6, matches: [tcp({ dport: [22, 22] })] }), rule({ proto: 6, matches: [tcp({ dport: [23, 23] })] })]),
+  it('folds a rule with the hotdrop of its tcp match into one slot', () => {
+    const { lists } = slotsOf([chain('INPUT', [rule({ proto: 6, matches: [tcp({ dport: [22, 22] })] })])]);
+    const [slot] = lists[0]!.slots.filter((s) => s.role !== 'pad');
+    // Matches a full header, and hotdrops where tcp_mt() cannot read it (short, none, offset 1).
+    expect(slot!.fields.get('hdr')![0]!.atoms).toEqual([
+      { kind: 'interval', lo: HDR.full, hi: HDR.none },
+      { kind: 'interval', lo: HDR.frag1, hi: HDR.frag1 },
     ]);
-    const roles = lists[0]!.slots.filter((s) => s.role !== 'pad').map((s) => s.role);
-    expect(roles).toEqual(['hotdrop', 'rule', 'rule']);
-    const hd = lists[0]!.slots[0]!;
-    expect(hd.fields.get('hdr')![0]!.atoms).toEqual([
+    expect(slot!.hotdrop).toBe((1 << HDR.short) | (1 << HDR.none) | (1 << HDR.frag1));
+  });
+
+  it('puts a hotdrop slot before a rule it cannot fold, once per identical condition', () => {
+    // The mark comes after tcp: a packet tcp_mt() cannot read hotdrops whatever its mark.
+    const { lists } = slotsOf([
+      chain('INPUT', [
+        rule({ proto: 6, matches: [tcp({ dport: [22, 22] }), mark(1)] }),
+        rule({ proto: 6, matches: [tcp({ dport: [23, 23] }), mark(2)] }),
+      ]),
+    ]);
+    const live = lists[0]!.slots.filter((s) => s.role !== 'pad');
+    expect(live.map((s) => s.role)).toEqual(['hotdrop', 'rule', 'rule']);
+    expect(live[0]!.fields.get('hdr')![0]!.atoms).toEqual([
       { kind: 'interval', lo: HDR.short, hi: HDR.short },
       { kind: 'interval', lo: HDR.none, hi: HDR.none },
       { kind: 'interval', lo: HDR.frag1, hi: HDR.frag1 },
     ]);
+    expect(live.map((s) => s.hotdrop)).toEqual([0, 0, 0]);
   });
 
   it('splits multiport --ports into alternatives that continue past each other', () => {
     const { lists } = slotsOf([chain('INPUT', [rule({ proto: 17, matches: [multiport('ports', [[53, 53]])], target: 'LOG' }), rule({ target: 'DROP' })])]);
     const live = lists[0]!.slots.filter((s) => s.role === 'rule');
     expect(live.length).toBe(3);
-    expect(live[0]!.action).toEqual({ kind: 'next', to: 3 });
-    expect(live[1]!.action).toEqual({ kind: 'next', to: 3 });
+    expect(live[0]!.hotdrop).toBe(1 << HDR.none);
+    expect(live[0]!.action).toEqual({ kind: 'next', to: 2 });
+    expect(live[1]!.action).toEqual({ kind: 'next', to: 2 });
   });
 
   it('decides -o at INPUT and -i at OUTPUT at compile time (the hook passes "")', () => {
@@ -101,11 +119,13 @@ describe('index', () => {
       chain('INPUT', [rule({ proto: 6, matches: [tcp({ dport: [1, 1023] })] }), rule({ proto: 6, matches: [tcp({ dport: [80, 80] })] })]),
     ]);
     const dport = index.fields.find((f) => f.field.id === 'dport')!;
-    // Regions 0, 1..79, 80, 81..1023, 1024..65535 -> classes {0, 1024..}, {1..79, 81..1023}, {80}.
-    expect(dport.space.kind === 'interval' && dport.space.starts).toEqual([0, 1, 80, 81, 1024]);
+    // Regions 0, 1..79, 80, 81..1023, 1024..65535, UNREAD -> classes {0, 1024..}, {1..79,
+    // 81..1023}, {80, UNREAD} (every rule accepts UNREAD).
+    expect(dport.space.kind === 'interval' && dport.space.starts).toEqual([0, 1, 80, 81, 1024, 65536]);
     expect(dport.classCount).toBe(3);
     expect(dport.regionClass[1]).toBe(dport.regionClass[3]);
     expect(dport.regionClass[0]).toBe(dport.regionClass[4]);
+    expect(dport.regionClass[2]).toBe(dport.regionClass[5]);
   });
 
   it('finds the first matching rule with nested prefixes and negations', () => {
@@ -171,9 +191,9 @@ const arbPacket = fc.record({
   dst4: fc.constantFrom('192.0.2.1', '10.1.0.1', '198.51.100.1').map(ip),
   iif: fc.constantFrom('eth0', 'eth1', 'lo', 'wlan0').map(nameValue),
   proto: fc.constantFrom(1, 6, 17, 47),
-  hdr: fc.constantFrom(HDR.full, HDR.full, HDR.short, HDR.none, HDR.frag, HDR.frag1),
   sport: fc.constantFrom(22, 53, 80, 1023, 1024, 8050, 65535),
   dport: fc.constantFrom(22, 53, 80, 1023, 1024, 8050, 65535),
+  hdr: fc.constantFrom(HDR.full, HDR.full, HDR.full, HDR.short, HDR.none, HDR.frag, HDR.frag1, HDR.noproto),
   tcpflags: fc.integer({ min: 0, max: 255 }),
   icmp: fc.constantFrom(0, 0x300, 0x303, 0x800, 0xff00),
   mark: fc.integer({ min: 0, max: 7 }),
@@ -185,13 +205,14 @@ describe('index property', () => {
       fc.property(fc.array(arbRule, { minLength: 1, maxLength: 150 }), fc.array(arbPacket, { minLength: 1, maxLength: 8 }), (rules, packets) => {
         const { slots, index } = slotsOf([chain('INPUT', rules, 'DROP')]);
         for (const p of packets) {
-          const values = packet(p);
+          const values = effectiveValues(packet(p));
           for (const start of [0, 1, 63, 64, 65, slots.length - 1]) {
             if (start < 0 || start >= slots.length) continue;
             expect(searchIndex(index, values, start, slots.length)).toBe(searchLinear(slots as Slot[], values, start, slots.length, bitsOf));
           }
-          const byIndex = runList(slots, 0, slots.length, (s) => searchIndex(index, values, s, slots.length), { mark: p.mark });
-          const linear = runList(slots, 0, slots.length, (s) => searchLinear(slots, values, s, slots.length, bitsOf), { mark: p.mark });
+          const inputs = { mark: p.mark, hdr: p.hdr };
+          const byIndex = runList(slots, 0, slots.length, (s) => searchIndex(index, values, s, slots.length), inputs);
+          const linear = runList(slots, 0, slots.length, (s) => searchLinear(slots, values, s, slots.length, bitsOf), inputs);
           expect(byIndex).toEqual(linear);
         }
       }),

@@ -159,7 +159,8 @@ const PORTS = ['22', '80', '53', '443', '1024:65535', '0:1023', '8000:8100', '7'
 const REJECT4 = ['icmp-net-unreachable', 'icmp-host-unreachable', 'icmp-proto-unreachable', 'icmp-port-unreachable', 'icmp-net-prohibited', 'icmp-host-prohibited', 'icmp-admin-prohibited'];
 const REJECT6 = ['icmp6-no-route', 'icmp6-adm-prohibited', 'icmp6-addr-unreachable', 'icmp6-port-unreachable', 'icmp6-policy-fail', 'icmp6-reject-route'];
 
-const maybe = <T>(a: fc.Arbitrary<T>, weight = 1): fc.Arbitrary<T | null> => fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight, arbitrary: a });
+/** `a` one time in (1 + absent / weight); absent otherwise. */
+const maybe = <T>(a: fc.Arbitrary<T>, weight = 1, absent = 2): fc.Arbitrary<T | null> => fc.oneof({ weight: absent, arbitrary: fc.constant(null) }, { weight, arbitrary: a });
 const not = (s: string): fc.Arbitrary<string> => fc.oneof({ weight: 3, arbitrary: fc.constant(s) }, { weight: 1, arbitrary: fc.constant(`! ${s}`) });
 
 function addresses(fam: 'ipv4' | 'ipv6'): fc.Arbitrary<string> {
@@ -224,7 +225,7 @@ function extraModules(fam: 'ipv4' | 'ipv6', macOk: boolean): fc.Arbitrary<string
     fc.constantFrom(...pool).map((a) => `-m iprange --src-range ${a.split('/')[0]}-${a.split('/')[0]}`),
   ];
   if (macOk) mods.push(fc.constantFrom('-m mac --mac-source 02:00:00:00:00:01', '-m mac ! --mac-source 02:00:00:00:00:09', '-m mac --mac-source 02:00:00:00:00:AA'));
-  return fc.oneof({ weight: 4, arbitrary: fc.constant('') }, ...mods.map((m) => ({ weight: 1, arbitrary: m })));
+  return fc.oneof({ weight: 10, arbitrary: fc.constant('') }, ...mods.map((m) => ({ weight: 1, arbitrary: m })));
 }
 
 function ruleArb(fam: 'ipv4' | 'ipv6', chain: string, callable: string[], opts: RulesetGenOptions): fc.Arbitrary<string> {
@@ -232,25 +233,28 @@ function ruleArb(fam: 'ipv4' | 'ipv6', chain: string, callable: string[], opts: 
   const macOk = chain === 'INPUT' || chain === 'FORWARD';
   return fc
     .record({
-      src: maybe(addresses(fam)),
+      // Few conditions per rule, as in real rulesets, so that packets reach rules.
+      src: maybe(addresses(fam), 1, 3),
       srcNeg: fc.boolean(),
-      dst: maybe(addresses(fam)),
+      dst: maybe(addresses(fam), 1, 3),
       dstNeg: fc.boolean(),
-      iif: maybe(fc.constantFrom(...opts.interfaces)),
-      oif: maybe(fc.constantFrom(...opts.interfaces)),
+      iif: maybe(fc.constantFrom(...opts.interfaces), 1, 5),
+      oif: maybe(fc.constantFrom(...opts.interfaces), 1, 5),
       ifNeg: fc.boolean(),
-      frag: fam === 'ipv4' ? maybe(not('-f')) : fc.constant(null),
+      frag: fam === 'ipv4' ? maybe(not('-f'), 1, 9) : fc.constant(null),
       proto: protoPart(fam),
       extra: extraModules(fam, macOk),
-      extra2: extraModules(fam, macOk),
+      extra2: maybe(extraModules(fam, macOk), 1, 3).map((x) => x ?? ''),
       target: fc.integer({ min: 0, max: 99 }),
       rejectType: fc.constantFrom(...(fam === 'ipv4' ? REJECT4 : REJECT6)),
       callee: callable.length > 0 ? fc.constantFrom(...callable) : fc.constant(''),
     })
     .map((r) => {
       const parts: string[] = [];
-      if (r.src) parts.push(`${r.srcNeg && !r.src.includes(',') ? '! ' : ''}-s ${r.src}`);
-      if (r.dst) parts.push(`${r.dstNeg && !r.dst.includes(',') ? '! ' : ''}-d ${r.dst}`);
+      // iptables refuses "!" on either address when one of them is a list.
+      const list = (r.src ?? '').includes(',') || (r.dst ?? '').includes(',');
+      if (r.src) parts.push(`${r.srcNeg && !list ? '! ' : ''}-s ${r.src}`);
+      if (r.dst) parts.push(`${r.dstNeg && !list ? '! ' : ''}-d ${r.dst}`);
       if (r.iif && chain !== 'OUTPUT') parts.push(`${r.ifNeg ? '! ' : ''}-i ${r.iif}`);
       if (r.oif && chain !== 'INPUT') parts.push(`-o ${r.oif}`);
       if (r.frag) parts.push(r.frag);

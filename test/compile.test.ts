@@ -115,8 +115,8 @@ describe('maps.json', () => {
     expect(rules[1]!.counter).toBe(rules[4]!.counter);
     expect(input.policy).toBe('DROP');
     // --ports takes two slots (source or destination port); slots map back to rules.
-    expect(rules[6]!.slotCount).toBe(3);
-    expect(ruleOfSlot(maps, rules[6]!.firstSlot + 2)).toBe(input.rules[6]);
+    expect(rules[6]!.slotCount).toBe(2);
+    expect(ruleOfSlot(maps, rules[6]!.firstSlot + 1)).toBe(input.rules[6]);
   });
 
   it('places generation 1 at an index offset (arrays) or in the key (hash, LPM)', () => {

@@ -20,6 +20,8 @@ export type FieldId =
   | 'hdr'
   | 'sport'
   | 'dport'
+  | 'msport'
+  | 'mdport'
   | 'tcpflags'
   | 'icmp'
   | 'ttl'
@@ -34,6 +36,13 @@ export interface IntervalField {
   kind: 'interval';
   /** Largest value (inclusive); the smallest is 0. */
   max: number;
+  /**
+   * Header states (HDR) in which the packet has no value for the field (the match reading it
+   * could not): the field then takes the value max + 1, UNREAD, which every condition on the
+   * field accepts. Rules reach such packets only through their header-state condition, which
+   * is how a rule and its hotdrop share one slot (./slots.ts).
+   */
+  unreadIn?: readonly number[];
   doc: string;
 }
 
@@ -77,12 +86,14 @@ export const FIELDS: readonly FieldDef[] = [
   { id: 'dst6', kind: 'prefix', bits: 128, doc: 'IPv6 destination address' },
   { id: 'iif', kind: 'prefix', bits: 128, doc: 'input interface name (16 bytes, NUL padded; "" where the hook has none)' },
   { id: 'oif', kind: 'prefix', bits: 128, doc: 'output interface name (16 bytes, NUL padded; "" where the hook has none)' },
-  { id: 'proto', kind: 'interval', max: 255, doc: 'transport protocol as ip(6)_packet_match sees it' },
+  { id: 'proto', kind: 'interval', max: 255, unreadIn: [HDR.noproto], doc: 'transport protocol as ip(6)_packet_match sees it' },
   { id: 'hdr', kind: 'interval', max: HDR_MAX, doc: 'transport header state (HDR)' },
-  { id: 'sport', kind: 'interval', max: 65535, doc: 'transport source port (bytes 0-1 of the transport header)' },
-  { id: 'dport', kind: 'interval', max: 65535, doc: 'transport destination port (bytes 2-3)' },
-  { id: 'tcpflags', kind: 'interval', max: 255, doc: 'TCP flags byte (byte 13 of the TCP header)' },
-  { id: 'icmp', kind: 'interval', max: 65535, doc: 'ICMP/ICMPv6 type << 8 | code' },
+  { id: 'sport', kind: 'interval', max: 65535, unreadIn: [HDR.short, HDR.none, HDR.frag, HDR.frag1, HDR.noproto], doc: 'tcp/udp match source port (bytes 0-1 of the transport header)' },
+  { id: 'dport', kind: 'interval', max: 65535, unreadIn: [HDR.short, HDR.none, HDR.frag, HDR.frag1, HDR.noproto], doc: 'tcp/udp match destination port (bytes 2-3)' },
+  { id: 'msport', kind: 'interval', max: 65535, unreadIn: [HDR.none, HDR.frag, HDR.frag1, HDR.noproto], doc: 'multiport source port (readable from 4 transport bytes)' },
+  { id: 'mdport', kind: 'interval', max: 65535, unreadIn: [HDR.none, HDR.frag, HDR.frag1, HDR.noproto], doc: 'multiport destination port' },
+  { id: 'tcpflags', kind: 'interval', max: 255, unreadIn: [HDR.short, HDR.none, HDR.frag, HDR.frag1, HDR.noproto], doc: 'TCP flags byte (byte 13 of the TCP header)' },
+  { id: 'icmp', kind: 'interval', max: 65535, unreadIn: [HDR.short, HDR.none, HDR.frag, HDR.frag1, HDR.noproto], doc: 'ICMP/ICMPv6 type << 8 | code' },
   { id: 'ttl', kind: 'interval', max: 255, doc: 'IPv4 TTL / IPv6 hop limit as the hook sees it (decremented before FORWARD)' },
   { id: 'length', kind: 'interval', max: 65535, doc: 'IPv4 total length / IPv6 payload length + 40 (u16)' },
   { id: 'pkttype', kind: 'interval', max: 7, doc: 'skb->pkt_type as xt_pkttype sees it' },
@@ -110,6 +121,11 @@ export const ADDRTYPE = {
 
 export function fieldDef(id: FieldId): FieldDef {
   return FIELDS.find((f) => f.id === id)!;
+}
+
+/** The UNREAD value of a field (max + 1), or undefined for fields that always have a value. */
+export function unreadValue(f: FieldDef): number | undefined {
+  return f.kind === 'interval' && f.unreadIn ? f.max + 1 : undefined;
 }
 
 /** Index of a field in {@link FIELDS} (its stable order). */

@@ -16,11 +16,11 @@
  * Per (slot, field) the accepted regions are stored as the smaller of the set and its
  * complement, which keeps broad ranges and negations cheap.
  */
-import type { Term } from './atoms.js';
-import { FIELDS, type FieldDef, type FieldId } from './fields.js';
+import type { Atom, Term } from './atoms.js';
+import { FIELDS, unreadValue, type FieldDef, type FieldId } from './fields.js';
 import { complement, intersect, normalize, size, type RangeList } from './ranges.js';
 import { BLOCK, type Slot } from './slots.js';
-import { atomRegions, buildSpace, prefixIndex, regionCount, type Space } from './space.js';
+import { atomRegions, buildSpace, prefixIndex, regionCount, type PrefixIndex, type Space } from './space.js';
 
 /** A 64-bit word as two 32-bit halves (JS bit operations are 32-bit). */
 export interface Word {
@@ -85,25 +85,45 @@ export function buildIndex(slots: readonly Slot[], allFields = false): Classifie
   return { slotCount: slots.length, blockCount, words, live, fields };
 }
 
-function acceptedRegions(terms: readonly Term[], space: Space, n: number, index: Map<string, number> | undefined): RangeList {
+/**
+ * The regions a slot's terms on a field accept together. With `unread`, every term also
+ * accepts the last region (UNREAD, see fields.ts), whatever its atoms and negation.
+ */
+function acceptedRegions(terms: readonly Term[], space: Space, n: number, index: PrefixIndex | undefined, unread: boolean): RangeList {
+  // The common case, one positive atom: no list arithmetic.
+  const only = terms.length === 1 && !terms[0]!.negated && terms[0]!.atoms.length === 1 ? terms[0]!.atoms[0]! : undefined;
+  if (only) {
+    const r = atomRegions(space, only, index);
+    if (!unread) return [r];
+    return r.to + 1 === n - 1 ? [{ from: r.from, to: n - 1 }] : r.to >= n - 1 ? [r] : [r, { from: n - 1, to: n - 1 }];
+  }
   let acc: RangeList = [{ from: 0, to: n - 1 }];
   for (const t of terms) {
     let u = normalize(t.atoms.map((a) => atomRegions(space, a, index)));
     if (t.negated) u = complement(u, n);
+    if (unread) u = normalize([...u, { from: n - 1, to: n - 1 }]);
     acc = intersect(acc, u);
   }
   return acc;
 }
 
 function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number, words: number, live: Uint32Array): FieldIndex {
-  const atoms = slots.flatMap((s) => (s.live ? (s.fields.get(field.id) ?? []).flatMap((t) => t.atoms) : []));
+  const atoms: Atom[] = [];
+  for (const s of slots) {
+    if (!s.live) continue;
+    const terms = s.fields.get(field.id);
+    if (terms) for (const t of terms) for (const a of t.atoms) atoms.push(a);
+  }
   const space = buildSpace(field, atoms);
   const n = regionCount(space);
   const index = space.kind === 'prefix' ? prefixIndex(space) : undefined;
+  const unread = unreadValue(field) !== undefined;
 
-  // Mentions: per region, the slots whose stored set names it (slot * 2 + 1 if complement).
-  const mentions: (number[] | undefined)[] = new Array(n);
+  // Per constrained slot, the regions its stored set names (the smaller of the accepted set
+  // and its complement; complemented slots are in the block default).
   const defaults = new Uint32Array(blockCount * 2);
+  const stored: { slot: number; code: number; ranges: RangeList }[] = [];
+  const counts = new Uint32Array(n + 1);
   slots.forEach((s, i) => {
     if (!s.live) return;
     const terms = s.fields.get(field.id);
@@ -111,27 +131,46 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
       setBit(defaults, i);
       return;
     }
-    const acc = acceptedRegions(terms, space, n, index);
+    const acc = acceptedRegions(terms, space, n, index, unread);
     const positive = size(acc) * 2 <= n;
-    const stored = positive ? acc : complement(acc, n);
+    const ranges = positive ? acc : complement(acc, n);
     if (!positive) setBit(defaults, i);
-    const code = i * 2 + (positive ? 0 : 1);
-    for (const r of stored) {
-      for (let x = r.from; x <= r.to; x++) (mentions[x] ??= []).push(code);
-    }
+    stored.push({ slot: i, code: i * 2 + (positive ? 0 : 1), ranges });
+    for (const r of ranges) for (let x = r.from; x <= r.to; x++) counts[x + 1]!++;
   });
+  // Mentions in one flat array (CSR): region r's are flat[start[r] .. start[r + 1]), in slot order.
+  const start = new Uint32Array(n + 1);
+  for (let r = 0; r < n; r++) start[r + 1] = start[r]! + counts[r + 1]!;
+  const flat = new Uint32Array(start[n]!);
+  const fill = start.slice(0, n);
+  for (const { code, ranges } of stored) for (const r of ranges) for (let x = r.from; x <= r.to; x++) flat[fill[x]!++] = code;
 
-  // Classes: regions with the same mentions are accepted by exactly the same slots.
+  // Classes: regions with the same mentions are accepted by exactly the same slots. Hashed,
+  // then compared exactly against the class's representative.
   const regionClass = new Uint32Array(n);
-  const bySignature = new Map<string, number>();
+  const byHash = new Map<string, number[]>();
   const representative: number[] = [];
+  const sameMentions = (a: number, b: number): boolean => {
+    const la = start[a + 1]! - start[a]!;
+    if (la !== start[b + 1]! - start[b]!) return false;
+    for (let k = 0; k < la; k++) if (flat[start[a]! + k] !== flat[start[b]! + k]) return false;
+    return true;
+  };
   for (let r = 0; r < n; r++) {
-    const sig = mentions[r]?.join(',') ?? '';
-    let c = bySignature.get(sig);
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193;
+    for (let k = start[r]!; k < start[r + 1]!; k++) {
+      h1 = Math.imul(h1 ^ flat[k]!, 0x01000193);
+      h2 = Math.imul(h2 + flat[k]!, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+    const key = `${h1}:${h2}:${start[r + 1]! - start[r]!}`;
+    const candidates = byHash.get(key);
+    let c = candidates?.find((cls) => sameMentions(representative[cls]!, r));
     if (c === undefined) {
       c = representative.length;
-      bySignature.set(sig, c);
       representative.push(r);
+      if (candidates) candidates.push(c);
+      else byHash.set(key, [c]);
     }
     regionClass[r] = c;
   }
@@ -145,14 +184,18 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
   }
   const level1 = new Uint32Array(classCount * stride);
   const level2: Level2Entry[] = [];
+  const word = new Uint32Array(2);
   for (let c = 0; c < classCount; c++) {
-    const bitmap = base.slice();
-    const list = mentions[representative[c]!] ?? [];
-    for (let k = 0; k < list.length; ) {
-      const block = Math.floor(list[k]! / 2 / BLOCK);
-      const word = new Uint32Array([defaults[2 * block]!, defaults[2 * block + 1]!]);
-      for (; k < list.length && Math.floor(list[k]! / 2 / BLOCK) === block; k++) {
-        const code = list[k]!;
+    const off = c * stride;
+    const bitmap = level1.subarray(off + 2, off + stride);
+    bitmap.set(base);
+    const r = representative[c]!;
+    for (let k = start[r]!; k < start[r + 1]!; ) {
+      const block = Math.floor(flat[k]! / 2 / BLOCK);
+      word[0] = defaults[2 * block]!;
+      word[1] = defaults[2 * block + 1]!;
+      for (; k < start[r + 1]! && Math.floor(flat[k]! / 2 / BLOCK) === block; k++) {
+        const code = flat[k]!;
         const bit = (code >>> 1) % BLOCK;
         if (code & 1) clearBit(word, bit);
         else setBit(word, bit);
@@ -161,11 +204,10 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
       if (((word[0]! & live[2 * block]!) | (word[1]! & live[2 * block + 1]!)) !== 0) setBit(bitmap, block);
       else clearBit(bitmap, block);
     }
-    const off = c * stride;
+    const summary = level1.subarray(off, off + 2);
     for (let w = 0; w < words; w++) {
-      if ((bitmap[2 * w]! | bitmap[2 * w + 1]!) !== 0) setBit(level1.subarray(off, off + 2), w);
+      if ((bitmap[2 * w]! | bitmap[2 * w + 1]!) !== 0) setBit(summary, w);
     }
-    level1.set(bitmap, off + 2);
   }
   return { field, space, regionClass, classCount, level1, level2, defaults };
 }

@@ -5,12 +5,13 @@
  * tools can explain a classification without a kernel.
  */
 import { INVALID_VIEW, type ConnView } from '../../model/state/conntrack.js';
-import { ctCheckPasses, setCheckPasses, type RecentCheck } from './stateful.js';
+import { ctCheckPasses, ownerCheckPasses, setCheckPasses, type RecentCheck } from './stateful.js';
+import type { SocketOwner } from '../../model/state/owner.js';
 import type { SetPacket } from '../ipset/match.js';
 import type { IpsetFile } from '../ipset/types.js';
 import type { PostCheck } from './steps.js';
 import { termContains } from './atoms.js';
-import type { FieldId } from './fields.js';
+import { fieldDef, HDR, unreadValue, type FieldId } from './fields.js';
 import { level2Word, type ClassifierIndex, type FieldIndex } from './index-build.js';
 import { BLOCK, type Slot, type SlotAction } from './slots.js';
 import { intervalRegion, prefixRegion } from './space.js';
@@ -18,15 +19,33 @@ import { intervalRegion, prefixRegion } from './space.js';
 /** The packet as the classifier sees it: one value per field (bigint for prefix fields). */
 export type FieldValues = Partial<Record<FieldId, number | bigint>>;
 
-/** What the post-checks read. */
+/**
+ * The values as the program computes them: fields that have no value in the packet's header
+ * state take UNREAD (see fields.ts). `values.hdr` must be given.
+ */
+export function effectiveValues(values: FieldValues): FieldValues {
+  const out: FieldValues = { ...values };
+  const hdr = Number(values.hdr ?? HDR.full);
+  for (const id of Object.keys(values) as FieldId[]) {
+    const def = fieldDef(id) as ReturnType<typeof fieldDef> | undefined;
+    if (def?.kind === 'interval' && def.unreadIn?.includes(hdr)) out[id] = def.max + 1;
+  }
+  return out;
+}
+
+/** What the post-checks and the hotdrop of folded slots read. */
 export interface CheckInputs {
   mark: number;
+  /** The header state (HDR); 0 if not given. */
+  hdr?: number;
   /** The packet's connection (default: none, INVALID). */
   conntrack?: ConnView;
   /** The sets and the packet fields set checks read (a set check fails without them). */
   sets?: { file: IpsetFile; packet: SetPacket };
   /** Decides (and applies) a recent check; without it recent checks fail. */
   recent?: (check: RecentCheck) => boolean;
+  /** The sending socket's owner (OUTPUT); undefined: no socket. */
+  socket?: SocketOwner;
 }
 
 function classOf(f: FieldIndex, v: number | bigint): number {
@@ -107,6 +126,7 @@ export function slotMatches(slot: Slot, values: FieldValues, bitsOf: (f: FieldId
   for (const [field, terms] of slot.fields) {
     const v = values[field];
     if (v === undefined) return false;
+    if (v === unreadValue(fieldDef(field))) continue;
     if (!terms.every((t) => termContains(t, v, bitsOf(field)))) return false;
   }
   return true;
@@ -123,6 +143,7 @@ export function checksPass(checks: readonly PostCheck[], inputs: CheckInputs): b
     if (c.kind === 'ct') return ctCheckPasses(c, inputs.conntrack ?? INVALID_VIEW);
     if (c.kind === 'set') return inputs.sets !== undefined && setCheckPasses(c, inputs.sets.file, inputs.sets.packet);
     if (c.kind === 'recent') return inputs.recent?.(c) ?? false;
+    if (c.kind === 'owner') return ownerCheckPasses(c, inputs.socket);
     return (((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated;
   });
 }
@@ -156,7 +177,7 @@ export function runList(
       from = s + 1;
       continue;
     }
-    if (slot.action.kind === 'hotdrop') return { slot: s, action: slot.action, counters };
+    if (slot.action.kind === 'hotdrop' || (slot.hotdrop & (1 << (inputs.hdr ?? 0))) !== 0) return { slot: s, action: { kind: 'hotdrop' }, counters };
     if (slot.counter !== null) counters.push(slot.counter);
     if (slot.action.kind === 'next') {
       from = slot.action.to;

@@ -2,18 +2,21 @@
  * From flat rules to classifier slots: the entries of the index, in evaluation order.
  *
  * A flat rule becomes
- * - one "hotdrop" slot before it for each of its own steps that can hotdrop, whose condition is
- *   the steps before that one plus "the header is in a state that step cannot read" (so the
- *   first slot that matches gives the kernel's outcome, hotdrop included); an identical hotdrop
- *   slot is not repeated until a skip target intervenes (the earlier one already fired);
+ * - usually nothing more: a rule whose matches may hotdrop (tcp, udp, icmp, multiport, IPv6
+ *   -p) is folded with its hotdrops into its own slot (see fold());
+ * - otherwise one "hotdrop" slot before it for each of its own steps that can hotdrop, whose
+ *   condition is the steps before that one plus "the header is in a state that step cannot
+ *   read" (so the first slot that matches gives the kernel's outcome, hotdrop included); an
+ *   identical hotdrop slot is not repeated until a skip target intervenes (the earlier one
+ *   already fired);
  * - one slot per alternative of its condition (multiport --ports is "sport or dport"), all with
  *   the rule's action; continue/skip go past all of them.
  * Each list (family × chain) is padded to a multiple of {@link BLOCK} slots.
  */
 import type { Family, FilterHook, Policy, RejectWith, Rule } from '../ir.js';
 import type { Expansion, FlatChain, FlatRule } from '../flatten/types.js';
-import type { Term } from './atoms.js';
-import { HDR, type FieldId } from './fields.js';
+import { intervalsOf, termContains, type Term } from './atoms.js';
+import { fieldDef, HDR, HDR_MAX, type FieldId } from './fields.js';
 import { ruleSteps, type FieldTerm, type PostCheck, type Step } from './steps.js';
 
 /** Rules per block: one u64 word of the level-2 bitmaps. */
@@ -33,6 +36,11 @@ export type SlotAction =
 export interface Slot {
   /** Per field, the terms that must all hold; a field not present is unconstrained. */
   fields: Map<FieldId, Term[]>;
+  /**
+   * Header states (bit per HDR value) in which the slot, when it is the first match, drops the
+   * packet as a hotdrop instead of taking its action (a rule folded with its hotdrop).
+   */
+  hotdrop: number;
   checks: PostCheck[];
   /** False when the slot can never match (padding, or a condition false at this hook). */
   live: boolean;
@@ -90,11 +98,12 @@ function conjunction(steps: readonly Step[], extra: FieldTerm[] = []): Condition
 
 function fieldMap(terms: FieldTerm[]): Map<FieldId, Term[]> {
   const m = new Map<FieldId, Term[]>();
-  for (const { field, term } of terms) {
-    const atoms = term.atoms.filter((a) => a.kind !== 'interval' || a.lo <= a.hi);
+  for (const { field, term: t } of terms) {
+    // Empty intervals (a range written backwards) hold nothing.
+    const term = t.atoms.some((a) => a.kind === 'interval' && a.lo > a.hi) ? { ...t, atoms: t.atoms.filter((a) => a.kind !== 'interval' || a.lo <= a.hi) } : t;
     const list = m.get(field);
-    if (list) list.push({ ...term, atoms });
-    else m.set(field, [{ ...term, atoms }]);
+    if (list) list.push(term);
+    else m.set(field, [term]);
   }
   return m;
 }
@@ -103,7 +112,52 @@ function conditionKey(c: Condition): string {
   return JSON.stringify(c, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-const PAD: Slot = { fields: new Map(), checks: [], live: false, action: { kind: 'none' }, counter: null, flat: -1, role: 'pad' };
+/** Every slot is made here, with one property order (one object shape for the engine). */
+function makeSlot(fields: Slot['fields'], hotdrop: number, checks: PostCheck[], live: boolean, action: SlotAction, counter: number | null, flat: number, role: Slot['role']): Slot {
+  return { fields, hotdrop, checks, live, action, counter, flat, role };
+}
+
+const PAD: Slot = makeSlot(new Map(), 0, [], false, { kind: 'none' }, null, -1, 'pad');
+
+function hdrAccepts(steps: readonly Step[], state: number): boolean {
+  return steps.every((s) => s.terms.every((ft) => ft.field !== 'hdr' || termContains(ft.term, state)));
+}
+
+/**
+ * A rule and its hotdrops as one slot, when exact. For each header state s where one of the
+ * rule's own steps hotdrops (the first such step k(s)), every condition of the steps from k(s)
+ * on must be on a field that has no value (UNREAD, accepted by every condition) in state s,
+ * and no post-check may come after the first hotdrop step. Then the slot's header-state
+ * condition becomes "the rule matches in s, or s reaches k(s)", and the slot hotdrops in the
+ * latter states. Returns null when the rule has no hotdrop or cannot be folded.
+ */
+function fold(prefix: readonly Step[], own: readonly Step[]): { cond: Condition; hotdrop: number } | null {
+  const first = own.findIndex((s) => s.hotdrop.length > 0);
+  if (first < 0) return null;
+  if (own.slice(first).some((s) => s.checks.length > 0)) return null;
+  const k = new Map<number, number>();
+  own.forEach((s, j) => s.hotdrop.forEach((state) => k.has(state) || k.set(state, j)));
+  for (const [state, j] of k) {
+    for (const s of own.slice(j)) {
+      for (const ft of [...s.terms, ...(s.anyOf?.flat() ?? [])]) {
+        if (ft.field === 'hdr') continue;
+        const def = fieldDef(ft.field);
+        if (def.kind !== 'interval' || !def.unreadIn?.includes(state)) return null;
+      }
+    }
+  }
+  const all = [...prefix, ...own];
+  const accept: number[] = [];
+  let hotdrop = 0;
+  for (let state = 0; state <= HDR_MAX; state++) {
+    const j = k.get(state);
+    const drops = j !== undefined && hdrAccepts([...prefix, ...own.slice(0, j)], state);
+    if (drops) hotdrop |= 1 << state;
+    if (drops || hdrAccepts(all, state)) accept.push(state);
+  }
+  const stripped = all.map((s) => ({ ...s, terms: s.terms.filter((ft) => ft.field !== 'hdr') }));
+  return { cond: conjunction(stripped, [{ field: 'hdr', term: { negated: false, atoms: intervalsOf(accept) } }]), hotdrop };
+}
 
 /** Builds the slots of one flat chain starting at global slot `firstSlot` (a multiple of BLOCK). */
 export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCache = new WeakMap()): SlotList {
@@ -115,9 +169,9 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
   const pending: { slot: Slot; flatTarget: number }[] = [];
   let seenHotdrops = new Set<string>();
 
-  const add = (cond: Condition, make: () => Omit<Slot, 'fields' | 'checks' | 'live'>): Slot[] =>
+  const add = (cond: Condition, action: SlotAction, counter: number | null, flat: number, role: Slot['role'], hotdrop = 0): Slot[] =>
     cond.alternatives.map((alt) => {
-      const slot: Slot = { ...make(), fields: fieldMap(alt), checks: cond.checks, live: !cond.never };
+      const slot = makeSlot(fieldMap(alt), hotdrop, cond.checks, !cond.never, action, counter, flat, role);
       slots.push(slot);
       return slot;
     });
@@ -128,7 +182,8 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
     const prefix = r.path.slice(0, -1).flatMap((p) => cachedSteps(cache, p.rule, p.expansion, family, hook));
     const last = r.path[r.path.length - 1]!;
     const own = cachedSteps(cache, last.rule, last.expansion, family, hook);
-    if (r.role !== 'goto-end') {
+    const folded = r.role === 'goto-end' ? null : fold(prefix, own);
+    if (r.role !== 'goto-end' && !folded) {
       own.forEach((step, j) => {
         if (step.hotdrop.length === 0) return;
         const cond = conjunction([...prefix, ...own.slice(0, j)], [{ field: 'hdr', term: { negated: false, atoms: hdrAtoms(step.hotdrop) } }]);
@@ -136,10 +191,10 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
         const key = conditionKey(cond);
         if (seenHotdrops.has(key)) return;
         seenHotdrops.add(key);
-        add(cond, () => ({ action: { kind: 'hotdrop' }, counter: null, flat: r.index, role: 'hotdrop' }));
+        add(cond, { kind: 'hotdrop' }, null, r.index, 'hotdrop');
       });
     }
-    const made = add(conjunction([...prefix, ...own]), () => ({ action: terminal(r), counter: r.counter, flat: r.index, role: 'rule' }));
+    const made = add(folded ? folded.cond : conjunction([...prefix, ...own]), terminal(r), r.counter, r.index, 'rule', folded?.hotdrop ?? 0);
     const nextFlat = r.action.kind === 'continue' ? r.index + 1 : r.action.kind === 'skip' ? r.action.to : -1;
     if (nextFlat >= 0) for (const slot of made) pending.push({ slot, flatTarget: nextFlat });
   }

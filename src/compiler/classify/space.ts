@@ -6,7 +6,7 @@
  * prefix covers its own region and its descendants', a contiguous range in DFS order.
  */
 import { prefixMask, type Atom, type IntervalAtom, type PrefixAtom } from './atoms.js';
-import type { FieldDef } from './fields.js';
+import { unreadValue, type FieldDef } from './fields.js';
 
 /** Inclusive range of region indices. */
 export interface RegionRange {
@@ -44,17 +44,17 @@ export function buildSpace(field: FieldDef, atoms: readonly Atom[]): Space {
       cuts.add(a.lo);
       if (a.hi < field.max) cuts.add(a.hi + 1);
     }
-    return { kind: 'interval', starts: [...cuts].sort((x, y) => x - y), max: field.max };
+    // UNREAD (max + 1) is a region of its own: the last one.
+    const unread = unreadValue(field);
+    if (unread !== undefined) cuts.add(unread);
+    return { kind: 'interval', starts: [...cuts].sort((x, y) => x - y), max: unread ?? field.max };
   }
   const bits = field.bits;
-  const seen = new Map<string, PrefixAtom>();
-  seen.set('0/0', { kind: 'prefix', value: 0n, len: 0 });
-  for (const a of atoms as PrefixAtom[]) {
-    const key = `${a.value}/${a.len}`;
-    if (!seen.has(key)) seen.set(key, a);
-  }
+  const seen: Map<bigint, PrefixAtom>[] = Array.from({ length: bits + 1 }, () => new Map());
+  seen[0]!.set(0n, { kind: 'prefix', value: 0n, len: 0 });
+  for (const a of atoms as PrefixAtom[]) if (!seen[a.len]!.has(a.value)) seen[a.len]!.set(a.value, a);
   // Sorted by first address, ancestors (shorter) before descendants: a DFS preorder.
-  const prefixes = [...seen.values()].sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : x.len - y.len));
+  const prefixes = seen.flatMap((m) => [...m.values()]).sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : x.len - y.len));
   const end = new Array<number>(prefixes.length);
   const stack: number[] = [];
   prefixes.forEach((p, i) => {
@@ -81,9 +81,13 @@ export function intervalRegion(space: IntervalSpace, v: number): number {
   return lo;
 }
 
-/** Index of each prefix of a prefix space, by "value/len". */
-export function prefixIndex(space: PrefixSpace): Map<string, number> {
-  return new Map(space.prefixes.map((p, i) => [`${p.value}/${p.len}`, i]));
+/** Index of each prefix of a prefix space: per prefix length, value → position. */
+export type PrefixIndex = Map<bigint, number>[];
+
+export function prefixIndex(space: PrefixSpace): PrefixIndex {
+  const index: PrefixIndex = Array.from({ length: space.bits + 1 }, () => new Map());
+  space.prefixes.forEach((p, i) => index[p.len]!.set(p.value, i));
+  return index;
 }
 
 /** Region of a value in a prefix space: its longest matching prefix (linear; for tests and tools). */
@@ -96,7 +100,7 @@ export function prefixRegion(space: PrefixSpace, v: bigint): number {
 }
 
 /** The regions an atom covers. */
-export function atomRegions(space: Space, atom: Atom, index?: Map<string, number>): RegionRange {
+export function atomRegions(space: Space, atom: Atom, index?: PrefixIndex): RegionRange {
   if (space.kind === 'interval') {
     const a = atom as IntervalAtom;
     const from = intervalRegion(space, a.lo);
@@ -104,7 +108,7 @@ export function atomRegions(space: Space, atom: Atom, index?: Map<string, number
     return { from, to };
   }
   const a = atom as PrefixAtom;
-  const i = (index ?? prefixIndex(space)).get(`${a.value}/${a.len}`);
+  const i = (index ?? prefixIndex(space))[a.len]?.get(a.value);
   if (i === undefined) throw new Error('atom not in its space');
   return { from: i, to: space.end[i]! };
 }

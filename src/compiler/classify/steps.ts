@@ -29,7 +29,7 @@ import {
   type Term,
 } from './atoms.js';
 import { ADDRTYPE, HDR, type FieldId } from './fields.js';
-import { conntrackChecks, recentChecks, setChecks, stateChecks, type CtCheck, type RecentCheck, type SetCheck } from './stateful.js';
+import { conntrackChecks, ownerChecks, recentChecks, setChecks, stateChecks, type CtCheck, type OwnerCheck, type RecentCheck, type SetCheck } from './stateful.js';
 
 export interface FieldTerm {
   field: FieldId;
@@ -46,7 +46,8 @@ export type PostCheck =
     }
   | CtCheck
   | SetCheck
-  | RecentCheck;
+  | RecentCheck
+  | OwnerCheck;
 
 export interface Step {
   /** All must hold. */
@@ -173,11 +174,12 @@ function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
     case 'multiport': {
       t.push(term('hdr', false, intervalsOf([HDR.full, HDR.short])));
       step.hotdrop = [HDR.none];
+      // Own port fields: multiport reads the ports from 4 bytes, where tcp/udp need the whole header.
       const atoms = m.ports.map((r) => interval(r.from, r.to));
-      if (m.direction === 'sports') t.push(term('sport', m.negated, atoms));
-      else if (m.direction === 'dports') t.push(term('dport', m.negated, atoms));
-      else if (m.negated) t.push(term('sport', true, atoms), term('dport', true, atoms));
-      else step.anyOf = [[term('sport', false, atoms)], [term('dport', false, atoms)]];
+      if (m.direction === 'sports') t.push(term('msport', m.negated, atoms));
+      else if (m.direction === 'dports') t.push(term('mdport', m.negated, atoms));
+      else if (m.negated) t.push(term('msport', true, atoms), term('mdport', true, atoms));
+      else step.anyOf = [[term('msport', false, atoms)], [term('mdport', false, atoms)]];
       return step;
     }
     case 'iprange': {
@@ -232,6 +234,11 @@ function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
       return step;
     case 'recent':
       step.checks.push(...recentChecks(m, family));
+      return step;
+    case 'owner':
+      // The kernel accepts -m owner in OUTPUT (and POSTROUTING) only.
+      if (hook !== 'OUTPUT') step.never = true;
+      else step.checks.push(...ownerChecks(m));
       return step;
     case 'comment':
       return step;

@@ -20,9 +20,11 @@ import type { ProgramSpec } from './programs.js';
 /** How the program reads each field's value from `struct rjc_pkt *pkt`. */
 const INTERVAL_VALUE: Partial<Record<FieldId, string>> = {
   proto: 'pkt->proto',
-  hdr: 'rjc_hdr_state(pkt)',
+  hdr: 'hdr',
   sport: 'pkt->sport',
   dport: 'pkt->dport',
+  msport: 'pkt->sport',
+  mdport: 'pkt->dport',
   tcpflags: 'pkt->tcp_flags',
   icmp: '((__u32)pkt->icmp_type << 8) | pkt->icmp_code',
   ttl: 'pkt->ttl',
@@ -49,29 +51,38 @@ export interface EmitInputs {
   source: string;
 }
 
+/** Bit per header state in which field `f` has no value (UNREAD). */
+function unreadMask(f: FieldId): number {
+  const d = fieldDef(f);
+  return d.kind === 'interval' ? (d.unreadIn ?? []).reduce((m, st) => m | (1 << st), 0) : 0;
+}
+
 function upper(id: string): string {
   return id.toUpperCase();
 }
 
 /** "rules.txt:12" of the flat rules whose slots constrain `field`, at most `max` of them. */
 function usersOf(cl: Classified, field: FieldId, max = 4): string {
-  const seen = new Set<string>();
   const out: string[] = [];
   let more = 0;
   for (const list of cl.lists) {
+    let previous = -1;
     for (const slot of list.slots) {
-      if (!slot.live || !slot.fields.has(field) || slot.role === 'pad') continue;
-      const r = list.flat.rules[slot.flat]!;
-      const step = r.path[r.path.length - 1]!;
+      if (!slot.live || slot.flat === previous || !slot.fields.has(field)) continue;
+      previous = slot.flat;
+      if (out.length >= max) {
+        more++;
+        continue;
+      }
+      const step = list.flat.rules[slot.flat]!.path.at(-1)!;
       const where = `${step.rule.span.file}:${step.rule.span.start.line}`;
-      if (seen.has(where)) continue;
-      seen.add(where);
-      if (out.length < max) out.push(where);
-      else more++;
+      if (!out.includes(where)) out.push(where);
     }
   }
   return out.join(', ') + (more > 0 ? ` and ${more} more` : '');
 }
+
+const RULE_TABLE = '@@RJC_RULE_TABLE@@';
 
 function commentSafe(text: string): string {
   return text.replace(/\*\//g, '* /').replace(/[\r\n]+/g, ' ');
@@ -123,6 +134,7 @@ export function emitProgram(inputs: EmitInputs): string {
   const usesCt = cl.checks.some((ch) => ch.kind === 'ct');
   const usesSet = cl.checks.some((ch) => ch.kind === 'set');
   const usesRecent = cl.checks.some((ch) => ch.kind === 'recent');
+  const usesOwner = cl.checks.some((ch) => ch.kind === 'owner');
   const structs = new Map<string, MapSpec['value']>();
   for (const s of inputs.specs) {
     for (const l of [s.key, s.value]) if (l.def.name !== 'rjc_u32_key') structs.set(l.def.name, l);
@@ -149,7 +161,9 @@ export function emitProgram(inputs: EmitInputs): string {
       word &= v ? *v : blk->${f};
     `,
   );
+  const usesHdr = fields.some((f) => f === 'hdr' || unreadMask(f) !== 0);
   const stage1Keys = [
+    usesHdr ? '__u32 hdr = rjc_hdr_state(pkt);' : undefined,
     fields.some((f) => INTERVAL_VALUE[f]) ? '__u32 kt;\nconst void *t;' : undefined,
     fields.some((f) => LPM_SOURCE[f]?.bytes === 4) ? 'struct rjc_lpm4_key k4 = { .prefixlen = 64 + 32, .gen = gen };' : undefined,
     fields.some((f) => LPM_SOURCE[f]?.bytes === 16 || IFACE_SOURCE[f]) ? 'struct rjc_lpm16_key k16 = { .prefixlen = 64 + 128, .gen = gen };' : undefined,
@@ -172,6 +186,7 @@ export function emitProgram(inputs: EmitInputs): string {
     ${usesCt ? '#define RJC_USES_CT\n#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
     ${usesSet ? '#define RJC_USES_SET\n#include "rjc_set.h" /* -m set */' : undefined}
     ${usesRecent ? '#define RJC_USES_RECENT\n#include "rjc_recent.h" /* -m recent */' : undefined}
+    ${usesOwner ? '#define RJC_USES_OWNER\n#include "rjc_owner.h" /* -m owner */' : undefined}
 
     #define RJC_SLOTS    ${shape.slots}
     #define RJC_BLOCKS   ${shape.blocks}
@@ -211,8 +226,8 @@ export function emitProgram(inputs: EmitInputs): string {
 
     /* Rules: slot(s), source, rule. A rule takes one slot per alternative (multiport --ports),
      * after a slot that drops packets a match of the rule could not read (the kernel's
-     * hotdrop) where the rule has such a match.
-    ${ruleTable(cl)}
+     * hotdrop) where that cannot share the rule's own slot.
+    ${RULE_TABLE}
      */
 
     static __always_inline __u32 rjc_ctz64(__u64 x)
@@ -239,7 +254,7 @@ export function emitProgram(inputs: EmitInputs): string {
     {
     	return n >= 63 ? x : x & ((2ULL << n) - 1);
     }
-    ${fields.includes('hdr') ? hdrState() : undefined}
+    ${usesHdr ? hdrState() : undefined}
     ${fields.includes('srctype') || fields.includes('dsttype') ? addrType() : undefined}
 
     /* Stage 1: the class of each field. Returns -1 if a ruleset map is missing an entry.
@@ -250,6 +265,7 @@ export function emitProgram(inputs: EmitInputs): string {
     	__u32 gen = s->gen;
     	${stage1Keys}
 
+    ${usesHdr ? '\ts->hdr = hdr;' : undefined}
     	${stage1}
     	return 0;
     }
@@ -324,7 +340,7 @@ export function emitProgram(inputs: EmitInputs): string {
     	if (!a)
     		goto policy;
     ${hasChecks ? '\tif (a->nchecks && !rjc_checks_pass(s, a))\n\t\treturn 0;' : undefined}
-    	if (a->kind == RJC_ACT_HOTDROP) {
+    	if (a->kind == RJC_ACT_HOTDROP${usesHdr ? ' || (a->hotdrop >> s->hdr) & 1' : ''}) {
     		/* A match could not read the packet: the kernel drops it at once, no counter. */
     		s->outcome = RJC_OUT_HOTDROP;
     		s->slot = slot;
@@ -490,6 +506,9 @@ export function emitProgram(inputs: EmitInputs): string {
     #ifdef RJC_USES_RECENT
     	rjc_recent_prepare(pkt, chain); /* the address and TTL recent checks read */
     #endif
+    #ifdef RJC_USES_OWNER
+    	rjc_owner_prepare(ctx, chain); /* the sending socket's owner (OUTPUT) */
+    #endif
     #ifdef RJC_USES_CT
     	/* The connection state the rules' checks read (before conntrack at ingress, after it at egress). */
     	rjc_ct_classify(ctx, pkt, chain == RJC_CHAIN_OUTPUT ? RJC_DIR_EGRESS : RJC_DIR_INGRESS);
@@ -550,7 +569,9 @@ export function emitProgram(inputs: EmitInputs): string {
     ${inputs.programs.map(programCode)}
 
     char _license[] SEC("license") = "GPL";
-  ` + '\n';
+  `
+    // The rule table can be long (one line per rule): inserted after the template's processing.
+    .replace(RULE_TABLE, () => ruleTable(cl).join('\n')) + '\n';
 }
 
 function programCode(p: ProgramSpec): Fragment {
@@ -646,7 +667,7 @@ function addrType(): string {
 function checksCode(): string {
   return c`
 
-    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack, -m set, -m recent. */
+    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack, -m set, -m recent, -m owner. */
     static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a)
     {
     	for (__u32 i = 0; i < RJC_CHECKS_PER_SLOT; i++) {
@@ -661,6 +682,14 @@ function checksCode(): string {
     		chk = bpf_map_lookup_elem(&rjc_chk, &k);
     		if (!chk)
     			return 0;
+    #ifdef RJC_USES_OWNER
+    		if (chk->kind >= RJC_CHK_OWNER_SOCKET && chk->kind <= RJC_CHK_OWNER_GID) {
+    			/* -m owner (bpf/rjc_owner.h). */
+    			if (!rjc_owner_check(chk->kind, chk->value, chk->mask, chk->pad[0], chk->pad[1]))
+    				return 0;
+    			continue;
+    		}
+    #endif
     #ifdef RJC_USES_RECENT
     		if (chk->kind == RJC_CHK_RECENT) {
     			/* -m recent (bpf/rjc_recent.h): updates its table like recent_mt. */
@@ -706,7 +735,11 @@ function stage1Code(f: FieldId, cl: Classified): string {
       t = bpf_map_lookup_elem(&${shape.s1.map}, &kt);
       if (!t)
       	return -1;
-      s->cls_${f} = ((const struct rjc_cls${size} *)t)->cls[(${value}) & ${size - 1}];
+      ${
+        unreadMask(f)
+          ? `/* No ${f} in header states 0x${unreadMask(f).toString(16)} (RJC_HDR_*): UNREAD, which every rule accepts. */\ns->cls_${f} = (0x${unreadMask(f).toString(16)} >> hdr) & 1 ? rs->unread[RJC_FIELD_${upper(f)}] : ((const struct rjc_cls${size} *)t)->cls[(${value}) & ${size - 1}];`
+          : `s->cls_${f} = ((const struct rjc_cls${size} *)t)->cls[(${value}) & ${size - 1}];`
+      }
     `;
   }
   const lpm = LPM_SOURCE[f];

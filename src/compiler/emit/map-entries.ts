@@ -9,6 +9,7 @@ import type { StructLayout } from '../../layout/struct.js';
 import { FILTER_HOOKS } from '../ir.js';
 import type { Classified } from '../classify/index.js';
 import { BLOCK } from '../classify/slots.js';
+import { fieldOrder, unreadValue } from '../classify/fields.js';
 import { ACTION, POLICY, type Generation, type MapSpec } from './map-specs.js';
 
 /** Encoded entries: `count` keys and values, each concatenated. */
@@ -97,6 +98,12 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       b.writeUInt32LE(policyCounterId(c, i), v + off(value, 'policy_counter') + 4 * i);
     }
     b.writeUInt8(1, v + off(value, 'ready'));
+    for (const f of c.index.fields) {
+      const unread = unreadValue(f.field);
+      if (unread === undefined || f.space.kind !== 'interval') continue;
+      // UNREAD is the last region of the field's space.
+      b.writeUInt32LE(f.regionClass[f.space.starts.length - 1]!, v + off(value, 'unread') + 4 * fieldOrder(f.field.id));
+    }
     const mac = byField.get('mac');
     if (mac && mac.space.kind === 'interval') {
       // Every value outside the rules' MACs falls in a region wider than one value; they
@@ -117,6 +124,7 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       w.values.writeUInt8(kind, v + off(value, 'kind'));
       if (a.kind === 'reject') w.values.writeUInt8(rejectCode(a.with), v + off(value, 'reject'));
       w.values.writeUInt8(s.checks.length, v + off(value, 'nchecks'));
+      w.values.writeUInt8(s.hotdrop, v + off(value, 'hotdrop'));
       if (a.kind === 'next') w.values.writeUInt32LE(a.to, v + off(value, 'next'));
       w.values.writeUInt32LE(s.counter ?? 0xffffffff, v + off(value, 'counter'));
       w.values.writeUInt32LE(c.checkFirst[i]!, v + off(value, 'check'));
@@ -130,8 +138,13 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       w.keys.writeUInt32LE(i, k);
       w.values.writeUInt32LE(ch.value >>> 0, v + off(value, 'value'));
       w.values.writeUInt32LE(ch.mask >>> 0, v + off(value, 'mask'));
-      w.values.writeUInt8(ch.kind === 'ct' ? ch.code : ch.kind === 'set' ? SET_CHECK_KIND : ch.kind === 'recent' ? RECENT_CHECK_KIND : 1, v + off(value, 'kind'));
+      w.values.writeUInt8(ch.kind === 'ct' || ch.kind === 'owner' ? ch.code : ch.kind === 'set' ? SET_CHECK_KIND : ch.kind === 'recent' ? RECENT_CHECK_KIND : 1, v + off(value, 'kind'));
       w.values.writeUInt8(ch.negated ? 1 : 0, v + off(value, 'negated'));
+      if (ch.kind === 'owner') {
+        // pad[0]: the XT_OWNER_* bits the match tests; pad[1]: those it inverts (bpf/rjc_owner.h).
+        w.values.writeUInt8(ch.match, v + off(value, 'pad'));
+        w.values.writeUInt8(ch.invert, v + off(value, 'pad') + 1);
+      }
       if (ch.kind === 'recent') {
         // pad[0]: command and flags; pad[1]: --hitcount (bpf/rjc_recent.h).
         w.values.writeUInt8(ch.flags, v + off(value, 'pad'));

@@ -12,7 +12,7 @@
  * (hash and LPM maps).
  */
 import { layoutStruct, type StructDef, type StructLayout } from '../../layout/struct.js';
-import type { FieldId } from '../classify/fields.js';
+import { FIELDS, type FieldId } from '../classify/fields.js';
 import { tableMap, type FieldShape, type Shape } from '../classify/shape.js';
 
 export type MapType = 'ARRAY' | 'PERCPU_ARRAY' | 'HASH' | 'LPM_TRIE';
@@ -66,6 +66,7 @@ export const RULESET_STRUCT: StructDef = {
     { name: 'ready', type: 'u8', doc: '1 once the generation is filled' },
     { name: 'pad', type: 'u8', count: 3, doc: 'zero' },
     { name: 'mac_default', type: 'u32', doc: 'class of a source MAC not in rjc_s1_mac' },
+    { name: 'unread', type: 'u32', count: FIELDS.length, doc: 'per field code: the class of UNREAD (the packet has no value for the field)' },
   ],
 };
 
@@ -76,7 +77,7 @@ export const ACTION_STRUCT: StructDef = {
     { name: 'kind', type: 'u8', doc: 'ACTION: 0 none, 1 accept, 2 drop, 3 reject, 4 next, 5 hotdrop' },
     { name: 'reject', type: 'u8', doc: 'RJC_REJECT_* code for kind 3' },
     { name: 'nchecks', type: 'u8', doc: 'post-checks to pass first (rjc_chk[check ..])' },
-    { name: 'pad', type: 'u8', doc: 'zero' },
+    { name: 'hotdrop', type: 'u8', doc: 'header states (bit per HDR value) in which the slot hotdrops instead' },
     { name: 'next', type: 'u32', doc: 'kind 4: go on searching at this slot' },
     { name: 'counter', type: 'u32', doc: 'rjc_cnt index to count in, or 0xffffffff for none' },
     { name: 'check', type: 'u32', doc: 'first post-check' },
@@ -170,7 +171,7 @@ export function walkStruct(fields: readonly FieldShape[]): StructDef {
       { name: 'outcome', type: 'u8', doc: 'RJC_OUT_*' },
       { name: 'kind', type: 'u8', doc: 'RJC_ACT_* of the deciding slot' },
       { name: 'reject', type: 'u8', doc: 'its RJC_REJECT_* code' },
-      { name: 'pad', type: 'u8', doc: 'zero' },
+      { name: 'hdr', type: 'u8', doc: "the packet's header state (HDR)" },
     ],
   };
 }
