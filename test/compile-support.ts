@@ -310,3 +310,85 @@ export function arbRulesetScript(opts: RulesetGenOptions): fc.Arbitrary<string> 
     });
   return fc.tuple(...opts.families.map(perFamily)).map((parts) => `${parts.join('\n')}\n`);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Random rulesets of real shapes (issue 4): blocklists of hosts and networks, service ports
+// (single and multiport lists), per-interface and per-network user chains with RETURN, LOG,
+// negations; 1 to `maxRules` rules in all.
+
+const host4 = fc.tuple(fc.constantFrom('192.0.2', '198.51.100', '203.0.113'), fc.integer({ min: 1, max: 254 })).map(([n, h]) => `${n}.${h}`);
+const net4 = fc.oneof(
+  fc.constantFrom('192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '10.0.0.0/8', '198.51.100.0/25', '198.51.100.128/25'),
+  fc.tuple(fc.constantFrom('192.0.2', '198.51.100', '203.0.113'), fc.integer({ min: 0, max: 15 })).map(([n, k]) => `${n}.${k * 16}/28`),
+);
+const host6 = fc.tuple(fc.constantFrom('2001:db8::', '2001:db8:a::', '2001:db8:c::'), fc.integer({ min: 1, max: 0xfff })).map(([n, h]) => `${n}${h.toString(16)}`);
+const net6 = fc.constantFrom('2001:db8::/64', '2001:db8:a::/64', '2001:db8:c::/64', '2001:db8::/32', '2001:db8:a::/48');
+const port = fc.oneof(fc.constantFrom(22, 25, 53, 80, 123, 443, 3306, 5432, 8080), fc.integer({ min: 1, max: 65535 }));
+
+function realRule(fam: 'ipv4' | 'ipv6', chain: string, callee: string | undefined): fc.Arbitrary<string> {
+  const host = fam === 'ipv4' ? host4 : host6;
+  const net = fam === 'ipv4' ? net4 : net6;
+  const addr = fc.oneof({ weight: 3, arbitrary: host }, { weight: 2, arbitrary: net });
+  const addrList = fc.oneof({ weight: 3, arbitrary: addr }, { weight: 1, arbitrary: fc.array(addr, { minLength: 2, maxLength: 3 }).map((l) => l.join(',')) });
+  const reject = fam === 'ipv4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable';
+  const user = chain.startsWith('U');
+  const shapes: fc.Arbitrary<string>[] = [
+    addrList.map((a) => `-s ${a} -j DROP`),
+    fc.tuple(port, fc.constantFrom('ACCEPT', 'DROP')).map(([p, t]) => `-p tcp -m tcp --dport ${p} -j ${t}`),
+    fc.array(port, { minLength: 2, maxLength: 6 }).map((ps) => `-p tcp -m multiport --dports ${ps.join(',')} -j ACCEPT`),
+    fc.tuple(net, port).map(([n, p]) => `-s ${n} -p tcp -m tcp --dport ${p} -j ACCEPT`),
+    port.map((p) => `-p udp -m udp --dport ${p} -j REJECT --reject-with ${reject}`),
+    fc.tuple(host, port).map(([h, p]) => `-d ${h} -p tcp -m tcp --dport ${p} -j REJECT --reject-with tcp-reset`),
+    net.map((n) => `! -s ${n} -p tcp -m tcp --dport 22 -j DROP`),
+    fc.constant(fam === 'ipv4' ? '-p icmp -m icmp --icmp-type 8 -j ACCEPT' : '-p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT'),
+    fc.tuple(port, port).map(([a, b]) => `-p tcp -m tcp --sport ${Math.min(a, b)}:${Math.max(a, b)} -j LOG`),
+  ];
+  if (fam === 'ipv4') shapes.push(fc.tuple(host4, fc.integer({ min: 1, max: 40 })).map(([h, k]) => `-m iprange --src-range ${h}-${h.replace(/\.\d+$/, `.${Math.min(254, Number(h.split('.')[3]) + k)}`)} -j DROP`));
+  if (user) shapes.push(net.map((n) => `-s ${n} -j RETURN`), fc.constant('-j LOG'), port.map((p) => `-p tcp -m tcp ! --dport ${p} -j RETURN`));
+  if (callee) {
+    shapes.push(
+      fc.constantFrom('rjd0', 'rjd+', 'eth0').map((i) => (chain === 'OUTPUT' ? `-o ${i} -j ${callee}` : `-i ${i} -j ${callee}`)),
+      net.map((n) => `-s ${n} -j ${callee}`),
+      fc.constant(`-p tcp -g ${callee}`),
+    );
+  }
+  return fc.oneof(...shapes);
+}
+
+/** A random ruleset of real shapes with 1..maxRules rules (iptables-save text per family). */
+export function arbRealisticScript(opts: { families: readonly ('ipv4' | 'ipv6')[]; maxRules: number; output: boolean }): fc.Arbitrary<string> {
+  const perFamily = (fam: 'ipv4' | 'ipv6', budget: number) =>
+    fc.integer({ min: 0, max: 4 }).chain((nUser) => {
+      const users = Array.from({ length: nUser }, (_, i) => `U${i + 1}`);
+      const hooks = opts.output ? ['INPUT', 'FORWARD', 'OUTPUT'] : ['INPUT', 'FORWARD'];
+      const chains = [...hooks, ...users];
+      return fc
+        .record({
+          policies: fc.array(fc.constantFrom('ACCEPT', 'DROP'), { minLength: 3, maxLength: 3 }),
+          sizes: fc.array(fc.nat({ max: 100 }), { minLength: chains.length, maxLength: chains.length }),
+        })
+        .chain(({ policies, sizes }) => {
+          const total = sizes.reduce((a, b) => a + b, 0) || 1;
+          const counts = sizes.map((s) => Math.round((s / total) * budget));
+          return fc
+            .tuple(
+              ...chains.map((c, i) => {
+                const later = i < hooks.length ? users : users.slice(i - hooks.length + 1);
+                const rule = fc.option(fc.constantFrom(...(later.length ? later : ['-'])), { nil: undefined }).chain((callee) => realRule(fam, c, callee === '-' ? undefined : callee));
+                return fc.array(rule, { minLength: counts[i]!, maxLength: counts[i]! });
+              }),
+            )
+            .map((rules) => {
+              const cmd = fam === 'ipv4' ? 'iptables' : 'ip6tables';
+              const lines = hooks.map((h, i) => `${cmd} -P ${h} ${policies[i]}`);
+              for (const u of users) lines.push(`${cmd} -N ${u}`);
+              chains.forEach((c, i) => rules[i]!.forEach((r) => lines.push(`${cmd} -A ${c} ${r}`)));
+              return lines.join('\n');
+            });
+        });
+    });
+  return fc
+    .integer({ min: 1, max: opts.maxRules })
+    .chain((n) => fc.tuple(...opts.families.map((f) => perFamily(f, Math.max(1, Math.round(n / opts.families.length))))))
+    .map((parts) => `${parts.join('\n')}\n`);
+}

@@ -104,10 +104,10 @@ export interface Compiled {
 }
 
 /** Parses and compiles a script with the test shape; null if the front end refused it. */
-export function compileScript(script: string, hook: 'tc' | 'xdp'): Compiled | null {
+export function compileScript(script: string, hook: 'tc' | 'xdp', minimumShape: MinimumShape = TEST_SHAPE): Compiled | null {
   const parsed = parseRuleset(script, 'rules.txt');
   if (hasErrors(parsed.diagnostics)) return null;
-  const r = compile(parsed.ruleset, { hook, minimumShape: TEST_SHAPE });
+  const r = compile(parsed.ruleset, { hook, minimumShape });
   if (!r.artifacts) throw new Error(`compile refused a valid ruleset:\n${r.diagnostics.map((d) => `${d.span.start.line}: ${d.code} ${d.message}`).join('\n')}\n${script}`);
   return { ruleset: parsed.ruleset, maps: r.artifacts.maps, c: r.artifacts.c };
 }
