@@ -6,9 +6,9 @@
  *   rjc_recent_check(table, seconds_prefix, flags, hitcount, negated)   // per candidate rule
  *
  * Entries are keyed by (table id = FNV-1a of the name, family, masked address) in an LRU hash
- * map shared by all tables of the program; each keeps up to RJC_RECENT_STAMPS time stamps in
- * jiffies, as the kernel does (ip_pkt_list_tot, default 20). HZ comes from rjc_recent_cfg,
- * written by the runtime.
+ * map shared by all tables of the program; each keeps RJC_RECENT_STAMPS time stamps in
+ * jiffies (a ring, as the kernel's ip_pkt_list_tot). HZ comes from rjc_recent_cfg, written by
+ * the runtime.
  */
 #ifndef RJC_RECENT_H
 #define RJC_RECENT_H
@@ -20,7 +20,15 @@
 #include "rjc_pkt.h"
 
 #define RJC_CHK_RECENT     10 /* rjc_check.kind (src/compiler/classify/stateful.ts) */
-#define RJC_RECENT_STAMPS  20 /* ip_pkt_list_tot's default */
+/* Time stamps kept per address. xt_recent keeps ip_pkt_list_tot (default 20, at most 255) and
+ * refuses a --hitcount above it. Whether "--hitcount h of the stamps are inside the window"
+ * holds does not depend on the ring's size once it is at least h (the newest stamps are the
+ * ones inside), so the generated program defines it as max(20, the rules' largest hitcount). */
+#ifndef RJC_RECENT_STAMPS
+#define RJC_RECENT_STAMPS  20
+#endif
+/* Entries of the table map: about 10 MB of stamps whatever the ring size. */
+#define RJC_RECENT_ENTRIES (1310720 / RJC_RECENT_STAMPS)
 
 /* Flag byte (rjc_check.pad[0]). */
 #define RJC_RECENT_CMD_MASK 0x03
@@ -47,13 +55,13 @@ struct rjc_recent_entry {
 };
 
 struct rjc_recent_cfg {
-	__u32 hz;            /* CONFIG_HZ */
-	__u32 pkt_list_tot;  /* ip_pkt_list_tot (at most RJC_RECENT_STAMPS here) */
+	__u32 hz;            /* CONFIG_HZ: --seconds are seconds * HZ jiffies */
+	__u32 reserved;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, RJC_RECENT_ENTRIES);
 	__type(key, struct rjc_recent_key);
 	__type(value, struct rjc_recent_entry);
 } rjc_recent SEC(".maps");
@@ -109,13 +117,12 @@ __noinline int rjc_recent_check(__u32 table, __u32 seconds_prefix, __u8 flags, _
 	const union rjc_addr *a;
 	struct rjc_recent_entry *e;
 	__u64 now = bpf_jiffies64(), time;
-	__u32 tot, hz, hits = 0;
+	__u32 hz, hits = 0;
 	int ret = !!negated;
 
 	if (!p || !cfg)
 		return 0;
 	hz = cfg->hz ? cfg->hz : 250;
-	tot = cfg->pkt_list_tot && cfg->pkt_list_tot <= RJC_RECENT_STAMPS ? cfg->pkt_list_tot : RJC_RECENT_STAMPS;
 	a = (flags & RJC_RECENT_DEST) ? &p->daddr : &p->saddr;
 	__builtin_memset(&p->key, 0, sizeof(p->key));
 	p->key.table = table;
@@ -164,10 +171,10 @@ __noinline int rjc_recent_check(__u32 table, __u32 seconds_prefix, __u8 flags, _
 			ret = !ret;
 	}
 	if (cmd == RJC_RECENT_SET || (cmd == RJC_RECENT_UPDATE && ret)) {
-		__u32 idx = e->index % tot;
+		__u32 idx = e->index % RJC_RECENT_STAMPS;
 
 		/* The verifier needs the bound on the index itself; clang would fold a plain check
-		 * away (it knows idx < tot <= RJC_RECENT_STAMPS), so hide idx from it first. */
+		 * away (it knows idx < RJC_RECENT_STAMPS), so hide idx from it first. */
 		asm volatile("" : "+r"(idx));
 		if (idx < RJC_RECENT_STAMPS)
 			e->stamps[idx] = now;

@@ -48,6 +48,7 @@ export function buildProbe(xdp = false): string {
  *   raw HOST PORT FLAGS     one TCP segment with FLAGS (e.g. 0x10) from port 40000, seq 1000
  *   icmperr HOST PORT       an ICMP(v6) port unreachable quoting a UDP packet HOST:PORT -> us:PORT
  *   send SRC HOST PORTS     one UDP datagram from address SRC to each of the comma-separated PORTS
+ *                           ({"refused": n}: sendto errors, e.g. EPERM from a DROP in OUTPUT)
  */
 export const TRAFFIC_PY = String.raw`
 import json, select, socket, struct, sys, time
@@ -162,9 +163,13 @@ def icmperr(host, port):
     s.sendto(m, (host, 0)); out({'sent': 1})
 
 def send(src, host, ports):
-    s = socket.socket(fam(host), socket.SOCK_DGRAM); s.bind((src, 0))
-    for p in ports.split(','): s.sendto(b'x', (host, int(p)))
-    out({'sent': len(ports.split(','))})
+    s = socket.socket(fam(host), socket.SOCK_DGRAM); s.bind((src, 0)); refused = 0
+    for p in ports.split(','):
+        try:
+            s.sendto(b'x', (host, int(p)))
+        except OSError:
+            refused += 1
+    out({'sent': len(ports.split(',')), 'refused': refused})
 
 a = sys.argv[1:]
 if a[0] == 'serve': serve(int(a[1]))

@@ -4,6 +4,7 @@
  * stamping only on a match, --remove, --rttl, --mask, the ring of ip_pkt_list_tot stamps and
  * the ip_list_tot LRU; and the refusals of rules rejectc cannot order exactly.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { recentProblem } from '../src/compiler/classify/stateful.js';
 import { parseRuleset } from '../src/compiler/frontend.js';
@@ -72,6 +73,29 @@ describe('recent tables', () => {
     expect([1, 2, 3, 4].map((i) => t.match(recent('rcheck'), 'ipv4', addr(i), 64, at(6)))).toEqual([true, false, true, true]);
   });
 
+  it('the ring size does not change any result once it holds --hitcount stamps (rejectc sizes it by the rules)', () => {
+    const op = fc.record({
+      cmd: fc.constantFrom('set', 'rcheck', 'update', 'remove') as fc.Arbitrary<RecentMatch['command']['value']>,
+      seconds: fc.integer({ min: 0, max: 3 }),
+      hitcount: fc.integer({ min: 0, max: 6 }),
+      addr: fc.constantFrom(A, B),
+      dt: fc.integer({ min: 0, max: 300 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const small = new RecentTables({ hz: HZ, pktListTot: 6, listTot: 100 });
+        const big = new RecentTables({ hz: HZ, pktListTot: 40, listTot: 100 });
+        let now = 0n;
+        for (const o of ops) {
+          now += BigInt(o.dt);
+          const m = o.cmd === 'set' || o.cmd === 'remove' ? recent(o.cmd) : recent(o.cmd, { seconds: o.seconds || undefined, hitcount: o.hitcount || undefined });
+          expect(big.match(m, 'ipv4', o.addr, 64, now)).toBe(small.match(m, 'ipv4', o.addr, 64, now));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('reads --mask as a prefix; a non-contiguous mask is not one', () => {
     expect(recentMaskPrefix(undefined, 'ipv4')).toBe(32);
     expect(recentMaskPrefix('255.255.255.255', 'ipv4')).toBe(32);
@@ -93,7 +117,8 @@ describe('recent rules rejectc refuses', () => {
     ['-A INPUT -m recent --rcheck --name S -m tcp -p tcp --dport 22', undefined],
     ['-A INPUT -m recent --set --name S -m state --state NEW', undefined],
     ['-A INPUT -p tcp -m recent --update --seconds 60 --name S -m tcp --dport 22 -j DROP', 'put -m tcp before -m recent'],
-    ['-A INPUT -m recent --rcheck --hitcount 30 --name S', 'more than the 20 time stamps'],
+    ['-A INPUT -m recent --rcheck --hitcount 41 --name S', undefined],
+    ['-A INPUT -m recent --rcheck --hitcount 300 --name S', 'ip_pkt_list_tot is at most 255'],
     ['-A INPUT -m recent --rcheck --mask 255.0.255.0 --name S', 'not a prefix mask'],
   ])('%s', (line, want) => {
     const p = problem(line);

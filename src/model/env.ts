@@ -9,6 +9,7 @@ import type { L2Class } from './packet.js';
 import type { ConnView } from './state/conntrack.js';
 import type { IpsetFile } from '../compiler/ipset/types.js';
 import type { RecentTables } from './state/recent.js';
+import type { SocketOwner } from './state/owner.js';
 
 /** One address configured on this host (as `ip addr` shows it). */
 export interface LocalAddress {
@@ -105,6 +106,8 @@ export interface ModelEnv {
   ipsets?: IpsetFile;
   /** `-m recent` tables (mutated by the walk) and `now` for their time; without both, recent is refused. */
   recent?: RecentTables;
+  /** OUTPUT: the socket the packet was sent from (`-m owner`). Default: none. */
+  socket?: SocketOwner;
 }
 
 export const DEFAULT_REPLY_CONFIG: ReplyConfig = {

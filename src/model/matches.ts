@@ -26,6 +26,7 @@ import { addrType4, matchAddrType6 } from './local.js';
 import { readIcmp, readPorts, readTcp, readUdp } from './packet.js';
 import { INVALID_VIEW, matchConntrack, matchState } from './state/conntrack.js';
 import { setPacketOf } from './state/set.js';
+import { matchOwner } from './state/owner.js';
 import { matchSet } from '../compiler/ipset/match.js';
 
 export type MatchResult = 'match' | 'nomatch' | 'hotdrop';
@@ -215,6 +216,8 @@ function matchModule(m: Match, t: Transport, pkt: HookPacket, env: ModelEnv): Ma
       return bool(matchState(m, env.conntrack ?? INVALID_VIEW));
     case 'conntrack':
       return bool(matchConntrack(m, env.conntrack ?? INVALID_VIEW));
+    case 'owner':
+      return bool(env.chain === 'OUTPUT' && matchOwner(m, env.socket));
     case 'recent': {
       if (!env.recent || env.now === undefined) throw new ModelUnsupportedError('match "recent" needs env.recent and env.now');
       const ip = pkt.ip;

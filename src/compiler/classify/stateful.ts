@@ -10,8 +10,9 @@
  * result then), `value`/`mask` as documented per code.
  */
 import { addressBytes } from '../../model/address.js';
-import type { Cidr, ConntrackMatch, Family, Match, Neg, Range, RecentMatch, Rule, SetMatch, StateMatch } from '../ir.js';
+import type { Cidr, ConntrackMatch, Family, Match, Neg, OwnerMatch, Range, RecentMatch, Rule, SetMatch, StateMatch } from '../ir.js';
 import { recentMaskPrefix } from '../../model/state/recent.js';
+import { ownerBits, type SocketOwner } from '../../model/state/owner.js';
 import { setId } from '../ipset/encode.js';
 import { matchSet, type SetPacket } from '../ipset/match.js';
 import type { IpsetFile } from '../ipset/types.js';
@@ -187,6 +188,14 @@ export function setCheckPasses(c: SetCheck, file: IpsetFile, p: SetPacket): bool
   return matchSet(file, { kind: 'match', module: 'set', span, negated: c.negated, name: c.name, flags, options: c.returnNomatch ? ['--return-nomatch'] : [] }, p);
 }
 
+/** xt_recent's largest ip_pkt_list_tot: the most time stamps per address, and --hitcount's bound. */
+export const MAX_RECENT_STAMPS = 255;
+
+/** RJC_RECENT_STAMPS for a program: 20 (the kernel's default), or the rules' largest hitcount. */
+export function recentStamps(checks: readonly { kind: string; hitcount?: number }[]): number {
+  return checks.reduce((n, c) => (c.kind === 'recent' ? Math.max(n, c.hitcount ?? 0) : n), 20);
+}
+
 /** rjc_check.kind of a recent check (RJC_CHK_RECENT in bpf/rjc_recent.h). */
 export const RECENT_CHECK_KIND = 10;
 const RECENT_CMD = { set: 0, rcheck: 1, update: 2, remove: 3 } as const;
@@ -207,7 +216,7 @@ export interface RecentCheck {
 }
 
 /** Modules whose conditions are post-checks, evaluated in rule order with the recent check. */
-const CHECK_MODULES = new Set<Match['module']>(['mark', 'state', 'conntrack', 'set', 'recent', 'comment']);
+const CHECK_MODULES = new Set<Match['module']>(['mark', 'state', 'conntrack', 'set', 'recent', 'owner', 'comment']);
 
 /**
  * Why a rule's recent match cannot be compiled exactly, if it cannot. --set, --update,
@@ -218,7 +227,7 @@ const CHECK_MODULES = new Set<Match['module']>(['mark', 'state', 'conntrack', 's
 export function recentProblem(rule: Rule, m: RecentMatch): string | undefined {
   if (recentMaskPrefix(m.mask, m.mask?.includes(':') ? 'ipv6' : 'ipv4') === undefined) return `--mask ${m.mask} is not a prefix mask`;
   if ((m.seconds ?? 0) >= 2 ** 24) return `--seconds ${m.seconds} is longer than rejectc's 194-day limit`;
-  if ((m.hitcount ?? 0) > 20) return `--hitcount ${m.hitcount} is more than the 20 time stamps rejectc keeps per address (ip_pkt_list_tot's default)`;
+  if ((m.hitcount ?? 0) > MAX_RECENT_STAMPS) return `--hitcount ${m.hitcount} is more than xt_recent can ever count (ip_pkt_list_tot is at most ${MAX_RECENT_STAMPS})`;
   const changes = m.command.value !== 'rcheck' || m.reap === true;
   if (!changes) return undefined;
   const after = rule.matches.slice(rule.matches.indexOf(m) + 1).find((x) => !CHECK_MODULES.has(x.module));
@@ -231,4 +240,49 @@ export function recentChecks(m: RecentMatch, family: Family): RecentCheck[] {
   const prefix = recentMaskPrefix(m.mask, family)!;
   const flags = RECENT_CMD[m.command.value] | (m.rttl ? 0x04 : 0) | (m.reap ? 0x08 : 0) | (m.side === 'rdest' ? 0x10 : 0);
   return [{ kind: 'recent', name: m.name, value: setId(m.name), mask: ((m.seconds ?? 0) | (prefix << 24)) >>> 0, flags, hitcount: m.hitcount ?? 0, negated: m.command.negated }];
+}
+
+/** rjc_check.kind codes of the owner checks (bpf/rjc_owner.h). */
+export const OWNER_CHECK = { socket: 11, uid: 12, gid: 13 } as const;
+
+/**
+ * `-m owner`: one check per tested id (a socket-only check when the match tests neither).
+ * Each repeats owner_mt's early returns, so their conjunction is the match. Encoding in
+ * rjc_check: `value`/`mask` the id range, `pad[0]` the XT_OWNER_* bits the match tests,
+ * `pad[1]` those it inverts.
+ */
+export interface OwnerCheck {
+  kind: 'owner';
+  code: (typeof OWNER_CHECK)[keyof typeof OWNER_CHECK];
+  value: number;
+  mask: number;
+  match: number;
+  invert: number;
+  negated: boolean;
+}
+
+/** The checks of an owner match. */
+export function ownerChecks(m: OwnerMatch): OwnerCheck[] {
+  const { match, invert } = ownerBits(m);
+  const check = (code: OwnerCheck['code'], r?: Range): OwnerCheck => ({ kind: 'owner', code, value: r?.from ?? 0, mask: r?.to ?? 0, match, invert, negated: false });
+  const out: OwnerCheck[] = [];
+  if (m.uid) out.push(check(OWNER_CHECK.uid, m.uid.value));
+  if (m.gid) out.push(check(OWNER_CHECK.gid, m.gid.value));
+  if (out.length === 0) out.push(check(OWNER_CHECK.socket));
+  return out;
+}
+
+/** What rjc_owner_check() decides for one owner check (`socket` undefined: none). */
+export function ownerCheckPasses(c: OwnerCheck, socket: SocketOwner | undefined): boolean {
+  if (!socket) return (c.match ^ c.invert) === 0;
+  if (c.match & c.invert & 4) return false;
+  const f = socket.file;
+  if (!f) return ((c.match ^ c.invert) & 3) === 0;
+  if (c.code === OWNER_CHECK.uid) return (f.uid >= c.value && f.uid <= c.mask) === !(c.invert & 1);
+  if (c.code === OWNER_CHECK.gid) {
+    let hit = f.gid >= c.value && f.gid <= c.mask;
+    if (!hit && c.match & 8) hit = f.groups.some((g) => g >= c.value && g <= c.mask);
+    return hit === !(c.invert & 2);
+  }
+  return true;
 }

@@ -11,8 +11,7 @@ import { conntrackProblem, recentProblem, setProblem } from './stateful.js';
 const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
   limit: 'rate limits are not compiled yet',
   hashlimit: 'rate limits are not compiled yet',
-  owner: 'socket owners are not visible at a TC/XDP hook',
-  connlimit: 'connection counting needs connection tracking, which is not compiled yet',
+  connlimit: 'nf_conncount keeps its own per-rule lists of connections, which a TC/XDP program can neither read nor rebuild exactly from the conntrack table (no iteration from BPF)',
   statistic: 'random/nth sampling is not compiled yet',
   physdev: 'bridge ports are not visible at a TC/XDP hook',
   tos: 'TOS matching is not compiled yet',

@@ -9,6 +9,7 @@
  * order, taking each candidate slot's action (post-checks, counters, continue/skip) until a
  * terminal action or the end of the list (the policy).
  */
+import { recentStamps } from '../classify/stateful.js';
 import { structLayoutC } from './c-structs.js';
 import { c, type Fragment } from './template.js';
 import { ADDRTYPE, fieldDef, type FieldId } from '../classify/fields.js';
@@ -185,7 +186,7 @@ export function emitProgram(inputs: EmitInputs): string {
     #include "rjc.h"
     ${usesCt ? '#define RJC_USES_CT\n#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
     ${usesSet ? '#define RJC_USES_SET\n#include "rjc_set.h" /* -m set */' : undefined}
-    ${usesRecent ? '#define RJC_USES_RECENT\n#include "rjc_recent.h" /* -m recent */' : undefined}
+    ${usesRecent ? `#define RJC_USES_RECENT\n#define RJC_RECENT_STAMPS ${recentStamps(cl.checks)}\n#include "rjc_recent.h" /* -m recent */` : undefined}
     ${usesOwner ? '#define RJC_USES_OWNER\n#include "rjc_owner.h" /* -m owner */' : undefined}
 
     #define RJC_SLOTS    ${shape.slots}
