@@ -83,6 +83,7 @@ program
   .option('--json', 'print one JSON object')
   .addOption(familyOption())
   .option('--dev <iface>', 'the interface the packet arrives on (INPUT, FORWARD) or leaves by (OUTPUT); default loopback')
+  .option('--ipset <file>', 'the sets -m set rules use: `ipset save` output')
   .action(run(() => import('./commands/run.js')));
 
 program

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
 import { canUseKernel, createPair, type Pair } from './support/netns.js';
 import { kernelRuleCounters, rejectcRuleCounters, traffic } from './ct-support.js';
+import { ipv4, udp } from './support/packets.js';
 
 function sets(variant: 1 | 2): string {
   const lines = [
@@ -131,5 +132,16 @@ describe.skipIf(!canUseKernel())('-m set: kernel ipset + iptables vs rejectc app
     const r2 = rejectc(bpf.b.name, ['apply', join(dir, 'rules'), '--dev', bpf.ifB]);
     expect(r2.status).toBe(1);
     expect(r2.stderr).toContain('--ipset');
+  });
+
+  it('rejectc run --ipset decides one packet with the sets (test-run)', () => {
+    const run = (src: string) => {
+      const hex = Buffer.from(ipv4({ src, dst: '192.0.2.2' }, udp({ sport: 5000, dport: 3000 }))).toString('hex');
+      const r = rejectc(undefined, ['run', join(dir, 'rules'), '--ipset', join(dir, 'sets1'), '--packet', hex, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { verdict: string; rule: { line: number } | null };
+    };
+    expect(run('192.0.2.9')).toMatchObject({ verdict: 'accept', rule: { line: 6 } }); // allow4 src
+    expect(run('192.0.2.5')).toMatchObject({ verdict: 'drop', rule: { line: 7 } }); // the nomatch entry, --return-nomatch
   });
 });

@@ -37,6 +37,10 @@ import { readHostConfig, type HostConfig } from '../runtime/host-config.js';
 import { writeHostMaps } from '../runtime/host-maps.js';
 import { BpfObject, findIfindex, requireBpfPrivileges, TC_ACT, u32, XDP_ACTION, type BpfMap } from '../runtime/libbpf.js';
 import { compileText } from './compile.js';
+import type { IpsetFile } from '../compiler/ipset/types.js';
+import { ipsetConfig } from '../runtime/ipsets.js';
+import { recentConfig } from '../runtime/recent.js';
+import { readIpsetOption } from './ipset-input.js';
 
 export interface RunOptions {
   packet?: string;
@@ -46,6 +50,8 @@ export interface RunOptions {
   json?: boolean;
   family?: Family;
   dev?: string;
+  /** `--ipset FILE`: the sets -m set rules use (`ipset save` output). */
+  ipset?: string;
 }
 
 /** What `--json` prints. */
@@ -280,7 +286,7 @@ export function frameOf(packet: Buffer): Buffer {
 }
 
 /** Compiles `rules` (or reads a compile directory). UserError with diagnostics on errors. */
-export function artifactsFor(rules: string, options: { hook: 'tc' | 'xdp'; family?: Family }): Artifacts {
+export function artifactsFor(rules: string, options: { hook: 'tc' | 'xdp'; family?: Family; ipsets?: IpsetFile }): Artifacts {
   if (rules !== '-' && existsSync(rules) && statSync(rules).isDirectory()) {
     const a = readArtifactsDir(rules);
     if (a.maps.hook !== options.hook) throw new UserError(`${rules} was compiled for --hook ${a.maps.hook}, not ${options.hook}`);
@@ -304,9 +310,17 @@ export default function runCommand(rules: string, options: RunOptions = {}): num
     ifindex = findIfindex(options.dev);
     if (ifindex === undefined) throw new UserError(`--dev: no interface "${options.dev}"`);
   }
-  const artifacts = artifactsFor(rules, { hook, ...(options.family ? { family: options.family } : {}) });
-  const loaded = LoadedRuleset.load(artifacts);
+  const ipsets = readIpsetOption(options.ipset);
+  if (ipsets === undefined) return EXIT.user;
+  const artifacts = artifactsFor(rules, { hook, ...(options.family ? { family: options.family } : {}), ...(ipsets ? { ipsets } : {}) });
+  const host = readHostConfig();
+  const loaded = LoadedRuleset.load(artifacts, host);
   try {
+    // The stateful matches' run-time maps: the sets (--ipset) and -m recent's HZ.
+    for (const { name, entries } of [...(ipsets ? ipsetConfig(ipsets) : []), ...recentConfig(host.hz)]) {
+      const map = loaded.obj.maps.get(name);
+      if (map) for (const e of entries) map.update(e.key, e.value);
+    }
     const d = loaded.run(frame, chain, ifindex ? { ifindex } : {});
     const report: RunReport = { verdict: d.verdict, chain: d.chain, rule: d.rule, reply: d.reply };
     if (options.json) {
