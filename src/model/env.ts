@@ -102,7 +102,7 @@ export interface ModelEnv {
    * bpf/rjc_ct.h computes at the hook). Default: no connection, i.e. INVALID.
    */
   conntrack?: ConnView;
-  /** The sets `-m set` tests (the --ipset file). Default: none, so every set match fails. */
+  /** The sets `-m set` tests (the --ipset file); without it, set matches are refused as unsupported. */
   ipsets?: IpsetFile;
   /** `-m recent` tables (mutated by the walk) and `now` for their time; without both, recent is refused. */
   recent?: RecentTables;

@@ -228,7 +228,8 @@ function matchModule(m: Match, t: Transport, pkt: HookPacket, env: ModelEnv): Ma
       return bool(env.recent.match(m, ip.family, addr, ttl, env.now.jiffies));
     }
     case 'set':
-      return bool(matchSet(env.ipsets ?? { kind: 'ipsets', file: '', sets: [] }, m, setPacketOf(pkt)));
+      if (!env.ipsets) throw new ModelUnsupportedError('match "set" needs env.ipsets (the --ipset file)');
+      return bool(matchSet(env.ipsets, m, setPacketOf(pkt)));
     default:
       throw new ModelUnsupportedError(`match "${m.module}" is not part of the compiled subset the model evaluates`);
   }
