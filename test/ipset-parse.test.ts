@@ -9,6 +9,10 @@ import { matchSet, type SetPacket } from '../src/compiler/ipset/match.js';
 import { encodeIpsets, encodeProblems, setId } from '../src/compiler/ipset/encode.js';
 import type { SetMatch } from '../src/compiler/ir.js';
 import { addressBytes } from '../src/model/address.js';
+import { parseRuleset } from '../src/compiler/frontend.js';
+import { evaluate } from '../src/model/index.js';
+import { decodeIp } from '../src/model/packet.js';
+import { icmp, ipv4, tcp, udp } from './support/packets.js';
 
 const SAVE = `create allow hash:net family inet hashsize 1024 maxelem 65536
 add allow 192.0.2.0/24
@@ -125,5 +129,25 @@ describe('ipset save reader', () => {
     const k = enc.rjc_set_lpm4[0]!.key;
     expect([k.readUInt32LE(0), k.readUInt32LE(4), [...k.subarray(8)]]).toEqual([32 + 24, setId('allow'), [192, 0, 2, 0]]);
     expect(setId('allow')).not.toBe(setId('hosts'));
+  });
+});
+
+describe('-m set in the model (src/model/state/set.ts)', () => {
+  it('reads ports and ICMP type/code from the packet, as ip_set_get_ip_port does', () => {
+    const text = `*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -m set --match-set svc dst,dst -j DROP
+-A INPUT -m set --match-set ports dst -j REJECT
+COMMIT
+`;
+    const rs = parseRuleset(text, 'r').ruleset.families[0]!;
+    const { ipsets } = parseIpsetSave(SAVE, 'sets.save');
+    const env = { chain: 'INPUT' as const, ipsets };
+    const verdict = (bytes: Uint8Array) => evaluate(rs, decodeIp(bytes), env).verdict;
+    expect(verdict(ipv4({ src: '198.51.100.1', dst: '192.0.2.1' }, udp({ sport: 9, dport: 53 })))).toBe('drop');
+    expect(verdict(ipv4({ src: '198.51.100.1', dst: '192.0.2.1' }, udp({ sport: 9, dport: 54 })))).toBe('accept');
+    expect(verdict(ipv4({ src: '198.51.100.1', dst: '192.0.2.1' }, icmp({ type: 8, code: 0 })))).toBe('drop');
+    expect(verdict(ipv4({ src: '198.51.100.1', dst: '192.0.2.9' }, tcp({ sport: 9, dport: 1501 })))).toBe('reject');
+    expect(() => evaluate(rs, decodeIp(ipv4({}, udp({ sport: 1, dport: 2 }))), { chain: 'INPUT' })).toThrow('needs env.ipsets');
   });
 });
