@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { cidrAtom, interfaceAtom, nameValue, rangeToPrefixes } from '../src/compiler/classify/atoms.js';
 import { FIELDS, HDR, type FieldId } from '../src/compiler/classify/fields.js';
 import { buildIndex } from '../src/compiler/classify/index-build.js';
-import { effectiveValues, runList, searchIndex, searchLinear, type FieldValues } from '../src/compiler/classify/simulate.js';
+import { candidateBlocks, classesOf, effectiveValues, runList, searchIndex, searchLinear, type FieldValues } from '../src/compiler/classify/simulate.js';
 import { buildSlotLists, type Slot } from '../src/compiler/classify/slots.js';
 import { flattenRuleset } from '../src/compiler/flatten/index.js';
 import type { Chain, Match, Rule } from '../src/compiler/ir.js';
@@ -120,12 +120,40 @@ describe('index', () => {
     ]);
     const dport = index.fields.find((f) => f.field.id === 'dport')!;
     // Regions 0, 1..79, 80, 81..1023, 1024..65535, UNREAD -> classes {0, 1024..}, {1..79,
-    // 81..1023}, {80, UNREAD} (every rule accepts UNREAD).
+    // 81..1023}, {80}, and UNREAD on its own (every rule accepts it, like 80, but keyed slots
+    // reach it through the header state).
     expect(dport.space.kind === 'interval' && dport.space.starts).toEqual([0, 1, 80, 81, 1024, 65536]);
-    expect(dport.classCount).toBe(3);
+    expect(dport.classCount).toBe(4);
     expect(dport.regionClass[1]).toBe(dport.regionClass[3]);
     expect(dport.regionClass[0]).toBe(dport.regionClass[4]);
-    expect(dport.regionClass[2]).toBe(dport.regionClass[5]);
+    expect(dport.regionClass[2]).not.toBe(dport.regionClass[5]);
+  });
+
+  it('looks only at blocks where a rule matches on its key field, whatever the mix of rule shapes', () => {
+    // 4,000 rules of three shapes interleaved: every block has rules that do not constrain
+    // src4, dst4, proto or dport, so the AND of the plain level-1 bitmaps is every block.
+    const rules: Rule[] = [];
+    for (let i = 0; i < 3999; i++) {
+      const a = `10.${(i >> 8) & 255}.${i & 255}.1`;
+      if (i % 3 === 0) rules.push(rule({ src: [a], proto: 6, matches: [tcp({ dport: [1024 + i, 1024 + i] })], target: 'DROP' }));
+      else if (i % 3 === 1) rules.push(rule({ dst: [a], target: 'DROP' }));
+      else rules.push(rule({ proto: 17, matches: [udp({ dport: [1024 + i, 1024 + i] })], target: 'ACCEPT' }));
+    }
+    rules.push(rule({ proto: 6, matches: [tcp({ dport: [23, 23] })], target: 'DROP' }));
+    const { slots, index } = slotsOf([chain('INPUT', rules)]);
+    const blocks = slots.length / 64;
+    const candidates = (p: FieldValues) => candidateBlocks(index, classesOf(index, effectiveValues(p)), 0, blocks - 1);
+    // The probe matches the last rule only: one candidate block.
+    const probe = packet({ dport: 23 });
+    expect(candidates(probe)).toEqual([Math.floor(3999 / 64)]);
+    expect(searchIndex(index, effectiveValues(probe), 0, slots.length)).toBe(searchLinear(slots, effectiveValues(probe), 0, slots.length, bitsOf));
+    // A packet matching rule 1500 (a source rule) and nothing else: its block.
+    expect(candidates(packet({ src4: ip('10.5.220.1'), dport: 1024 + 1500 }))).toEqual([Math.floor(1500 / 64)]);
+    // An ICMP packet has no ports (UNREAD): the port-keyed rules are not candidates.
+    expect(candidates(packet({ proto: 1, hdr: HDR.full, dport: 0 }))).toEqual([]);
+    // A short TCP header: the tcp rules are (the kernel would hotdrop), through the header state.
+    const short = candidates(packet({ hdr: HDR.short }));
+    expect(short.length).toBe(blocks);
   });
 
   it('finds the first matching rule with nested prefixes and negations', () => {

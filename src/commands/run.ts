@@ -144,9 +144,11 @@ export class LoadedRuleset {
    * Builds (cached), loads and fills. `host` (default: read from the calling thread's network
    * namespace) configures the reply path and interface names.
    */
-  static load(artifacts: Artifacts, host: HostConfig = readHostConfig()): LoadedRuleset {
+  static load(artifacts: Artifacts, host: HostConfig = readHostConfig(), options: { trace?: boolean } = {}): LoadedRuleset {
     requireBpfPrivileges('rejectc run');
-    const object = buildCached(artifacts.c, { trace: true });
+    // The trace build by default; the production build (trace: false) for timing, where run()
+    // cannot force a chain or tell the deciding rule.
+    const object = buildCached(artifacts.c, { trace: options.trace ?? true });
     const obj = BpfObject.open(object);
     try {
       obj.load();

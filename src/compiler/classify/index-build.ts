@@ -13,6 +13,19 @@
  * of the level-2 words and the block's live mask gives the matching slots; the lowest set bit
  * of the first non-empty block is the first matching slot.
  *
+ * The AND alone is not enough to keep the walk short: a slot that does not constrain a field is
+ * in every class's bitmap of that field, so with rules of different shapes interleaved (some
+ * on sources, some on destinations, some on ports) every field's bitmap can cover every block
+ * while no rule matches. So each live slot also gets a key: the one field whose accepted set
+ * is shared with the fewest other slots (a /32, a port, an interface), and level 1 keeps a
+ * second bitmap per class, "some slot keyed on this field in block b accepts the class". A slot
+ * that matches the packet is in the keyed bitmap of its key's class, so the candidate blocks
+ * are (OR over fields of the keyed bitmaps, OR the blocks of slots without a key) AND (the AND
+ * above): a block is looked at only when a rule in it matches the packet on its most selective
+ * field. A slot keyed on a field that the packet has no value for (UNREAD, see fields.ts) is
+ * reached through the header-state field instead, so that port-keyed rules are not candidates
+ * for every ICMP packet.
+ *
  * Per (slot, field) the accepted regions are stored as the smaller of the set and its
  * complement, which keeps broad ranges and negations cheap.
  */
@@ -20,7 +33,7 @@ import type { Atom, Term } from './atoms.js';
 import { FIELDS, unreadValue, type FieldDef, type FieldId } from './fields.js';
 import { complement, intersect, normalize, size, type RangeList } from './ranges.js';
 import { BLOCK, type Slot } from './slots.js';
-import { atomRegions, buildSpace, prefixIndex, regionCount, type PrefixIndex, type Space } from './space.js';
+import { atomRegions, buildSpace, intervalRegion, prefixIndex, regionCount, type IntervalSpace, type PrefixIndex, type Space } from './space.js';
 
 /** A 64-bit word as two 32-bit halves (JS bit operations are 32-bit). */
 export interface Word {
@@ -43,6 +56,8 @@ export interface FieldIndex {
   classCount: number;
   /** Per class: 1 + words u64 as (lo, hi) u32 pairs: the summary, then the bitmap over blocks. */
   level1: Uint32Array;
+  /** Per class, laid out as {@link level1}: the blocks with a slot keyed on this field accepting the class. */
+  keyed: Uint32Array;
   level2: Level2Entry[];
   /** Per block: the default word as (lo, hi). */
   defaults: Uint32Array;
@@ -57,6 +72,10 @@ export interface ClassifierIndex {
   live: Uint32Array;
   /** The fields some live slot constrains, in FIELDS order. */
   fields: FieldIndex[];
+  /** Summary and bitmap (as a level-1 entry) of the blocks with a live slot without a key. */
+  nokey: Uint32Array;
+  /** Per slot: its key, an index into {@link fields}, or -1 (none, or not live). */
+  keys: Int16Array;
 }
 
 function setBit(arr: Uint32Array, bit: number): void {
@@ -81,8 +100,122 @@ export function buildIndex(slots: readonly Slot[], allFields = false): Classifie
     setBit(live, i);
     for (const f of s.fields.keys()) used.add(f);
   });
-  const fields = FIELDS.filter((f) => allFields || used.has(f.id)).map((f) => buildField(f, slots, blockCount, words, live));
-  return { slotCount: slots.length, blockCount, words, live, fields };
+  const built = FIELDS.filter((f) => allFields || used.has(f.id)).map((f) => buildField(f, slots, blockCount, words, live));
+  const keys = chooseKeys(slots, built);
+  const nokey = new Uint32Array((1 + words) * 2);
+  slots.forEach((s, i) => {
+    if (s.live && keys[i] === -1) setBit(nokey, 64 + Math.floor(i / BLOCK));
+  });
+  summarize(nokey, 0, words);
+  const hdr = built.findIndex((b) => b.index.field.id === 'hdr');
+  built.forEach((b, fi) => buildKeyed(b, fi, keys, built[hdr], words));
+  return { slotCount: slots.length, blockCount, words, live, fields: built.map((b) => b.index), nokey, keys };
+}
+
+/** A field's index and what the key choice and the keyed bitmaps need while building. */
+interface BuiltField {
+  index: FieldIndex;
+  /** Per constraining live slot: its stored regions; positive: the accepted set, else its complement. */
+  stored: Map<number, { positive: boolean; ranges: RangeList }>;
+  /** Per region: how many live slots accept it (slots that constrain the field). */
+  accepting: Uint32Array;
+  /** The UNREAD region (the last), or -1 when the field always has a value. */
+  unreadRegion: number;
+  /** Range maximum of {@link accepting}, built on first use. */
+  rangeMax?: (from: number, to: number) => number;
+}
+
+/** Sets the summary word (bit w: word w of the bitmap at `off` is not zero). */
+function summarize(arr: Uint32Array, off: number, words: number): void {
+  arr[off] = 0;
+  arr[off + 1] = 0;
+  for (let w = 0; w < words; w++) {
+    if ((arr[off + 2 + 2 * w]! | arr[off + 3 + 2 * w]!) !== 0) arr[off + (w >> 5)]! |= 1 << (w & 31);
+  }
+}
+
+/** Sparse-table range maximum over `a`. */
+function rangeMaxOf(a: Uint32Array): (from: number, to: number) => number {
+  const levels: Uint32Array[] = [a];
+  for (let len = 2; len <= a.length; len *= 2) {
+    const prev = levels[levels.length - 1]!;
+    const half = len / 2;
+    const next = new Uint32Array(a.length - len + 1);
+    for (let i = 0; i < next.length; i++) next[i] = Math.max(prev[i]!, prev[i + half]!);
+    levels.push(next);
+  }
+  return (from, to) => {
+    const k = 31 - Math.clz32(to - from + 1);
+    return Math.max(levels[k]![from]!, levels[k]![to - (1 << k) + 1]!);
+  };
+}
+
+/**
+ * Each live slot's key: among the fields where it stores its accepted set (not a complement,
+ * which would make it a candidate for nearly every packet), the one where the most crowded
+ * accepted region is shared with the fewest slots; ties go to the earlier field. -1: no key.
+ */
+function chooseKeys(slots: readonly Slot[], built: readonly BuiltField[]): Int16Array {
+  const keys = new Int16Array(slots.length).fill(-1);
+  const best = new Float64Array(slots.length).fill(Infinity);
+  built.forEach((b, fi) => {
+    for (const [slot, { positive, ranges }] of b.stored) {
+      if (!positive) continue;
+      let cost = 0;
+      for (const r of ranges) {
+        const to = r.to === b.unreadRegion ? r.to - 1 : r.to;
+        if (to < r.from) continue;
+        if (to === r.from) cost = Math.max(cost, b.accepting[r.from]!);
+        else cost = Math.max(cost, (b.rangeMax ??= rangeMaxOf(b.accepting))(r.from, to));
+      }
+      if (cost < best[slot]!) {
+        best[slot] = cost;
+        keys[slot] = fi;
+      }
+    }
+  });
+  return keys;
+}
+
+/** True if the slot accepts region `r` of the field (true when it does not constrain it). */
+function slotAccepts(b: BuiltField, slot: number, r: number): boolean {
+  const st = b.stored.get(slot);
+  if (!st) return true;
+  const inStored = st.ranges.some((x) => x.from <= r && r <= x.to);
+  return inStored === st.positive;
+}
+
+/** Fills `b.index.keyed`; slots keyed on `b` and reached when it is UNREAD go into `hdr`'s. */
+function buildKeyed(b: BuiltField, fi: number, keys: Int16Array, hdr: BuiltField | undefined, words: number): void {
+  const f = b.index;
+  const stride = (1 + words) * 2;
+  const def = f.field;
+  const unreadHdr = def.kind === 'interval' && def.unreadIn && hdr ? def.unreadIn.map((v) => intervalRegion(hdr.index.space as IntervalSpace, v)) : [];
+  const touched = new Set<number>();
+  const hdrTouched = new Set<number>();
+  for (const [slot, { positive, ranges }] of b.stored) {
+    if (keys[slot] !== fi || !positive) continue;
+    const bit = 64 + Math.floor(slot / BLOCK);
+    for (const r of ranges) {
+      for (let x = r.from; x <= r.to; x++) {
+        if (x === b.unreadRegion && hdr) {
+          // No value in this header state: reach the slot through the header state instead.
+          for (const hr of unreadHdr) {
+            if (!slotAccepts(hdr, slot, hr)) continue;
+            const c = hdr.index.regionClass[hr]!;
+            setBit(hdr.index.keyed, c * stride * 32 + bit);
+            hdrTouched.add(c);
+          }
+          continue;
+        }
+        const c = f.regionClass[x]!;
+        setBit(f.keyed, c * stride * 32 + bit);
+        touched.add(c);
+      }
+    }
+  }
+  for (const c of touched) summarize(f.keyed, c * stride, words);
+  if (hdr) for (const c of hdrTouched) summarize(hdr.index.keyed, c * stride, words);
 }
 
 /**
@@ -107,13 +240,17 @@ function acceptedRegions(terms: readonly Term[], space: Space, n: number, index:
   return acc;
 }
 
-function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number, words: number, live: Uint32Array): FieldIndex {
+function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number, words: number, live: Uint32Array): BuiltField {
   const atoms: Atom[] = [];
   for (const s of slots) {
     if (!s.live) continue;
     const terms = s.fields.get(field.id);
     if (terms) for (const t of terms) for (const a of t.atoms) atoms.push(a);
   }
+  // Header states: one region and class each, so that slots reached through the header state
+  // (buildKeyed) are keyed on exactly the states in which their key field is UNREAD.
+  const perValue = field.id === 'hdr' && field.kind === 'interval';
+  if (perValue) for (let v = 0; v <= field.max; v++) atoms.push({ kind: 'interval', lo: v, hi: v });
   const space = buildSpace(field, atoms);
   const n = regionCount(space);
   const index = space.kind === 'prefix' ? prefixIndex(space) : undefined;
@@ -123,7 +260,10 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
   // and its complement; complemented slots are in the block default).
   const defaults = new Uint32Array(blockCount * 2);
   const stored: { slot: number; code: number; ranges: RangeList }[] = [];
+  const storedBySlot = new Map<number, { positive: boolean; ranges: RangeList }>();
   const counts = new Uint32Array(n + 1);
+  // Per region, the slots accepting it, as a difference array.
+  const diff = new Int32Array(n + 1);
   slots.forEach((s, i) => {
     if (!s.live) return;
     const terms = s.fields.get(field.id);
@@ -136,7 +276,17 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
     const ranges = positive ? acc : complement(acc, n);
     if (!positive) setBit(defaults, i);
     stored.push({ slot: i, code: i * 2 + (positive ? 0 : 1), ranges });
+    storedBySlot.set(i, { positive, ranges });
     for (const r of ranges) for (let x = r.from; x <= r.to; x++) counts[x + 1]!++;
+    const d = positive ? 1 : -1;
+    if (!positive) {
+      diff[0]!++;
+      diff[n]!--;
+    }
+    for (const r of ranges) {
+      diff[r.from]! += d;
+      diff[r.to + 1]! -= d;
+    }
   });
   // Mentions in one flat array (CSR): region r's are flat[start[r] .. start[r + 1]), in slot order.
   const start = new Uint32Array(n + 1);
@@ -156,6 +306,9 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
     for (let k = 0; k < la; k++) if (flat[start[a]! + k] !== flat[start[b]! + k]) return false;
     return true;
   };
+  // The UNREAD region is a class of its own (keyed slots reach it through the header state), as
+  // is every header state.
+  const unreadRegion = unread ? n - 1 : -1;
   for (let r = 0; r < n; r++) {
     let h1 = 0x811c9dc5;
     let h2 = 0x01000193;
@@ -163,7 +316,7 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
       h1 = Math.imul(h1 ^ flat[k]!, 0x01000193);
       h2 = Math.imul(h2 + flat[k]!, 0x5bd1e995) ^ (h2 >>> 15);
     }
-    const key = `${h1}:${h2}:${start[r + 1]! - start[r]!}`;
+    const key = `${r === unreadRegion ? 'U' : perValue ? `${r}/` : ''}${h1}:${h2}:${start[r + 1]! - start[r]!}`;
     const candidates = byHash.get(key);
     let c = candidates?.find((cls) => sameMentions(representative[cls]!, r));
     if (c === undefined) {
@@ -209,7 +362,16 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
       if ((bitmap[2 * w]! | bitmap[2 * w + 1]!) !== 0) setBit(summary, w);
     }
   }
-  return { field, space, regionClass, classCount, level1, level2, defaults };
+  const accepting = new Uint32Array(n);
+  let run = 0;
+  for (let r = 0; r < n; r++) accepting[r] = run += diff[r]!;
+  const keyed = new Uint32Array(classCount * stride);
+  return {
+    index: { field, space, regionClass, classCount, level1, keyed, level2, defaults },
+    stored: storedBySlot,
+    accepting,
+    unreadRegion,
+  };
 }
 
 /** The default and level-2 word of a field for a block and class (used by the simulator). */

@@ -1,6 +1,6 @@
 /**
  * A TypeScript rendering of the lookups the generated BPF program performs, step for step
- * (stage 1, level 1 with its summary word, level 2, live mask, actions and post-checks), and a
+ * (stage 1, level 1 with its summary word and keyed bitmaps, level 2, live mask, actions and post-checks), and a
  * plain linear evaluation of the same slots. Tests compare the two to prove the index, and
  * tools can explain a classification without a kernel.
  */
@@ -59,63 +59,83 @@ function ctz32(x: number): number {
 }
 
 /**
+ * The blocks level 1 lets through for a packet in [firstBlock, lastBlock], in order: where some
+ * slot accepts the packet on its key field (or has no key) and every field has a slot that
+ * accepts it. Level 2 looks at these blocks only.
+ */
+export function candidateBlocks(index: ClassifierIndex, classes: readonly number[], firstBlock: number, lastBlock: number): number[] {
+  const stride = (1 + index.words) * 2;
+  // Level 1, word `at` (0: the summary): (OR of the keyed bitmaps, OR the keyless blocks) AND
+  // (AND of the bitmaps).
+  const word = (at: number): [number, number] => {
+    let lo = 0xffffffff;
+    let hi = 0xffffffff;
+    let klo = index.nokey[at]!;
+    let khi = index.nokey[at + 1]!;
+    index.fields.forEach((f, i) => {
+      lo &= f.level1[classes[i]! * stride + at]!;
+      hi &= f.level1[classes[i]! * stride + at + 1]!;
+      klo |= f.keyed[classes[i]! * stride + at]!;
+      khi |= f.keyed[classes[i]! * stride + at + 1]!;
+    });
+    return [lo & klo, hi & khi];
+  };
+  const out: number[] = [];
+  const [sumLo, sumHi] = word(0);
+  for (let w = Math.floor(firstBlock / 64); w <= Math.floor(lastBlock / 64); w++) {
+    if (((w < 32 ? sumLo >>> w : sumHi >>> (w - 32)) & 1) === 0) continue;
+    const [lo, hi] = word(2 + 2 * w);
+    for (let bit = 0; bit < 64; bit++) {
+      const block = w * 64 + bit;
+      if (((bit < 32 ? lo >>> bit : hi >>> (bit - 32)) & 1) !== 0 && block >= firstBlock && block <= lastBlock) out.push(block);
+    }
+  }
+  return out;
+}
+
+/** The packet's class in each field of the index. */
+export function classesOf(index: ClassifierIndex, values: FieldValues): number[] {
+  return index.fields.map((f) => classOf(f, values[f.field.id]!));
+}
+
+/**
  * The first slot in [start, end) whose indexed fields all accept the packet, by the index
  * (as the BPF program searches), or -1. Precondition: every field of the index has a value.
  */
 export function searchIndex(index: ClassifierIndex, values: FieldValues, start: number, end: number): number {
-  const classes = index.fields.map((f) => classOf(f, values[f.field.id]!));
-  const stride = (1 + index.words) * 2;
   if (start >= end) return -1;
+  const classes = classesOf(index, values);
   const firstBlock = Math.floor(start / BLOCK);
   const lastBlock = Math.floor((end - 1) / BLOCK);
-  // Summary: AND over fields of "word w has a candidate".
-  let sumLo = 0xffffffff;
-  let sumHi = 0xffffffff;
-  index.fields.forEach((f, i) => {
-    sumLo &= f.level1[classes[i]! * stride]!;
-    sumHi &= f.level1[classes[i]! * stride + 1]!;
-  });
-  for (let w = Math.floor(firstBlock / 64); w <= Math.floor(lastBlock / 64); w++) {
-    if (index.fields.length > 0 && ((w < 32 ? sumLo >>> w : sumHi >>> (w - 32)) & 1) === 0) continue;
-    let lo = 0xffffffff;
-    let hi = 0xffffffff;
+  for (const block of candidateBlocks(index, classes, firstBlock, lastBlock)) {
+    let mlo = index.live[2 * block]!;
+    let mhi = index.live[2 * block + 1]!;
     index.fields.forEach((f, i) => {
-      lo &= f.level1[classes[i]! * stride + 2 + 2 * w]!;
-      hi &= f.level1[classes[i]! * stride + 3 + 2 * w]!;
+      const word = level2Word(f, block, classes[i]!);
+      mlo &= word.lo;
+      mhi &= word.hi;
     });
-    for (let bit = 0; bit < 64; bit++) {
-      if (((bit < 32 ? lo >>> bit : hi >>> (bit - 32)) & 1) === 0) continue;
-      const block = w * 64 + bit;
-      if (block < firstBlock || block > lastBlock) continue;
-      let mlo = index.live[2 * block]!;
-      let mhi = index.live[2 * block + 1]!;
-      index.fields.forEach((f, i) => {
-        const word = level2Word(f, block, classes[i]!);
-        mlo &= word.lo;
-        mhi &= word.hi;
-      });
-      if (block === firstBlock) {
-        // Keep slots >= start.
-        const from = start % BLOCK;
-        if (from >= 32) {
-          mlo = 0;
-          mhi &= ~((1 << (from - 32)) - 1);
-        } else {
-          mlo &= ~((1 << from) - 1);
-        }
+    if (block === firstBlock) {
+      // Keep slots >= start.
+      const from = start % BLOCK;
+      if (from >= 32) {
+        mlo = 0;
+        mhi &= ~((1 << (from - 32)) - 1);
+      } else {
+        mlo &= ~((1 << from) - 1);
       }
-      if (block === lastBlock) {
-        // Keep slots < end.
-        const to = ((end - 1) % BLOCK) + 1;
-        if (to < 32) {
-          mhi = 0;
-          mlo &= (1 << to) - 1;
-        } else if (to < 64) {
-          mhi &= (1 << (to - 32)) - 1;
-        }
-      }
-      if ((mlo | mhi) !== 0) return block * BLOCK + (mlo !== 0 ? ctz32(mlo) : 32 + ctz32(mhi));
     }
+    if (block === lastBlock) {
+      // Keep slots < end.
+      const to = ((end - 1) % BLOCK) + 1;
+      if (to < 32) {
+        mhi = 0;
+        mlo &= (1 << to) - 1;
+      } else if (to < 64) {
+        mhi &= (1 << (to - 32)) - 1;
+      }
+    }
+    if ((mlo | mhi) !== 0) return block * BLOCK + (mlo !== 0 ? ctz32(mlo) : 32 + ctz32(mhi));
   }
   return -1;
 }

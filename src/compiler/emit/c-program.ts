@@ -145,15 +145,32 @@ export function emitProgram(inputs: EmitInputs): string {
 
   const stage1 = fields.map((f) => stage1Code(f, cl));
   // One key variable per function, reused field after field: the BPF stack is small.
-  const level1 = fields.map(
-    (f) => c`
-      k = s->gen * RJC_L1_ENTRIES + RJC_L1_BASE_${upper(f)} + s->cls_${f};
-      v = bpf_map_lookup_elem(&rjc_l1, &k);
-      if (!v)
-      	return 0;
-      word &= w == RJC_SUMMARY ? v->summary : v->w[w & (RJC_WORDS - 1)];
-    `,
-  );
+  // A loop over the entries rjc_stage1() chose (one per field, and the keyless one): unrolled,
+  // the compiler keeps every field's pointer live and the frame outgrows the BPF stack.
+  const level1Body = [
+    '\t__u64 word = ~0ULL, keyed = 0;',
+    '\t__u32 i;',
+    '',
+    '\tfor (i = 0; i < RJC_L1_KEYS; i++) {',
+    '\t\t__u32 k = s->l1[i];',
+    '\t\tconst struct rjc_l1 *v = bpf_map_lookup_elem(&rjc_l1, &k);',
+    '',
+    '\t\tif (!v)',
+    '\t\t\treturn 0;',
+    '\t\tif (w == RJC_SUMMARY) {',
+    '\t\t\tword &= v->summary;',
+    '\t\t\tkeyed |= v->ksummary;',
+    '\t\t} else {',
+    '\t\t\tword &= v->w[w & (RJC_WORDS - 1)];',
+    '\t\t\tkeyed |= v->k[w & (RJC_WORDS - 1)];',
+    '\t\t}',
+    '\t}',
+    '\treturn word & keyed;',
+  ].join('\n');
+  const level1Keys = [
+    ...fields.map((f, i) => `s->l1[${i}] = gen * RJC_L1_ENTRIES + RJC_L1_BASE_${upper(f)} + s->cls_${f};`),
+    `s->l1[${fields.length}] = gen * RJC_L1_ENTRIES + RJC_L1_NOKEY;`,
+  ];
   const level2 = fields.map(
     (f) => c`
       k.field = RJC_FIELD_${upper(f)};
@@ -200,7 +217,10 @@ export function emitProgram(inputs: EmitInputs): string {
     ${shape.fields.map((f) => `#define RJC_FIELD_${upper(f.id)} ${f.code}
 #define RJC_CLASSES_${upper(f.id)} ${f.classes}
 #define RJC_L1_BASE_${upper(f.id)} ${f.l1Base}`)}
-    #define RJC_L1_ENTRIES ${shape.fields.reduce((n, f) => n + f.classes, 0)}
+    /* rjc_l1 entries per generation: the fields' classes, then the keyless blocks. */
+    #define RJC_L1_NOKEY   ${shape.fields.reduce((n, f) => n + f.classes, 0)}
+    #define RJC_L1_ENTRIES (RJC_L1_NOKEY + 1)
+    #define RJC_L1_KEYS    ${fields.length + 1} /* rjc_walk.l1: the packet's entry per field, and the keyless one */
     #define RJC_NO_COUNTER 0xffffffffu
     /* Loop bound: every step consumes a word, a block or a slot, or ends the walk. */
     #define RJC_STEPS    (RJC_WORDS + RJC_BLOCKS + RJC_SLOTS + 2)
@@ -268,17 +288,17 @@ export function emitProgram(inputs: EmitInputs): string {
 
     ${usesHdr ? '\ts->hdr = hdr;' : undefined}
     	${stage1}
+    ${fields.length > 0 ? '\t/* The level-1 entries of the packet\'s classes, for rjc_level1(). */' : undefined}
+    	${fields.length > 0 ? level1Keys : undefined}
     	return 0;
     }
 
-    /* Level 1: word \`w\` of the AND of the fields' class bitmaps, or their summaries. */
+    /* Level 1: word \`w\` of the candidate blocks, or their summary: the blocks where some slot
+     * accepts the packet on its key field (or has no key), and every field has a slot that
+     * accepts the packet (index-build.ts). */
     static __noinline __u64 rjc_level1(const struct rjc_walk *s, __u32 w)
     {
-    	__u64 word = ~0ULL;
-    ${fields.length > 0 ? '\t__u32 k;\n\tconst struct rjc_l1 *v;' : undefined}
-
-    	${level1}
-    	return word;
+    ${fields.length > 0 ? level1Body : '\t/* No indexed field: every block is a candidate. */\n\treturn ~0ULL;'}
     }
 
     /* Level 2: the live slots of \`block\` that every field accepts. */

@@ -181,18 +181,31 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
   }
   const shapeOf = (id: string) => c.shape.fields.find((x) => x.id === id)!;
   if (spec.name === 'rjc_l1') {
+    // Value: summary, w[words], ksummary, k[words] (shape words; the index may have fewer).
     const per = (1 + words) * 8;
     const have = (1 + c.index.words) * 2;
     if (have * 4 > per) throw new Error('level-1 bitmap larger than its shape');
-    const w = new Writer(spec, c.index.fields.reduce((n, f) => n + f.classCount, 0));
+    // The keyless entry's plain bitmap is all ones (it only ORs its keyed bitmap in).
+    const classes = c.index.fields.reduce((n, f) => n + f.classCount, 0);
+    const w = new Writer(spec, classes + 1);
+    const keyedAt = off(value, 'ksummary');
+    const put = (v: number, all: Uint32Array | undefined, keyed: Uint32Array, at: number): void => {
+      for (let i = 0; i < have; i++) {
+        w.values.writeUInt32LE(all ? all[at + i]! : 0xffffffff, v + 4 * i);
+        w.values.writeUInt32LE(keyed[at + i]!, v + keyedAt + 4 * i);
+      }
+    };
     for (const f of c.index.fields) {
       const base = shapeOf(f.field.id).l1Base;
       for (let cls = 0; cls < f.classCount; cls++) {
         const { k, v } = w.next();
         w.keys.writeUInt32LE(base + cls, k);
-        for (let i = 0; i < have; i++) w.values.writeUInt32LE(f.level1[cls * have + i]!, v + 4 * i);
+        put(v, f.level1, f.keyed, cls * have);
       }
     }
+    const { k, v } = w.next();
+    w.keys.writeUInt32LE(c.shape.fields.reduce((n, f) => n + f.classes, 0), k);
+    put(v, undefined, c.index.nokey, 0);
     return w.done();
   }
   if (spec.name === 'rjc_l2') {

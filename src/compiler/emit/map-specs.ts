@@ -168,6 +168,7 @@ export function walkStruct(fields: readonly FieldShape[]): StructDef {
       { name: 'mark', type: 'u32', doc: 'skb mark, for post-checks' },
       { name: 'slot', type: 'u32', doc: 'the deciding slot' },
       ...fields.map((f) => ({ name: `cls_${f.id}`, type: 'u32' as const, doc: `the packet's class in field ${f.id}` })),
+      ...(fields.length > 0 ? [{ name: 'l1', type: 'u32' as const, count: fields.length + 1, doc: "rjc_l1 entries of the packet's classes, then the keyless entry" }] : []),
       { name: 'outcome', type: 'u8', doc: 'RJC_OUT_*' },
       { name: 'kind', type: 'u8', doc: 'RJC_ACT_* of the deciding slot' },
       { name: 'reject', type: 'u8', doc: 'its RJC_REJECT_* code' },
@@ -190,10 +191,17 @@ function blockStruct(fields: readonly FieldShape[]): StructDef {
 function level1Struct(words: number): StructDef {
   return {
     name: 'rjc_l1',
-    doc: 'Level 1 of a class: a bitmap over blocks, and its summary (bit w: w[w] is not zero).',
+    doc: 'Level 1 of a class: bitmaps over blocks, each after its summary (bit i: word i is not zero).',
     fields: [
-      { name: 'summary', type: 'u64', doc: 'bit w set when w[w] is not zero' },
+      { name: 'summary', type: 'u64', doc: 'bit i set when w[i] is not zero' },
       { name: 'w', type: 'u64', count: words, doc: 'bit b of w[i]: some live slot of block 64 * i + b accepts the class' },
+      { name: 'ksummary', type: 'u64', doc: 'bit i set when k[i] is not zero' },
+      {
+        name: 'k',
+        type: 'u64',
+        count: words,
+        doc: 'bit b of k[i]: some live slot of block 64 * i + b keyed on this field accepts the class (in the keyless entry, whose w[] are all ones: has a live slot without a key)',
+      },
     ],
   };
 }
@@ -320,7 +328,15 @@ export function mapSpecs(shape: Shape): MapSpec[] {
   }
   if (shape.fields.length > 0) {
     const classes = shape.fields.reduce((n, f) => n + f.classes, 0);
-    specs.push(array('rjc_l1', level1Struct(shape.words), classes, 'ruleset', "Level 1: class -> blocks; entry gen * stride + the field's l1Base + class."));
+    specs.push(
+      array(
+        'rjc_l1',
+        level1Struct(shape.words),
+        classes + 1,
+        'ruleset',
+        "Level 1: class -> blocks; entry gen * stride + the field's l1Base + class, and after the fields' entries the keyless blocks.",
+      ),
+    );
     specs.push({
       name: 'rjc_l2',
       type: 'HASH',
