@@ -1,0 +1,162 @@
+/**
+ * Known differences between the kernel and rejectc that a BPF hook cannot remove, masked
+ * by name (docs/differential.md lists them with the reasons). Each one is a narrow test of
+ * one frame's observations: it explains a divergence only when the divergence has exactly
+ * the documented form; any other difference stays a failure.
+ */
+import { parseRuleset } from '../../src/compiler/frontend.js';
+import type { FamilyRuleset } from '../../src/compiler/ir.js';
+import { decodeIp, evaluate, type LocalAddress } from '../../src/model/index.js';
+import type { RulesPair } from './install.js';
+import { addressText, maskVolatile } from './compare.js';
+import { SERVER_LINK_LOCAL } from './gen-stream.js';
+import { SERVER_V4, SERVER_V6, type ServerInterfaces, type SideKind } from './topology.js';
+import type { Observation, Passed } from './wire.js';
+
+/** The case's rules as the model reads them (for differences that need the rules). */
+export interface ParsedRules {
+  ipv4?: FamilyRuleset;
+  ipv6?: FamilyRuleset;
+}
+
+/** Parses both files as rejectc's front end does; `errors` are its refusals (code and line). */
+export function parseForModel(rules: RulesPair): { parsed: ParsedRules; errors: string[] } {
+  const parsed: ParsedRules = {};
+  const errors: string[] = [];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const result = parseRuleset(rules[family], `${family}.rules`, { family });
+    parsed[family] = result.ruleset.families.find((f) => f.family === family);
+    for (const d of result.diagnostics) if (d.severity === 'error') errors.push(`${d.span.file}:${d.span.start.line}: ${d.code} ${d.message}`);
+  }
+  return { parsed, errors };
+}
+
+export interface KnownContext {
+  rules: ParsedRules;
+  /** The frame sent. */
+  frame: Uint8Array;
+  /** The IP packets of its stream element (for masking, see compare.ts). */
+  origs: readonly Uint8Array[];
+  kernel: Observation;
+  rejectc: Observation;
+  side: SideKind;
+  interfaces: ServerInterfaces;
+}
+
+export interface KnownDifference {
+  name: string;
+  /** Why the kernel's behaviour cannot be reproduced from a BPF hook. */
+  reason: string;
+  explains(ctx: KnownContext): boolean;
+}
+
+/** The server's addresses, as the model's environment wants them. */
+function localAddresses(ifs: ServerInterfaces): LocalAddress[] {
+  return [
+    { address: SERVER_V4[0], prefix: 24, interface: ifs.in },
+    { address: SERVER_V6[0], prefix: 64, interface: ifs.in },
+    { address: SERVER_V4[1], prefix: 30, interface: ifs.out },
+    { address: SERVER_V6[1], prefix: 64, interface: ifs.out },
+  ];
+}
+
+/** Is `ip` addressed to one of the server's own addresses? */
+function toServer(ip: Uint8Array): boolean {
+  const d = decodeIp(ip).ip;
+  if (!d) return false;
+  const text = addressText(d.header.dst);
+  return ([...SERVER_V4, ...SERVER_V6, SERVER_LINK_LOCAL] as string[]).includes(text);
+}
+
+/**
+ * Would the kernel's filter OUTPUT chain let `ip` pass? `ip` is a packet the server sends:
+ * out of the client-side interface, or over lo when it is addressed to the server itself.
+ */
+function outputAccepts(rules: ParsedRules, ip: Uint8Array, ifs: ServerInterfaces): boolean {
+  const decoded = decodeIp(ip);
+  const family = decoded.ip?.family;
+  const ruleset = family ? rules[family] : undefined;
+  if (!ruleset) return true;
+  const outInterface = toServer(ip) ? 'lo' : ifs.in;
+  return evaluate(ruleset, decoded, { chain: 'OUTPUT', outInterface, localAddresses: localAddresses(ifs) }).verdict === 'accept';
+}
+
+const ipOf = (frame: Uint8Array): Uint8Array => frame.subarray(14);
+const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+/** Equal after masking the volatile fields (compare.ts). */
+const sameMasked = (origs: readonly Uint8Array[]) => (a: Uint8Array, b: Uint8Array): boolean => same(maskVolatile(a, origs), maskVolatile(b, origs));
+
+function equalLists<T>(a: readonly T[], b: readonly T[], eq: (x: T, y: T) => boolean): boolean {
+  return a.length === b.length && a.every((x, i) => eq(x, b[i]!));
+}
+
+/** A REJECT reply: an ICMP/ICMPv6 error or a TCP segment with RST. */
+function isReply(ip: Uint8Array): boolean {
+  if (isIcmpError(ip)) return true;
+  const d = decodeIp(ip).ip;
+  if (!d) return false;
+  const off = d.family === 'ipv4' ? d.header.headerLength : 40;
+  const proto = d.family === 'ipv4' ? d.header.protocol : d.header.nextHeader;
+  return proto === 6 && ((ip[off + 13] ?? 0) & 0x04) !== 0;
+}
+
+/**
+ * The kernel's REJECT reply is a locally generated packet: it traverses the OUTPUT chain
+ * (nf-reject.md §4.3, §5.4), which may drop it, or REJECT it in turn (an ICMP error the
+ * server sends itself, seen at INPUT on lo). A reply rejectc builds at its TC/XDP hook leaves
+ * without traversing any netfilter hook (bpf/KNOWN-DIFFERENCES.md) — also a reply to a
+ * packet the server itself sent (OUTPUT), which rejectc delivers to the server's INPUT.
+ * Explains exactly this: rejectc's side has REJECT replies (to the client, or delivered to
+ * the server) that the kernel's side lacks, the model says the kernel's OUTPUT chain refuses
+ * each of them, the kernel's side may have ICMP errors it sent itself over lo, and
+ * everything else is identical.
+ */
+const REPLY_THROUGH_OUTPUT: KnownDifference = {
+  name: 'reply-filtered-by-output',
+  reason: "the kernel's REJECT reply traverses the OUTPUT chain; a reply built at a TC/XDP hook leaves without traversing any netfilter hook",
+  explains(ctx) {
+    const { kernel, rejectc } = ctx;
+    const refused = (ip: Uint8Array) => isReply(ip) && !outputAccepts(ctx.rules, ip, ctx.interfaces);
+    const eq = sameMasked(ctx.origs);
+    const clientR = rejectc.client.filter((f) => !refused(ipOf(f)));
+    const passedR = rejectc.passed.filter((p) => !(p.hook === 'INPUT' && toServer(p.packet) && refused(p.packet)));
+    const passedK = kernel.passed.filter((p) => !(p.hook === 'INPUT' && p.indev === 1 && isIcmpError(p.packet)));
+    if (clientR.length === rejectc.client.length && passedR.length === rejectc.passed.length) return false;
+    const sameFrame = (a: Uint8Array, b: Uint8Array) => same(a.subarray(0, 14), b.subarray(0, 14)) && eq(ipOf(a), ipOf(b));
+    const samePassed = (a: Passed, b: Passed) => a.hook === b.hook && a.indev === b.indev && a.outdev === b.outdev && eq(a.packet, b.packet);
+    return equalLists(kernel.client, clientR, sameFrame) && equalLists(passedK, passedR, samePassed) && equalLists(kernel.far, rejectc.far, sameFrame);
+  },
+};
+
+function isIcmpError(ip: Uint8Array): boolean {
+  if (ip[0]! >> 4 === 4) return ip[9] === 1 && [3, 11, 12].includes(ip[(ip[0]! & 0x0f) * 4] ?? -1);
+  return ip[6] === 58 && (ip[40] ?? 255) < 128;
+}
+
+/**
+ * With a ruleset that uses connection tracking (`-m state`, `-m conntrack`) the kernel
+ * reassembles IPv4 and IPv6 fragments before PREROUTING (nf_defrag_ipv4/6, nf-reject.md
+ * §3.3): INPUT and FORWARD see whole datagrams. A TC/XDP hook sees each fragment as it
+ * arrives. Explains any difference for a fragment frame, only while the ruleset tracks
+ * connections.
+ */
+const CONNTRACK_DEFRAG: KnownDifference = {
+  name: 'conntrack-defrag',
+  reason: 'with connection tracking on, the kernel reassembles fragments before the filter hooks; a TC/XDP hook sees every fragment',
+  explains(ctx) {
+    const ip = decodeIp(ipOf(ctx.frame)).ip;
+    if (!ip) return false;
+    const fragment = ip.family === 'ipv4' ? ip.header.mf || ip.header.fragOffset !== 0 : ip.fragment !== 'none';
+    const ruleset = ctx.rules[ip.family];
+    const tracks = ruleset?.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.matches.some((m) => m.module === 'state' || m.module === 'conntrack'))));
+    return fragment && tracks === true;
+  },
+};
+
+/** The list, in the order they are tried. */
+export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG];
+
+/** The name of the known difference that explains a divergence, or undefined. */
+export function classifyKnown(ctx: KnownContext): string | undefined {
+  return KNOWN_DIFFERENCES.find((k) => k.explains(ctx))?.name;
+}
