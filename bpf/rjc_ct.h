@@ -23,9 +23,11 @@
  *   protocols, which the kfuncs cannot look up, come from a shadow table (rjc_ct_shadow)
  *   that the egress program fills from the kernel's entries it sees on outgoing packets.
  *
- * Known differences (docs/stateful.md): TCP window tracking (an out-of-window segment of a
- * known connection is INVALID for the kernel, ESTABLISHED here), checksum-invalid packets,
- * non-first fragments, raw-table NOTRACK at ingress, NAT'ed ICMP errors.
+ * For TCP segments of a known connection, the state table, the RST sequence check and
+ * tcp_in_window()'s hard failures are applied to the connection's window state as the lookup
+ * finds it (rjc_ct_tcp_invalid). Known differences (docs/stateful.md): SACK blocks,
+ * checksum-invalid packets, non-first fragments, raw-table NOTRACK at ingress, NAT'ed ICMP
+ * errors.
  */
 #ifndef RJC_CT_H
 #define RJC_CT_H
@@ -118,8 +120,19 @@ struct nf_conntrack_tuple_hash___rjc {
 	struct nf_conntrack_tuple___rjc tuple;
 } __attribute__((preserve_access_index));
 
+struct ip_ct_tcp_state___rjc {
+	__u32 td_end;
+	__u32 td_maxend;
+	__u32 td_maxwin;
+	__u32 td_maxack;
+	__u8 td_scale;
+	__u8 flags;
+} __attribute__((preserve_access_index));
+
 struct ip_ct_tcp___rjc {
+	struct ip_ct_tcp_state___rjc seen[2];
 	__u8 state;
+	__u8 last_index;
 } __attribute__((preserve_access_index));
 
 union nf_conntrack_proto___rjc {
@@ -191,11 +204,20 @@ struct {
 
 /* Per-CPU scratch: the result and the big temporaries live here, not on the 512-byte stack
  * the generated program shares with the reply path. */
+/* A TCP connection's window tracking (ct->proto.tcp.seen[], indexed by direction). */
+struct rjc_tcp_track {
+	__u32 end[2], maxend[2], maxwin[2], maxack[2];
+	__u8 flags[2];
+	__u8 state;
+	__u8 last_index;  /* get_conntrack_index() of the last segment the state machine ignored or took */
+};
+
 struct rjc_ct_scratch {
 	struct rjc_ct ct;
 	struct rjc_nf_tuple t[2];
 	struct bpf_sock_tuple tup;
 	struct bpf_ct_opts___rjc opts;
+	struct rjc_tcp_track tcp;
 	__u8 ih[40];
 };
 
@@ -407,8 +429,145 @@ static __always_inline int rjc_ct_lookup(rjc_ctx_t *ctx, struct rjc_ct_scratch *
 	sc->ct.dir = opts->dir;
 	rjc_ct_from_conn(sc, (const struct nf_conn___rjc *)c);
 	*tcp_state = BPF_CORE_READ((const struct nf_conn___rjc *)c, proto.tcp.state);
+	if (proto == IPPROTO_TCP) {
+		const struct nf_conn___rjc *k = (const void *)c;
+		struct rjc_tcp_track *t = &sc->tcp;
+
+		t->state = *tcp_state;
+		t->last_index = BPF_CORE_READ(k, proto.tcp.last_index);
+		t->end[0] = BPF_CORE_READ(k, proto.tcp.seen[0].td_end);
+		t->end[1] = BPF_CORE_READ(k, proto.tcp.seen[1].td_end);
+		t->maxend[0] = BPF_CORE_READ(k, proto.tcp.seen[0].td_maxend);
+		t->maxend[1] = BPF_CORE_READ(k, proto.tcp.seen[1].td_maxend);
+		t->maxwin[0] = BPF_CORE_READ(k, proto.tcp.seen[0].td_maxwin);
+		t->maxwin[1] = BPF_CORE_READ(k, proto.tcp.seen[1].td_maxwin);
+		t->maxack[0] = BPF_CORE_READ(k, proto.tcp.seen[0].td_maxack);
+		t->maxack[1] = BPF_CORE_READ(k, proto.tcp.seen[1].td_maxack);
+		t->flags[0] = BPF_CORE_READ(k, proto.tcp.seen[0].flags);
+		t->flags[1] = BPF_CORE_READ(k, proto.tcp.seen[1].flags);
+	}
 	bpf_ct_release(c);
 	return 1;
+}
+
+/* enum tcp_conntrack, and the two outcomes of the transition table. */
+#define RJC_TCP_SS 1 /* SYN_SENT */
+#define RJC_TCP_ES 3 /* ESTABLISHED */
+#define RJC_TCP_IV 10 /* sIV: invalid transition */
+#define RJC_TCP_IG 11 /* sIG: ignored */
+#define RJC_TCP_CL 8 /* CLOSE */
+
+/* ip_conntrack_tcp_state flags */
+#define RJC_TCPF_SACK_PERM  0x04
+#define RJC_TCPF_BE_LIBERAL 0x08
+#define RJC_TCPF_MAXACK_SET 0x20
+
+/* tcp_conntracks[dir][index][state] of nf_conntrack_proto_tcp.c (states sNO..sS2), reduced
+ * to what decides a packet here: sIV (INVALID), sIG, or another state. Index: SYN, SYN+ACK,
+ * FIN, ACK, RST, none (get_conntrack_index). */
+static const __u8 rjc_tcp_table[2][6][10] = {
+	{ /* ORIGINAL:  sNO  sSS  sSR  sES  sFW  sCW  sLA  sTW  sCL  sS2 */
+	  /* syn    */ { 1,   1,  11,  11,  11,  11,  11,   1,   1,   9 },
+	  /* synack */ { 10, 10,   2,  10,  10,  10,  10,  10,  10,   2 },
+	  /* fin    */ { 10, 10,   4,   4,   6,   6,   6,   7,   8,  10 },
+	  /* ack    */ { 3,  10,   3,   3,   5,   5,   7,   7,   8,  10 },
+	  /* rst    */ { 10,  8,   8,   8,   8,   8,   8,   8,   8,   8 },
+	  /* none   */ { 10, 10,  10,  10,  10,  10,  10,  10,  10,  10 } },
+	{ /* REPLY:     sNO  sSS  sSR  sES  sFW  sCW  sLA  sTW  sCL  sS2 */
+	  /* syn    */ { 10,  9,  10,  10,  10,  10,  10,  10,  10,   9 },
+	  /* synack */ { 10,  2,  11,  11,  11,  11,  11,  11,  11,   2 },
+	  /* fin    */ { 10, 10,   4,   4,   6,   6,   6,   7,   8,  10 },
+	  /* ack    */ { 10, 11,   2,   3,   5,   5,   7,   7,   8,  11 },
+	  /* rst    */ { 10,  8,   8,   8,   8,   8,   8,   8,   8,   8 },
+	  /* none   */ { 10, 10,  10,  10,  10,  10,  10,  10,  10,  10 } },
+};
+
+static __always_inline __u32 rjc_tcp_index(__u8 f)
+{
+	if (f & 0x04)
+		return 4;
+	if (f & 0x02)
+		return (f & 0x10) ? 1 : 0;
+	if (f & 0x01)
+		return 2;
+	if (f & 0x10)
+		return 3;
+	return 5;
+}
+
+/* before(a, b) of include/net/tcp.h: a is earlier than b in sequence space. */
+static __always_inline int rjc_seq_before(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) < 0;
+}
+
+/* Whether nf_conntrack_tcp_packet() marks a segment of a known connection INVALID, from the
+ * connection's state before the segment (read by rjc_ct_lookup): an invalid transition of
+ * the state table, a RST before the peer's highest ACK, or tcp_in_window()'s two hard
+ * failures — sequence beyond the receiver's window (short of the "more bytes than allowed"
+ * allowance) and an ACK of data never sent. Lower-bound failures are ignored by the kernel,
+ * not invalid. Undecidable here, hence valid: SACK blocks (they raise the ACK edge), the
+ * window initialisation of a direction (td_maxwin 0), SYNs. */
+static __always_inline int rjc_ct_tcp_invalid(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct_scratch *sc, __u8 dir)
+{
+	struct rjc_tcp_track *t = &sc->tcp;
+	__u8 *th = sc->ih;
+	__u8 f = pkt->tcp_flags, s = dir & 1, r = !s;
+	__u32 idx = rjc_tcp_index(f), st = t->state, seq, ack, sack, end, doff, hdr, payload, maxack_win;
+	__u8 next;
+
+	if (st >= 10)
+		return 0;
+	next = rjc_tcp_table[s][idx][st];
+	if (next == RJC_TCP_IV)
+		return 1;
+	if (next == RJC_TCP_IG || (f & 0x02))
+		return 0;
+	if (rjc_ctx_load(ctx, pkt->l4_off, th, 20))
+		return 0;
+	seq = ((__u32)th[4] << 24) | ((__u32)th[5] << 16) | ((__u32)th[6] << 8) | th[7];
+	ack = ((__u32)th[8] << 24) | ((__u32)th[9] << 16) | ((__u32)th[10] << 8) | th[11];
+	doff = (th[12] >> 4) * 4;
+	hdr = pkt->l4_off - pkt->l3_off + doff;
+	payload = pkt->ip_len > hdr ? pkt->ip_len - hdr : 0;
+	end = seq + payload + ((f & 0x01) ? 1 : 0);
+	if (t->flags[s] & RJC_TCPF_BE_LIBERAL)
+		return 0;
+	/* A RST on a closing connection (tcp_can_early_drop: FIN_WAIT .. CLOSE) skips every
+	 * check ("goto in_window" lands after tcp_in_window). Otherwise it must not be older than
+	 * the highest ACK the peer sent — unless a SYN was let through last (td_maxack may be
+	 * outdated), or it has seq 0 before the connection is established. */
+	if ((f & 0x04) && st >= 4 && st <= 8)
+		return 0;
+	if ((f & 0x04) && (t->flags[r] & RJC_TCPF_MAXACK_SET) && t->last_index != 0) {
+		if (!(seq == 0 && st != RJC_TCP_ES) && rjc_seq_before(seq, t->maxack[r]))
+			return 1;
+	}
+	if (t->maxwin[s] == 0)
+		return 0;
+	/* tcp_sack(): with SACK permitted, options other than a lone timestamp may carry SACK
+	 * blocks that move the ACK edge; that is not decided here. */
+	if ((t->flags[r] & RJC_TCPF_SACK_PERM) && doff > 20) {
+		if (doff != 32 || rjc_ctx_load(ctx, pkt->l4_off + 20, &th[20], 4) ||
+		    th[20] != 1 || th[21] != 1 || th[22] != 8 || th[23] != 10)
+			return 0;
+	}
+	sack = ack;
+	if (!(f & 0x10) || ((f & 0x04) && ack == 0))
+		sack = t->end[r];
+	if ((f & 0x04) && seq == 0 && st == RJC_TCP_SS)
+		seq = end = t->end[s];
+	maxack_win = t->maxwin[s] > 66000 ? t->maxwin[s] : 66000;
+	if (!rjc_seq_before(seq, t->maxend[s] + 1)) {
+		/* SEQ over the upper bound, unless only by the "more bytes than allowed" margin. */
+		__u32 overshot = end - t->maxend[s] + 1;
+		int ack_ok = rjc_seq_before(t->end[r] - maxack_win - 1, sack);
+		int in_recv_win = t->maxwin[r] && rjc_seq_before(t->end[s] - t->maxwin[r] - 1, end);
+
+		return !(in_recv_win && ack_ok && overshot <= t->maxwin[r] && rjc_seq_before(sack, t->end[r] + 1));
+	}
+	/* ACK over the upper bound: data never seen acknowledged. */
+	return !rjc_seq_before(sack, t->end[r] + 1);
 }
 
 /* TCP/UDP at ingress. */
@@ -431,6 +590,12 @@ static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct r
 			ct->state = RJC_CT_NEW;
 			ct->status = 0;
 			rjc_ct_self(ct, pkt, pkt->sport, pkt->dport);
+			return;
+		}
+		if (tcp && rjc_ct_tcp_invalid(ctx, pkt, sc, ct->dir)) {
+			/* nf_conntrack_tcp_packet() returns -NF_ACCEPT: no conntrack for the packet. */
+			ct->state = RJC_CT_INVALID;
+			ct->conn = 0;
 			return;
 		}
 		ct->state |= rjc_ct_state_of(ct->status, ct->dir);

@@ -45,7 +45,10 @@ export function buildProbe(xdp = false): string {
  *   udp HOST PORT N         N datagrams, each waiting for its echo: {"replies":n,"refused":n}
  *                           (refused: an ICMP port unreachable reached the socket)
  *   ping HOST N             N ICMP echo requests with one identifier: {"replies":n}
- *   raw HOST PORT FLAGS     one TCP segment with FLAGS (e.g. 0x10) from port 40000, seq 1000
+ *   raw HOST PORT FLAGS [SEQ ACK SPORT]  one TCP segment with FLAGS (e.g. 0x10), by default from
+ *                           port 40000 with seq 1000 and ack 2000
+ *   hold HOST PORT SPORT S  connect from SPORT, exchange 5 bytes, print {"snd":seq,"rcv":seq}
+ *                           (the next sequence numbers each way, read with TCP_REPAIR), stay S s
  *   icmperr HOST PORT       an ICMP(v6) port unreachable quoting a UDP packet HOST:PORT -> us:PORT
  *   send SRC HOST PORTS     one UDP datagram from address SRC to each of the comma-separated PORTS
  *                           ({"refused": n}: sendto errors, e.g. EPERM from a DROP in OUTPUT)
@@ -83,9 +86,12 @@ def serve(port):
             elif s is u:
                 d, a = u.recvfrom(2048); u.sendto(d, a)
             else:
-                d = s.recv(2048)
-                if d: s.sendall(d)
-                else: s.close(); conns.remove(s)
+                try:
+                    d = s.recv(2048)
+                    if d: s.sendall(d)
+                except OSError:
+                    d = b''
+                if not d: s.close(); conns.remove(s)
 
 def tcp(host, port):
     s = socket.socket(fam(host), socket.SOCK_STREAM); s.settimeout(3)
@@ -136,10 +142,10 @@ def ping(host, n):
                 got += 1; break
     out({'replies': got})
 
-def raw(host, port, flags):
+def raw(host, port, flags, seq=1000, ack=2000, sport=40000):
     f = fam(host); src = local_addr(host, f)
     s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_TCP)
-    h = struct.pack('!HHIIBBHHH', 40000, port, 1000, 2000 if flags & 0x10 else 0, 5 << 4, flags, 8192, 0, 0)
+    h = struct.pack('!HHIIBBHHH', sport, port, seq & 0xffffffff, (ack & 0xffffffff) if flags & 0x10 else 0, 5 << 4, flags, 8192, 0, 0)
     if f == socket.AF_INET:
         ph = socket.inet_aton(src) + socket.inet_aton(host) + struct.pack('!BBH', 0, 6, len(h))
         h = h[:16] + struct.pack('!H', csum(ph + h)) + h[18:]
@@ -162,6 +168,16 @@ def icmperr(host, port):
         s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     s.sendto(m, (host, 0)); out({'sent': 1})
 
+def hold(host, port, sport, seconds):
+    s = socket.socket(fam(host), socket.SOCK_STREAM)
+    s.bind(('::' if fam(host) == socket.AF_INET6 else '0.0.0.0', sport)); s.connect((host, port))
+    s.sendall(b'hello'); s.recv(16)
+    s.setsockopt(socket.SOL_TCP, 19, 1)                  # TCP_REPAIR
+    s.setsockopt(socket.SOL_TCP, 20, 2); snd = s.getsockopt(socket.SOL_TCP, 21)   # TCP_SEND_QUEUE, TCP_QUEUE_SEQ
+    s.setsockopt(socket.SOL_TCP, 20, 1); rcv = s.getsockopt(socket.SOL_TCP, 21)   # TCP_RECV_QUEUE
+    s.setsockopt(socket.SOL_TCP, 19, 0)
+    out({'snd': snd, 'rcv': rcv}); time.sleep(seconds)
+
 def send(src, host, ports):
     s = socket.socket(fam(host), socket.SOCK_DGRAM); s.bind((src, 0)); refused = 0
     for p in ports.split(','):
@@ -176,7 +192,8 @@ if a[0] == 'serve': serve(int(a[1]))
 elif a[0] == 'tcp': tcp(a[1], int(a[2]))
 elif a[0] == 'udp': udp(a[1], int(a[2]), int(a[3]))
 elif a[0] == 'ping': ping(a[1], int(a[2]))
-elif a[0] == 'raw': raw(a[1], int(a[2]), int(a[3], 0))
+elif a[0] == 'raw': raw(a[1], int(a[2]), int(a[3], 0), *[int(x, 0) for x in a[4:7]])
+elif a[0] == 'hold': hold(a[1], int(a[2]), int(a[3]), float(a[4]))
 elif a[0] == 'icmperr': icmperr(a[1], int(a[2]))
 elif a[0] == 'send': send(a[1], a[2], a[3])
 `;
