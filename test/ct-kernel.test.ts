@@ -14,46 +14,25 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfObject, attachTc, attachXdp, detachXdp, u32 } from '../src/runtime/libbpf.js';
 import { canUseKernel, createPair, stop, type Pair } from './support/netns.js';
-import { addStateCounters, buildProbe, CT_STATES, labelCounts, startServer, stateCounters, traffic } from './ct-support.js';
+import { addStateCounters, buildProbe, CT_STATES, labelCounts, setupProbe, startServer, stateCounters, traffic, type ProbeSetup } from './ct-support.js';
 
 const PORT = 7001;
 const CLOSED = 7002;
 
-function probeCounts(obj: BpfObject): number[] {
-  const map = obj.map('ct_counts');
-  const v = (k: number) => Number(map.lookup(u32(k))!.readBigUInt64LE(0));
-  const n = CT_STATES.length;
-  const out: number[] = [];
-  // Same order as stateCounters(): INPUT v4, INPUT v6, OUTPUT v4, OUTPUT v6.
-  for (const base of [0, 8, 16, 24]) for (let s = 0; s < n; s++) out.push(v(base + s));
-  return out;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!canUseKernel())('conntrack state at TC: rjc_ct.h vs the kernel (needs root)', () => {
+  let setup: ProbeSetup;
   let pair: Pair;
-  let obj: BpfObject;
-  const servers: ChildProcess[] = [];
 
   beforeAll(async () => {
-    pair = createPair({ tag: 'ct' });
-    addStateCounters(pair.b);
-    obj = BpfObject.open(buildProbe());
-    obj.load();
-    const ifindex = pair.b.ifindex(pair.ifB);
-    pair.b.run(() => {
-      attachTc(obj.program('ct_probe_ingress'), { ifindex, direction: 'ingress', handle: 1, priority: 1 });
-      attachTc(obj.program('ct_probe_egress'), { ifindex, direction: 'egress', handle: 1, priority: 1 });
-    });
-    servers.push(await startServer(pair.b, PORT), await startServer(pair.a, PORT));
+    setup = await setupProbe('ct', PORT);
+    pair = setup.pair;
     await sleep(300);
   });
 
   afterAll(async () => {
-    for (const s of servers) await stop(s);
-    pair?.cleanup();
-    obj?.close();
+    await setup?.close();
   });
 
   /**
@@ -62,9 +41,9 @@ describe.skipIf(!canUseKernel())('conntrack state at TC: rjc_ct.h vs the kernel 
    */
   async function snapshot(): Promise<{ k: number[]; b: number[] }> {
     for (let i = 0; ; i++) {
-      const b = probeCounts(obj);
+      const b = setup.probeCounts();
       const k = stateCounters(pair.b);
-      const again = probeCounts(obj);
+      const again = setup.probeCounts();
       if (again.every((x, j) => x === b[j]) || i >= 10) return { k, b };
       await sleep(20);
     }

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import type { Netns } from './support/netns.js';
+import { BpfObject, attachTc, u32 } from '../src/runtime/libbpf.js';
+import { createPair, stop, type Netns, type Pair } from './support/netns.js';
 import { rejectc } from './fixtures/runtime/cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -281,4 +282,46 @@ export function sameOnBoth<P, T>(kernel: P, bpf: P, step: (p: P) => T): T {
   const b = step(bpf);
   expect(b).toEqual(k);
   return k;
+}
+
+/** A namespace pair with iptables per-state counters and the TC probe on b, servers on both ends. */
+export interface ProbeSetup {
+  pair: Pair;
+  obj: BpfObject;
+  servers: ChildProcess[];
+  /** The probe's counters in {@link stateCounters}' order: INPUT v4, INPUT v6, OUTPUT v4, OUTPUT v6. */
+  probeCounts(): number[];
+  close(): Promise<void>;
+}
+
+/** Builds a {@link ProbeSetup}: echo servers on `port` in a and b. Close it in afterAll. */
+export async function setupProbe(tag: string, port: number): Promise<ProbeSetup> {
+  const pair = createPair({ tag });
+  const obj = BpfObject.open(buildProbe());
+  const servers: ChildProcess[] = [];
+  const close = async () => {
+    for (const s of servers) await stop(s);
+    pair.cleanup();
+    obj.close();
+  };
+  try {
+    addStateCounters(pair.b);
+    obj.load();
+    const ifindex = pair.b.ifindex(pair.ifB);
+    pair.b.run(() => {
+      attachTc(obj.program('ct_probe_ingress'), { ifindex, direction: 'ingress', handle: 1, priority: 1 });
+      attachTc(obj.program('ct_probe_egress'), { ifindex, direction: 'egress', handle: 1, priority: 1 });
+    });
+    servers.push(await startServer(pair.b, port), await startServer(pair.a, port));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const probeCounts = () => {
+    const map = obj.map('ct_counts');
+    const out: number[] = [];
+    for (const base of [0, 8, 16, 24]) for (let s = 0; s < CT_STATES.length; s++) out.push(Number(map.lookup(u32(base + s))!.readBigUInt64LE(0)));
+    return out;
+  };
+  return { pair, obj, servers, probeCounts, close };
 }

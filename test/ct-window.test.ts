@@ -9,10 +9,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfObject, attachTc, u32 } from '../src/runtime/libbpf.js';
-import { canUseKernel, createPair, stop, type Netns, type Pair } from './support/netns.js';
-import { addStateCounters, buildProbe, CT_STATES, labelCounts, startServer, stateCounters, TRAFFIC_PY } from './ct-support.js';
-import { traffic } from './ct-support.js';
+import { canUseKernel, type Netns, type Pair } from './support/netns.js';
+import { labelCounts, setupProbe, stateCounters, traffic, TRAFFIC_PY, type ProbeSetup } from './ct-support.js';
 
 const PORT = 7001;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,35 +47,17 @@ const SEGMENTS: [string, string, number, number | 'zero'][] = [
 ];
 
 describe.skipIf(!canUseKernel())('TCP segments of a known connection: rjc_ct.h vs conntrack (needs root)', () => {
+  let setup: ProbeSetup;
   let pair: Pair;
-  let obj: BpfObject;
-  const servers: ChildProcess[] = [];
 
   beforeAll(async () => {
-    pair = createPair({ tag: 'cw' });
-    addStateCounters(pair.b);
-    obj = BpfObject.open(buildProbe());
-    obj.load();
-    const ifindex = pair.b.ifindex(pair.ifB);
-    pair.b.run(() => {
-      attachTc(obj.program('ct_probe_ingress'), { ifindex, direction: 'ingress', handle: 1, priority: 1 });
-      attachTc(obj.program('ct_probe_egress'), { ifindex, direction: 'egress', handle: 1, priority: 1 });
-    });
-    servers.push(await startServer(pair.b, PORT), await startServer(pair.a, PORT));
+    setup = await setupProbe('cw', PORT);
+    pair = setup.pair;
   });
 
   afterAll(async () => {
-    for (const s of servers) await stop(s);
-    pair?.cleanup();
-    obj?.close();
+    await setup?.close();
   });
-
-  function probeCounts(): number[] {
-    const map = obj.map('ct_counts');
-    const out: number[] = [];
-    for (const base of [0, 8, 16, 24]) for (let s = 0; s < CT_STATES.length; s++) out.push(Number(map.lookup(u32(base + s))!.readBigUInt64LE(0)));
-    return out;
-  }
 
   for (const family of ['ipv4', 'ipv6'] as const) {
     for (const direction of ['original', 'reply'] as const) {
@@ -95,12 +75,12 @@ describe.skipIf(!canUseKernel())('TCP segments of a known connection: rjc_ct.h v
           await sleep(200);
           for (const [name, flags, dseq, dack] of SEGMENTS) {
             const k0 = stateCounters(pair.b);
-            const b0 = probeCounts();
+            const b0 = setup.probeCounts();
             const ack = dack === 'zero' ? 0 : (aRcv + dack) >>> 0;
             traffic(pair.a, 'raw', b, to, flags, (aSnd + dseq) >>> 0, ack, from);
             await sleep(150);
             const kernel = labelCounts(stateCounters(pair.b).map((x, i) => x - k0[i]!));
-            const bpf = labelCounts(probeCounts().map((x, i) => x - b0[i]!));
+            const bpf = labelCounts(setup.probeCounts().map((x, i) => x - b0[i]!));
             const inKey = `in${family === 'ipv4' ? 4 : 6}:`;
             const only = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([k]) => k.startsWith(inKey) && !k.endsWith('UNTRACKED')));
             expect({ name, state: only(bpf) }).toEqual({ name, state: only(kernel) });
