@@ -41,12 +41,11 @@ export interface Word {
   hi: number;
 }
 
-export interface Level2Entry {
-  block: number;
-  cls: number;
-  lo: number;
-  hi: number;
-}
+/** Level-2 entries, 4 u32 each: block, class, and the word as (lo, hi). */
+export const L2_BLOCK = 0;
+export const L2_CLS = 1;
+export const L2_LO = 2;
+export const L2_HI = 3;
 
 export interface FieldIndex {
   field: FieldDef;
@@ -58,7 +57,9 @@ export interface FieldIndex {
   level1: Uint32Array;
   /** Per class, laid out as {@link level1}: the blocks with a slot keyed on this field accepting the class. */
   keyed: Uint32Array;
-  level2: Level2Entry[];
+  /** {@link level2Count} entries of 4 u32 (L2_BLOCK, L2_CLS, L2_LO, L2_HI), by class then block. */
+  level2: Uint32Array;
+  level2Count: number;
   /** Per block: the default word as (lo, hi). */
   defaults: Uint32Array;
 }
@@ -112,11 +113,19 @@ export function buildIndex(slots: readonly Slot[], allFields = false): Classifie
   return { slotCount: slots.length, blockCount, words, live, fields: built.map((b) => b.index), nokey, keys };
 }
 
+interface StoredSet {
+  slot: number;
+  positive: boolean;
+  ranges: RangeList;
+}
+
 /** A field's index and what the key choice and the keyed bitmaps need while building. */
 interface BuiltField {
   index: FieldIndex;
   /** Per constraining live slot: its stored regions; positive: the accepted set, else its complement. */
-  stored: Map<number, { positive: boolean; ranges: RangeList }>;
+  stored: StoredSet[];
+  /** Per slot: its entry in {@link stored}, or -1 when it does not constrain the field. */
+  storedOf: Int32Array;
   /** Per region: how many live slots accept it (slots that constrain the field). */
   accepting: Uint32Array;
   /** The UNREAD region (the last), or -1 when the field always has a value. */
@@ -159,7 +168,7 @@ function chooseKeys(slots: readonly Slot[], built: readonly BuiltField[]): Int16
   const keys = new Int16Array(slots.length).fill(-1);
   const best = new Float64Array(slots.length).fill(Infinity);
   built.forEach((b, fi) => {
-    for (const [slot, { positive, ranges }] of b.stored) {
+    for (const { slot, positive, ranges } of b.stored) {
       if (!positive) continue;
       let cost = 0;
       for (const r of ranges) {
@@ -179,8 +188,9 @@ function chooseKeys(slots: readonly Slot[], built: readonly BuiltField[]): Int16
 
 /** True if the slot accepts region `r` of the field (true when it does not constrain it). */
 function slotAccepts(b: BuiltField, slot: number, r: number): boolean {
-  const st = b.stored.get(slot);
-  if (!st) return true;
+  const at = b.storedOf[slot]!;
+  if (at < 0) return true;
+  const st = b.stored[at]!;
   const inStored = st.ranges.some((x) => x.from <= r && r <= x.to);
   return inStored === st.positive;
 }
@@ -193,7 +203,7 @@ function buildKeyed(b: BuiltField, fi: number, keys: Int16Array, hdr: BuiltField
   const unreadHdr = def.kind === 'interval' && def.unreadIn && hdr ? def.unreadIn.map((v) => intervalRegion(hdr.index.space as IntervalSpace, v)) : [];
   const touched = new Set<number>();
   const hdrTouched = new Set<number>();
-  for (const [slot, { positive, ranges }] of b.stored) {
+  for (const { slot, positive, ranges } of b.stored) {
     if (keys[slot] !== fi || !positive) continue;
     const bit = 64 + Math.floor(slot / BLOCK);
     for (const r of ranges) {
@@ -259,8 +269,8 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
   // Per constrained slot, the regions its stored set names (the smaller of the accepted set
   // and its complement; complemented slots are in the block default).
   const defaults = new Uint32Array(blockCount * 2);
-  const stored: { slot: number; code: number; ranges: RangeList }[] = [];
-  const storedBySlot = new Map<number, { positive: boolean; ranges: RangeList }>();
+  const stored: StoredSet[] = [];
+  const storedOf = new Int32Array(slots.length).fill(-1);
   const counts = new Uint32Array(n + 1);
   // Per region, the slots accepting it, as a difference array.
   const diff = new Int32Array(n + 1);
@@ -275,8 +285,8 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
     const positive = size(acc) * 2 <= n;
     const ranges = positive ? acc : complement(acc, n);
     if (!positive) setBit(defaults, i);
-    stored.push({ slot: i, code: i * 2 + (positive ? 0 : 1), ranges });
-    storedBySlot.set(i, { positive, ranges });
+    storedOf[i] = stored.length;
+    stored.push({ slot: i, positive, ranges });
     for (const r of ranges) for (let x = r.from; x <= r.to; x++) counts[x + 1]!++;
     const d = positive ? 1 : -1;
     if (!positive) {
@@ -293,12 +303,17 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
   for (let r = 0; r < n; r++) start[r + 1] = start[r]! + counts[r + 1]!;
   const flat = new Uint32Array(start[n]!);
   const fill = start.slice(0, n);
-  for (const { code, ranges } of stored) for (const r of ranges) for (let x = r.from; x <= r.to; x++) flat[fill[x]!++] = code;
+  for (const { slot, positive, ranges } of stored) {
+    const code = slot * 2 + (positive ? 0 : 1);
+    for (const r of ranges) for (let x = r.from; x <= r.to; x++) flat[fill[x]!++] = code;
+  }
 
   // Classes: regions with the same mentions are accepted by exactly the same slots. Hashed,
   // then compared exactly against the class's representative.
   const regionClass = new Uint32Array(n);
-  const byHash = new Map<string, number[]>();
+  // Hash -> the first class with it; further classes with the same hash in `collisions`.
+  const byHash = new Map<number, number>();
+  const collisions = new Map<number, number[]>();
   const representative: number[] = [];
   const sameMentions = (a: number, b: number): boolean => {
     const la = start[a + 1]! - start[a]!;
@@ -310,20 +325,34 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
   // is every header state.
   const unreadRegion = unread ? n - 1 : -1;
   for (let r = 0; r < n; r++) {
-    let h1 = 0x811c9dc5;
-    let h2 = 0x01000193;
-    for (let k = start[r]!; k < start[r + 1]!; k++) {
-      h1 = Math.imul(h1 ^ flat[k]!, 0x01000193);
-      h2 = Math.imul(h2 + flat[k]!, 0x5bd1e995) ^ (h2 >>> 15);
+    let c: number | undefined;
+    if (r !== unreadRegion && !perValue) {
+      let h1 = 0x811c9dc5;
+      let h2 = 0x01000193;
+      for (let k = start[r]!; k < start[r + 1]!; k++) {
+        h1 = Math.imul(h1 ^ flat[k]!, 0x01000193);
+        h2 = Math.imul(h2 + flat[k]!, 0x5bd1e995) ^ (h2 >>> 15);
+      }
+      // 53 bits: h1, and h2 mixed with the mention count.
+      const key = (h1 >>> 0) * 0x200000 + ((h2 ^ (start[r + 1]! - start[r]!)) & 0x1fffff);
+      const first = byHash.get(key);
+      if (first === undefined) {
+        byHash.set(key, (c = representative.length));
+      } else if (sameMentions(representative[first]!, r)) {
+        c = first;
+      } else {
+        const more = collisions.get(key);
+        c = more?.find((cls) => sameMentions(representative[cls]!, r));
+        if (c === undefined) {
+          c = representative.length;
+          if (more) more.push(c);
+          else collisions.set(key, [c]);
+        }
+      }
     }
-    const key = `${r === unreadRegion ? 'U' : perValue ? `${r}/` : ''}${h1}:${h2}:${start[r + 1]! - start[r]!}`;
-    const candidates = byHash.get(key);
-    let c = candidates?.find((cls) => sameMentions(representative[cls]!, r));
-    if (c === undefined) {
+    if (c === undefined || c === representative.length) {
       c = representative.length;
       representative.push(r);
-      if (candidates) candidates.push(c);
-      else byHash.set(key, [c]);
     }
     regionClass[r] = c;
   }
@@ -336,7 +365,8 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
     if (((defaults[2 * b]! & live[2 * b]!) | (defaults[2 * b + 1]! & live[2 * b + 1]!)) !== 0) setBit(base, b);
   }
   const level1 = new Uint32Array(classCount * stride);
-  const level2: Level2Entry[] = [];
+  let level2 = new Uint32Array(4 * 1024);
+  let level2Count = 0;
   const word = new Uint32Array(2);
   for (let c = 0; c < classCount; c++) {
     const off = c * stride;
@@ -353,7 +383,16 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
         if (code & 1) clearBit(word, bit);
         else setBit(word, bit);
       }
-      level2.push({ block, cls: c, lo: word[0]!, hi: word[1]! });
+      if (4 * level2Count === level2.length) {
+        const bigger = new Uint32Array(level2.length * 2);
+        bigger.set(level2);
+        level2 = bigger;
+      }
+      const at = 4 * level2Count++;
+      level2[at + L2_BLOCK] = block;
+      level2[at + L2_CLS] = c;
+      level2[at + L2_LO] = word[0]!;
+      level2[at + L2_HI] = word[1]!;
       if (((word[0]! & live[2 * block]!) | (word[1]! & live[2 * block + 1]!)) !== 0) setBit(bitmap, block);
       else clearBit(bitmap, block);
     }
@@ -367,15 +406,24 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
   for (let r = 0; r < n; r++) accepting[r] = run += diff[r]!;
   const keyed = new Uint32Array(classCount * stride);
   return {
-    index: { field, space, regionClass, classCount, level1, keyed, level2, defaults },
-    stored: storedBySlot,
+    index: { field, space, regionClass, classCount, level1, keyed, level2: level2.slice(0, 4 * level2Count), level2Count, defaults },
+    stored,
+    storedOf,
     accepting,
     unreadRegion,
   };
 }
 
+const level2Maps = new WeakMap<FieldIndex, Map<number, number>>();
+
 /** The default and level-2 word of a field for a block and class (used by the simulator). */
 export function level2Word(f: FieldIndex, block: number, cls: number): Word {
-  const e = f.level2.find((x) => x.block === block && x.cls === cls);
-  return e ? { lo: e.lo, hi: e.hi } : { lo: f.defaults[2 * block]!, hi: f.defaults[2 * block + 1]! };
+  let m = level2Maps.get(f);
+  if (!m) {
+    m = new Map();
+    for (let e = 0; e < f.level2Count; e++) m.set(f.level2[4 * e + L2_BLOCK]! * f.classCount + f.level2[4 * e + L2_CLS]!, e);
+    level2Maps.set(f, m);
+  }
+  const e = m.get(block * f.classCount + cls);
+  return e !== undefined ? { lo: f.level2[4 * e + L2_LO]!, hi: f.level2[4 * e + L2_HI]! } : { lo: f.defaults[2 * block]!, hi: f.defaults[2 * block + 1]! };
 }

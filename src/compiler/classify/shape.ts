@@ -111,7 +111,7 @@ function fieldShapes(inputs: ShapeInputs, min: MinimumShape): FieldShape[] {
       code: fieldOrder(id),
       classes,
       l1Base,
-      level2: pow2(Math.max(f.level2.length, min.level2 ?? 0), 64),
+      level2: pow2(Math.max(f.level2Count, min.level2 ?? 0), 64),
       stage1: lpm ? pow2(Math.max(inputs.stage1[id] ?? 0, min.stage1 ?? 0), 16) : 0,
       s1: table ? { map: table, index: tables[table]++ } : { map: id === 'mac' ? 'rjc_s1_mac' : f.space.kind === 'prefix' && f.space.bits === 32 ? 'rjc_s1_a4' : 'rjc_s1_a16' },
     };

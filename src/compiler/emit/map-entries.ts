@@ -8,6 +8,7 @@ import { rejectCode } from '../../layout/codes.js';
 import type { StructLayout } from '../../layout/struct.js';
 import { FILTER_HOOKS } from '../ir.js';
 import type { Classified } from '../classify/index.js';
+import { L2_BLOCK, L2_CLS, L2_HI, L2_LO } from '../classify/index-build.js';
 import { BLOCK } from '../classify/slots.js';
 import { fieldOrder, unreadValue } from '../classify/fields.js';
 import { ACTION, POLICY, type Generation, type MapSpec } from './map-specs.js';
@@ -209,16 +210,17 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     return w.done();
   }
   if (spec.name === 'rjc_l2') {
-    const w = new Writer(spec, c.index.fields.reduce((n, f) => n + f.level2.length, 0));
+    const w = new Writer(spec, c.index.fields.reduce((n, f) => n + f.level2Count, 0));
     for (const f of c.index.fields) {
       const code = shapeOf(f.field.id).code;
-      for (const e of f.level2) {
+      const l2 = f.level2;
+      for (let e = 0; e < f.level2Count; e++) {
         const { k, v } = w.next();
         w.keys.writeUInt32LE(code, k + off(key, 'field'));
-        w.keys.writeUInt32LE(e.block, k + off(key, 'block'));
-        w.keys.writeUInt32LE(e.cls, k + off(key, 'cls'));
-        w.values.writeUInt32LE(e.lo >>> 0, v);
-        w.values.writeUInt32LE(e.hi >>> 0, v + 4);
+        w.keys.writeUInt32LE(l2[4 * e + L2_BLOCK]!, k + off(key, 'block'));
+        w.keys.writeUInt32LE(l2[4 * e + L2_CLS]!, k + off(key, 'cls'));
+        w.values.writeUInt32LE(l2[4 * e + L2_LO]!, v);
+        w.values.writeUInt32LE(l2[4 * e + L2_HI]!, v + 4);
       }
     }
     return w.done();
