@@ -25,9 +25,9 @@
  *
  * For TCP segments of a known connection, the state table, the RST sequence check and
  * tcp_in_window()'s hard failures are applied to the connection's window state as the lookup
- * finds it (rjc_ct_tcp_invalid). Known differences (docs/stateful.md): SACK blocks,
- * checksum-invalid packets, non-first fragments, raw-table NOTRACK at ingress, NAT'ed ICMP
- * errors.
+ * finds it (rjc_ct_tcp_invalid); bad transport checksums make a packet INVALID as
+ * nf_conntrack_checksum does (rjc_ct_csum_bad). Known differences (docs/stateful.md): SACK
+ * blocks, non-first fragments, raw-table NOTRACK at ingress, NAT'ed ICMP errors.
  */
 #ifndef RJC_CT_H
 #define RJC_CT_H
@@ -570,6 +570,49 @@ static __always_inline int rjc_ct_tcp_invalid(rjc_ctx_t *ctx, const struct rjc_p
 	return !rjc_seq_before(sack, t->end[r] + 1);
 }
 
+/* The transport checksum conntrack verifies at PRE_ROUTING (nf_conntrack_checksum, default
+ * on; nf_checksum in tcp_error / udp_error / icmp_error / icmpv6_error): 1 when it is wrong.
+ * Skipped, like the kernel, for skbs already verified (CHECKSUM_UNNECESSARY) or locally
+ * generated (CHECKSUM_PARTIAL), and for UDP/IPv4 without a checksum. */
+static __always_inline int rjc_ct_csum_bad(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+{
+	__u32 hlen = pkt->l4_off - pkt->l3_off;
+	__u32 len = pkt->ip_len > hlen ? pkt->ip_len - hlen : 0;
+	__u64 pseudo = 0;
+	int csum_at = -1;
+
+	if (rjc_ctx_csum_state(ctx) != RJC_CSUM_VERIFY)
+		return 0;
+	switch (pkt->proto) {
+	case IPPROTO_TCP:
+		csum_at = 16;
+		break;
+	case IPPROTO_UDP: {
+		__u16 check = 0;
+
+		if (rjc_ctx_load(ctx, pkt->l4_off + 6, &check, 2))
+			return 0;
+		if (check == 0 && pkt->family == 4)
+			return 0;
+		csum_at = 6;
+		break;
+	}
+	case IPPROTO_ICMP:
+		if (pkt->family != 4)
+			return 0;
+		return !rjc_l4_csum_ok(ctx, pkt->l4_off, len, 0, 0, -1);
+	case IPPROTO_ICMPV6:
+		if (pkt->family != 6)
+			return 0;
+		return !rjc_l4_csum_ok(ctx, pkt->l4_off, len, rjc_csum_pseudo6(pkt->saddr.v6, pkt->daddr.v6, IPPROTO_ICMPV6, len), 0, -1);
+	default:
+		return 0;
+	}
+	pseudo = pkt->family == 4 ? rjc_csum_pseudo4(pkt->saddr.v4, pkt->daddr.v4, pkt->proto, len)
+				  : rjc_csum_pseudo6(pkt->saddr.v6, pkt->daddr.v6, pkt->proto, len);
+	return !rjc_l4_csum_ok(ctx, pkt->l4_off, len, pseudo, 0, csum_at);
+}
+
 /* TCP/UDP at ingress. */
 static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct_scratch *sc)
 {
@@ -877,6 +920,10 @@ static __always_inline const struct rjc_ct *rjc_ct_classify_inline(rjc_ctx_t *ct
 #endif
 	if (pkt->fragoff) {
 		/* Conntrack sees the reassembled packet; a non-first fragment alone has no ports. */
+		ct->state = RJC_CT_INVALID;
+		return ct;
+	}
+	if ((pkt->flags & RJC_PKT_F_L4_COMPLETE) && rjc_ct_csum_bad(ctx, pkt)) {
 		ct->state = RJC_CT_INVALID;
 		return ct;
 	}

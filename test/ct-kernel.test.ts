@@ -99,6 +99,14 @@ describe.skipIf(!canUseKernel())('conntrack state at TC: rjc_ct.h vs the kernel 
       ['stray FIN+ACK (INVALID)', () => traffic(pair.a, 'raw', b(), PORT, '0x11'), () => {}],
       ['SYN+FIN (INVALID flags)', () => traffic(pair.a, 'raw', b(), CLOSED, '0x03'), () => {}],
       ['an ICMP error about no known flow (INVALID)', () => traffic(pair.a, 'icmperr', b(), 5555), () => {}],
+      // (A raw ICMPv6 socket always gets its checksum from the kernel: no bad ICMPv6 here.)
+      ...(family === 'ipv4' ? (['tcp', 'udp', 'icmp'] as const) : (['tcp', 'udp'] as const)).map(
+        (proto): [string, () => void, (d: Record<string, number>) => void] => [
+          `a ${proto} packet with a bad checksum (INVALID)`,
+          () => traffic(pair.a, 'bad', b(), proto),
+          (d) => expect(Object.keys(d)).toContain(`in${family === 'ipv4' ? 4 : 6}:INVALID`),
+        ],
+      ),
     ];
     for (const [name, send, extra] of cases) {
       it(`${family}: ${name}`, async () => {

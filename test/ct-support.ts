@@ -51,6 +51,7 @@ export function buildProbe(xdp = false): string {
  *   hold HOST PORT SPORT S  connect from SPORT, exchange 5 bytes, print {"snd":seq,"rcv":seq}
  *                           (the next sequence numbers each way, read with TCP_REPAIR), stay S s
  *   icmperr HOST PORT       an ICMP(v6) port unreachable quoting a UDP packet HOST:PORT -> us:PORT
+ *   bad HOST tcp|udp|icmp   a SYN / datagram / echo request with a wrong checksum
  *   send SRC HOST PORTS     one UDP datagram from address SRC to each of the comma-separated PORTS
  *                           ({"refused": n}: sendto errors, e.g. EPERM from a DROP in OUTPUT)
  */
@@ -143,15 +144,32 @@ def ping(host, n):
                 got += 1; break
     out({'replies': got})
 
+def pseudo(f, src, dst, proto, n):
+    if f == socket.AF_INET:
+        return socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, proto, n)
+    return socket.inet_pton(f, src) + socket.inet_pton(f, dst) + struct.pack('!I3xB', n, proto)
+
 def raw(host, port, flags, seq=1000, ack=2000, sport=40000):
     f = fam(host); src = local_addr(host, f)
     s = socket.socket(f, socket.SOCK_RAW, socket.IPPROTO_TCP)
     h = struct.pack('!HHIIBBHHH', sport, port, seq & 0xffffffff, (ack & 0xffffffff) if flags & 0x10 else 0, 5 << 4, flags, 8192, 0, 0)
-    if f == socket.AF_INET:
-        ph = socket.inet_aton(src) + socket.inet_aton(host) + struct.pack('!BBH', 0, 6, len(h))
-        h = h[:16] + struct.pack('!H', csum(ph + h)) + h[18:]
+    h = h[:16] + struct.pack('!H', csum(pseudo(f, src, host, 6, len(h)) + h)) + h[18:]
+    s.sendto(h, (host, 0)); out({'sent': 1})
+
+def bad(host, proto):
+    # One segment of proto (tcp, udp, icmp) with a wrong checksum.
+    f = fam(host); src = local_addr(host, f)
+    if proto == 'tcp':
+        n, h = 6, struct.pack('!HHIIBBHHH', 40001, 7001, 1, 0, 5 << 4, 0x02, 8192, 0, 0)
+    elif proto == 'udp':
+        n, h = 17, struct.pack('!HHHH', 40001, 7001, 12, 0) + b'data'
     else:
-        s.setsockopt(socket.IPPROTO_IPV6, 7, 16)
+        n = 1 if f == socket.AF_INET else 58
+        h = struct.pack('!BBHHH', 8 if n == 1 else 128, 0, 0, 0x77, 1) + b'ping'
+    good = csum((pseudo(f, src, host, n, len(h)) if n != 1 else b'') + h)
+    at = {6: 16, 17: 6}.get(n, 2)
+    h = h[:at] + struct.pack('!H', good ^ 0x5a5a) + h[at + 2:]
+    s = socket.socket(f, socket.SOCK_RAW, n)
     s.sendto(h, (host, 0)); out({'sent': 1})
 
 def icmperr(host, port):
@@ -194,6 +212,7 @@ elif a[0] == 'tcp': tcp(a[1], int(a[2]))
 elif a[0] == 'udp': udp(a[1], int(a[2]), int(a[3]))
 elif a[0] == 'ping': ping(a[1], int(a[2]))
 elif a[0] == 'raw': raw(a[1], int(a[2]), int(a[3], 0), *[int(x, 0) for x in a[4:7]])
+elif a[0] == 'bad': bad(a[1], a[2])
 elif a[0] == 'hold': hold(a[1], int(a[2]), int(a[3]), float(a[4]))
 elif a[0] == 'icmperr': icmperr(a[1], int(a[2]))
 elif a[0] == 'send': send(a[1], a[2], a[3])
