@@ -625,6 +625,23 @@ static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct r
 		ct->state = RJC_CT_INVALID; /* tcp_error / udp_error */
 		return;
 	}
+	{
+		/* tcp_error: a data offset below 5 words or beyond the segment; udp_error: a length
+		 * field shorter than the header or longer than the datagram. */
+		__u32 hlen = pkt->l4_off - pkt->l3_off;
+		__u32 l4len = pkt->ip_len > hlen ? pkt->ip_len - hlen : 0;
+		__u8 w[2] = {};
+
+		if (rjc_ctx_load(ctx, pkt->l4_off + (tcp ? 12 : 4), w, 2)) {
+			ct->state = RJC_CT_INVALID;
+			return;
+		}
+		if (tcp ? ((w[0] >> 4) < 5 || l4len < (__u32)(w[0] >> 4) * 4)
+			: (((__u32)w[0] << 8 | w[1]) < 8 || l4len < ((__u32)w[0] << 8 | w[1]))) {
+			ct->state = RJC_CT_INVALID;
+			return;
+		}
+	}
 	if (rjc_ct_lookup(ctx, sc, pkt->family, pkt->proto, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, &tcp_state)) {
 		ct->source = RJC_CT_SRC_KFUNC;
 		/* nf_conntrack_tcp_packet(): a SYN re-opening a closed connection kills it and

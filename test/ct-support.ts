@@ -52,6 +52,7 @@ export function buildProbe(xdp = false): string {
  *                           (the next sequence numbers each way, read with TCP_REPAIR), stay S s
  *   icmperr HOST PORT       an ICMP(v6) port unreachable quoting a UDP packet HOST:PORT -> us:PORT
  *   bad HOST tcp|udp|icmp   a SYN / datagram / echo request with a wrong checksum
+ *   malformed HOST KIND     right checksum, wrong length: tcp-doff-long|tcp-doff-short|udp-len-long|udp-len-short
  *   send SRC HOST PORTS     one UDP datagram from address SRC to each of the comma-separated PORTS
  *                           ({"refused": n}: sendto errors, e.g. EPERM from a DROP in OUTPUT)
  */
@@ -156,6 +157,18 @@ def raw(host, port, flags, seq=1000, ack=2000, sport=40000):
     h = h[:16] + struct.pack('!H', csum(pseudo(f, src, host, 6, len(h)) + h)) + h[18:]
     s.sendto(h, (host, 0)); out({'sent': 1})
 
+def malformed(host, kind):
+    # Right checksums, wrong lengths: tcp-doff-long (15 words in 20 bytes), tcp-doff-short (4),
+    # udp-len-long (says 100 bytes), udp-len-short (says 4).
+    f = fam(host); src = local_addr(host, f)
+    if kind.startswith('tcp'):
+        n, h = 6, struct.pack('!HHIIBBHHH', 40002, 7001, 1, 0, (15 if kind == 'tcp-doff-long' else 4) << 4, 0x02, 8192, 0, 0)
+    else:
+        n, h = 17, struct.pack('!HHHH', 40002, 7001, 100 if kind == 'udp-len-long' else 4, 0) + b'data'
+    at = 16 if n == 6 else 6
+    h = h[:at] + struct.pack('!H', csum(pseudo(f, src, host, n, len(h)) + h)) + h[at + 2:]
+    socket.socket(f, socket.SOCK_RAW, n).sendto(h, (host, 0)); out({'sent': 1})
+
 def bad(host, proto):
     # One segment of proto (tcp, udp, icmp) with a wrong checksum.
     f = fam(host); src = local_addr(host, f)
@@ -213,6 +226,7 @@ elif a[0] == 'udp': udp(a[1], int(a[2]), int(a[3]))
 elif a[0] == 'ping': ping(a[1], int(a[2]))
 elif a[0] == 'raw': raw(a[1], int(a[2]), int(a[3], 0), *[int(x, 0) for x in a[4:7]])
 elif a[0] == 'bad': bad(a[1], a[2])
+elif a[0] == 'malformed': malformed(a[1], a[2])
 elif a[0] == 'hold': hold(a[1], int(a[2]), int(a[3]), float(a[4]))
 elif a[0] == 'icmperr': icmperr(a[1], int(a[2]))
 elif a[0] == 'send': send(a[1], a[2], a[3])
