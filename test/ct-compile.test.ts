@@ -110,6 +110,11 @@ describe('conntrack post-checks', () => {
     expect(r.artifacts!.c).toContain('rjc_ct_check(');
   });
 
+  it('warns (W270) that XDP knows the state of TCP and UDP connections only', () => {
+    expect(compileText(RULES.replace(/^-A OUTPUT.*\n/gm, ''), 'xdp').diagnostics.map((d) => d.code)).toEqual(['W270']);
+    expect(compileText(RULES).diagnostics.map((d) => d.code)).toEqual([]);
+  });
+
   it('refuses --ctexpire and IPv6 conntrack addresses by name, with the reason', () => {
     const r = compileText('*filter\n-A INPUT -m conntrack --ctexpire 10:20 -j DROP\nCOMMIT\n');
     expect(r.diagnostics.find((d) => d.code === 'E400')?.message).toContain('--ctexpire');

@@ -16,6 +16,7 @@ import { encodeEntries } from './emit/map-entries.js';
 import { mapSpecs } from './emit/map-specs.js';
 import { programSpecs } from './emit/programs.js';
 import { checkSetReferences } from './ipset/check.js';
+import { xdpConntrackWarnings } from './classify/stateful.js';
 import type { IpsetFile } from './ipset/types.js';
 
 export interface CompileOptions {
@@ -68,6 +69,7 @@ function refusals(ruleset: Ruleset, hook: 'tc' | 'xdp'): Diagnostic[] {
 export function compile(ruleset: Ruleset, options: CompileOptions): CompileResult {
   const diagnostics = refusals(ruleset, options.hook);
   if (options.ipsets) diagnostics.push(...checkSetReferences(ruleset, options.ipsets));
+  if (options.hook === 'xdp') diagnostics.push(...xdpConntrackWarnings(ruleset));
   if (hasErrors(diagnostics)) return { diagnostics };
   const flat = flattenRuleset(ruleset.families);
   diagnostics.push(...flat.diagnostics);

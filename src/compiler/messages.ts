@@ -88,6 +88,7 @@ export const MESSAGES = {
   W105: { severity: 'warning', text: '{what} is ignored by iptables-restore' },
   W260: { severity: 'warning', text: 'hashlimit table "{name}" was created by the rule on line {line}: its rate, burst, mode, masks and table settings apply here too', help: 'the kernel keeps one table per --hashlimit-name; give this rule its own name to get its own settings' },
   W106: { severity: 'warning', text: 'iptables-restore refuses this line ({reason}); rejectc reads it anyway' },
+  W270: { severity: 'warning', text: 'with --hook xdp, the connection state of ICMP queries (echo, timestamp, ...) and of protocols other than TCP and UDP is not known: their replies are INVALID here, ESTABLISHED in the kernel', help: 'use --hook tc: its egress program notes the kernel\'s connections the XDP lookup cannot find' },
 } as const satisfies Record<string, MessageEntry>;
 
 export type MessageCode = keyof typeof MESSAGES;

@@ -10,7 +10,8 @@
  * result then), `value`/`mask` as documented per code.
  */
 import { addressBytes } from '../../model/address.js';
-import type { Cidr, ConntrackMatch, Family, Match, Neg, OwnerMatch, Range, RecentMatch, Rule, SetMatch, StateMatch } from '../ir.js';
+import type { Cidr, ConntrackMatch, Family, Match, Neg, OwnerMatch, Range, RecentMatch, Rule, Ruleset, SetMatch, StateMatch } from '../ir.js';
+import { diag, type Diagnostic } from '../diagnostics.js';
 import { recentMaskPrefix } from '../../model/state/recent.js';
 import { ownerBits, type SocketOwner } from '../../model/state/owner.js';
 import { setId } from '../ipset/encode.js';
@@ -285,4 +286,18 @@ export function ownerCheckPasses(c: OwnerCheck, socket: SocketOwner | undefined)
     return hit === !(c.invert & 2);
   }
   return true;
+}
+
+/**
+ * W270 at the first state/conntrack match of the filter tables when compiling for XDP: only
+ * TCP and UDP connections can be looked up there (no egress program keeps the others).
+ */
+export function xdpConntrackWarnings(ruleset: Ruleset): Diagnostic[] {
+  for (const f of ruleset.families) {
+    for (const t of f.tables) {
+      if (t.name !== 'filter') continue;
+      for (const c of t.chains) for (const r of c.rules) for (const m of r.matches) if (m.module === 'state' || m.module === 'conntrack') return [diag('W270', m.span)];
+    }
+  }
+  return [];
 }
