@@ -2,7 +2,8 @@
  * `-m state` / `-m conntrack` through the back end: they compile (no E400), each option
  * becomes a post-check whose datapath mirror (ctCheckPasses, as rjc_ct_check in
  * bpf/rjc_ct.h) agrees with the model's xt_state/xt_conntrack semantics on every connection
- * view, and the generated program passes the kernel verifier (TC and XDP).
+ * view, and the generated program passes the kernel verifier (TC and XDP), also with every
+ * stateful module at once.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -123,7 +124,38 @@ describe('conntrack post-checks', () => {
   });
 });
 
+const ALL_STATEFUL = `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -m conntrack --ctstate INVALID -j DROP
+-A INPUT -m set --match-set blocked src -j DROP
+-A INPUT -p tcp -m tcp --dport 22 -m state --state NEW -m recent --set --name SSH --rsource
+-A INPUT -p tcp -m tcp --dport 22 -m state --state NEW -m recent --update --seconds 60 --hitcount 40 --name SSH --rsource -j REJECT --reject-with tcp-reset
+-A INPUT -p udp -m set --match-set svc dst,dst -j ACCEPT
+-A OUTPUT -m owner --uid-owner 1000 -m conntrack --ctstate NEW -j REJECT
+-A OUTPUT -m owner ! --socket-exists -j ACCEPT
+COMMIT
+`;
+
 describe.skipIf(!canUseKernel())('conntrack program in the verifier (needs root)', () => {
+  for (const hook of ['tc', 'xdp'] as const) {
+    it(`${hook}: state, conntrack, set, recent (a 40-stamp ring) and owner checks together load`, () => {
+      const text = hook === 'xdp' ? ALL_STATEFUL.replace(/^-A OUTPUT.*\n/gm, '') : ALL_STATEFUL;
+      const r = compileText(text, hook);
+      expect(r.artifacts, JSON.stringify(r.diagnostics)).toBeDefined();
+      for (const h of ['rjc_ct.h', 'rjc_set.h', 'rjc_recent.h']) expect(r.artifacts!.c).toContain(h);
+      if (hook === 'tc') expect(r.artifacts!.c).toContain('rjc_owner.h');
+      const obj = BpfObject.open(buildCached(r.artifacts!.c));
+      try {
+        obj.load();
+      } finally {
+        obj.close();
+      }
+    });
+  }
+
   for (const hook of ['tc', 'xdp'] as const) {
     it(`${hook}: the generated program with conntrack checks loads`, () => {
       const text = hook === 'xdp' ? RULES.replace(/^-A OUTPUT.*\n/gm, '') : RULES;
