@@ -210,6 +210,11 @@ static __always_inline const struct rjc_ct *rjc_ct_classify_inline(rjc_ctx_t *ct
 		ct->state = RJC_CT_INVALID;
 		return ct;
 	}
+	/* sctp_error: shorter than the 12-byte common header. */
+	if (pkt->proto == IPPROTO_SCTP && pkt->ip_len < pkt->l4_off - pkt->l3_off + 12) {
+		ct->state = RJC_CT_INVALID;
+		return ct;
+	}
 	switch (pkt->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:

@@ -99,7 +99,7 @@ describe.skipIf(!canUseKernel())('conntrack state at TC: rjc_ct.h vs the kernel 
       ['stray FIN+ACK (INVALID)', () => traffic(pair.a, 'raw', b(), PORT, '0x11'), () => {}],
       ['SYN+FIN (INVALID flags)', () => traffic(pair.a, 'raw', b(), CLOSED, '0x03'), () => {}],
       ['an ICMP error about no known flow (INVALID)', () => traffic(pair.a, 'icmperr', b(), 5555), () => {}],
-      ...(['tcp-doff-long', 'tcp-doff-short', 'udp-len-long', 'udp-len-short'] as const).map(
+      ...(['tcp-doff-long', 'tcp-doff-short', 'udp-len-long', 'udp-len-short', 'sctp-short'] as const).map(
         (kind): [string, () => void, (d: Record<string, number>) => void] => [
           `${kind}: a header length conntrack refuses (INVALID)`,
           () => traffic(pair.a, 'malformed', b(), kind),
