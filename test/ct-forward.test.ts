@@ -11,6 +11,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { BpfMap } from '../src/runtime/map.js';
+import { physicalPinPath, pinDirOf } from '../src/runtime/bpffs.js';
+import { namespaceMapDir } from '../src/runtime/ns-maps.js';
+import { readState } from '../src/runtime/state.js';
 import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
 import { canUseKernel, createRouted, stop, type Routed } from './support/netns.js';
 import { kernelRuleCounters, rejectcRuleCounters, sameOnBoth, startServer, traffic } from './ct-support.js';
@@ -52,8 +57,13 @@ describe.skipIf(!canUseKernel())('conntrack in FORWARD: kernel iptables router v
 
   afterAll(async () => {
     for (const s of servers) await stop(s);
-    if (bpf) rejectc(bpf.router.name, ['detach', '--dev', 'r0']);
-    if (bpf) rejectc(bpf.router.name, ['detach', '--dev', 'r1']);
+    if (bpf) {
+      const shared = bpf.router.run(() => namespaceMapDir(physicalPinPath(pinDirOf('r0'))));
+      rejectc(bpf.router.name, ['detach', '--dev', 'r0']);
+      const keptForR1 = existsSync(shared);
+      rejectc(bpf.router.name, ['detach', '--dev', 'r1']);
+      expect([keptForR1, existsSync(shared)]).toEqual([true, false]);
+    }
     kernel?.cleanup();
     bpf?.cleanup();
   });
@@ -74,6 +84,23 @@ describe.skipIf(!canUseKernel())('conntrack in FORWARD: kernel iptables router v
       expect(both((t) => traffic(t.server, 'ping', client(t), 1))).toEqual({ replies: 0 });
     });
   }
+
+  it('the programs of both interfaces share the conntrack shadow table of the namespace; detach of the last removes it', () => {
+    const ids = ['r0', 'r1'].map((ifname) =>
+      bpf.router.run(() => {
+        const state = readState(ifname)!;
+        const map = BpfMap.openPinned(`${physicalPinPath(pinDirOf(ifname))}/p${state.instance}/rjc_ct_shadow`);
+        try {
+          return map.id;
+        } finally {
+          map.close();
+        }
+      }),
+    );
+    expect(ids[0]).toBe(ids[1]);
+    const shared = bpf.router.run(() => namespaceMapDir(physicalPinPath(pinDirOf('r0'))));
+    expect(existsSync(`${shared}/rjc_ct_shadow`)).toBe(true);
+  });
 
   it('every FORWARD rule counted the same packets (rejectc: the sum over both interfaces)', () => {
     const k = kernelRuleCounters(kernel.router, ['FORWARD']);

@@ -28,6 +28,7 @@ import { physicalPinPath, pinDirOf } from './bpffs.js';
 import { CONNTRACK_TABLE, conntrackTablePresent, ensureConntrack, releaseConntrack } from './conntrack.js';
 import { carryOver, readCounterSlots } from './counters.js';
 import { replaceEntries } from './ipsets.js';
+import { openNamespaceMaps, pinNamespaceMaps, removeNamespaceMaps } from './ns-maps.js';
 import { LibbpfError } from './errors.js';
 import { type HostConfig, readHostConfig } from './host-config.js';
 import { HOST_MAP_NAMES, writeHostMaps } from './host-maps.js';
@@ -273,7 +274,8 @@ function openHostMaps(pinDir: string, n: number): Map<string, BpfMap> {
 
 function prepareSwap(base: Common, options: ApplyOptions, host: HostConfig): Swap {
   const instance = (base.old?.instance ?? 0) + 1;
-  const shared = openSharedMaps(base.pinDir);
+  // Per-interface shared maps, and the namespace-wide ones (recent tables, conntrack shadow).
+  const shared = new Map([...openSharedMaps(base.pinDir), ...openNamespaceMaps(base.pinDir)]);
   let loaded: LoadedRuleset | undefined;
   try {
     loaded = loadArtifact(base.artifact, {
@@ -284,6 +286,8 @@ function prepareSwap(base: Common, options: ApplyOptions, host: HostConfig): Swa
     });
     // A program that reads the kernel's connection table needs conntrack running (rjc_ct.h).
     if (loaded.obj.maps.has('rjc_ct_scratch')) ensureConntrack();
+    // Pinned now, so that the next interface of this apply reuses them.
+    pinNamespaceMaps(base.pinDir, loaded);
     pinInstance(base.pinDir, instance, loaded);
     return { ...base, kind: 'swap', loaded, instance, shared };
   } catch (err) {
@@ -574,6 +578,8 @@ export async function detachInterface(ifname: string): Promise<DetachOutcome> {
     const pins = physicalPinPath(pinDirOf(ifname));
     if (existsSync(pins)) removed.push('pins');
     rmSync(pins, { recursive: true, force: true });
+    // The namespace's recent tables and conntrack shadow go with its last rejectc interface.
+    if (!otherInterfacesApplied(ifname) && removeNamespaceMaps(pins)) removed.push('namespace maps');
     removeEmptyDir(dirname(pins));
     if (state) removed.push('state');
     removeState(ifname);
