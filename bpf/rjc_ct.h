@@ -26,7 +26,8 @@
  * For TCP segments of a known connection, the state table, the RST sequence check and
  * tcp_in_window()'s hard failures are applied to the connection's window state as the lookup
  * finds it (rjc_ct_tcp_invalid); bad transport checksums make a packet INVALID as
- * nf_conntrack_checksum does (rjc_ct_csum_bad). Known differences (docs/stateful.md): SACK
+ * nf_conntrack_checksum does (rjc_ct_csum_check), and right ones are trusted by REJECT after
+ * (rjc_ct_csum_verified). Known differences (docs/stateful.md): SACK
  * blocks, non-first fragments, raw-table NOTRACK at ingress, NAT'ed ICMP errors.
  */
 #ifndef RJC_CT_H
@@ -195,6 +196,7 @@ static __always_inline const struct rjc_ct *rjc_ct_classify_inline(rjc_ctx_t *ct
 		return 0;
 	ct = &sc->ct;
 	__builtin_memset(ct, 0, sizeof(*ct));
+	sc->csum_verified = 0;
 #ifdef RJC_FLAVOR_TC
 	if (dir != RJC_DIR_INGRESS) {
 		rjc_ct_from_skb(ctx, sc);
@@ -206,9 +208,14 @@ static __always_inline const struct rjc_ct *rjc_ct_classify_inline(rjc_ctx_t *ct
 		ct->state = RJC_CT_INVALID;
 		return ct;
 	}
-	if ((pkt->flags & RJC_PKT_F_L4_COMPLETE) && rjc_ct_csum_bad(ctx, pkt)) {
-		ct->state = RJC_CT_INVALID;
-		return ct;
+	{
+		int csum = (pkt->flags & RJC_PKT_F_L4_COMPLETE) ? rjc_ct_csum_check(ctx, pkt) : -1;
+
+		if (csum > 0) {
+			ct->state = RJC_CT_INVALID;
+			return ct;
+		}
+		sc->csum_verified = csum == 0;
 	}
 	/* sctp_error: shorter than the 12-byte common header. */
 	if (pkt->proto == IPPROTO_SCTP && pkt->ip_len < pkt->l4_off - pkt->l3_off + 12) {
@@ -247,6 +254,17 @@ static __always_inline const struct rjc_ct *rjc_ct_classify_inline(rjc_ctx_t *ct
 static __noinline int rjc_ct_classify(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, int dir)
 {
 	return rjc_ct_classify_inline(ctx, pkt, dir) ? 0 : -1;
+}
+
+/* 1 when conntrack verified the current packet's transport checksum at PREROUTING and found
+ * it right: the kernel then marks the skb verified, and REJECT skips its own check
+ * (rjc_reject() asks this, under RJC_USES_CT). */
+static __always_inline int rjc_ct_csum_verified(void)
+{
+	__u32 zero = 0;
+	const struct rjc_ct_scratch *sc = bpf_map_lookup_elem(&rjc_ct_scratch, &zero);
+
+	return sc && sc->csum_verified;
 }
 
 /* ---------------------------------------------------------------------------------------- */

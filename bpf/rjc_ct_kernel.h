@@ -193,6 +193,7 @@ struct rjc_ct_scratch {
 	struct bpf_ct_opts___rjc opts;
 	struct rjc_tcp_track tcp;
 	__u8 ih[40];
+	__u8 csum_verified; /* conntrack would have verified this packet's checksum (and found it right) */
 };
 
 struct {

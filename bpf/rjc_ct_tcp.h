@@ -150,10 +150,11 @@ static __always_inline int rjc_ct_tcp_invalid(rjc_ctx_t *ctx, const struct rjc_p
 }
 
 /* The transport checksum conntrack verifies at PRE_ROUTING (nf_conntrack_checksum, default
- * on; nf_checksum in tcp_error / udp_error / icmp_error / icmpv6_error): 1 when it is wrong.
- * Skipped, like the kernel, for skbs already verified (CHECKSUM_UNNECESSARY) or locally
- * generated (CHECKSUM_PARTIAL), and for UDP/IPv4 without a checksum. */
-static __always_inline int rjc_ct_csum_bad(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+ * on; nf_checksum in tcp_error / udp_error / icmp_error / icmpv6_error): 1 when it is wrong,
+ * 0 when it was verified and is right, -1 when conntrack does not verify it — skbs already
+ * verified (CHECKSUM_UNNECESSARY) or locally generated (CHECKSUM_PARTIAL), UDP/IPv4 without a
+ * checksum, other protocols. */
+static __always_inline int rjc_ct_csum_check(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
 {
 	__u32 hlen = pkt->l4_off - pkt->l3_off;
 	__u32 len = pkt->ip_len > hlen ? pkt->ip_len - hlen : 0;
@@ -161,7 +162,7 @@ static __always_inline int rjc_ct_csum_bad(rjc_ctx_t *ctx, const struct rjc_pkt 
 	int csum_at = -1;
 
 	if (rjc_ctx_csum_state(ctx) != RJC_CSUM_VERIFY)
-		return 0;
+		return -1;
 	switch (pkt->proto) {
 	case IPPROTO_TCP:
 		csum_at = 16;
@@ -170,22 +171,22 @@ static __always_inline int rjc_ct_csum_bad(rjc_ctx_t *ctx, const struct rjc_pkt 
 		__u16 check = 0;
 
 		if (rjc_ctx_load(ctx, pkt->l4_off + 6, &check, 2))
-			return 0;
+			return -1;
 		if (check == 0 && pkt->family == 4)
-			return 0;
+			return -1;
 		csum_at = 6;
 		break;
 	}
 	case IPPROTO_ICMP:
 		if (pkt->family != 4)
-			return 0;
+			return -1;
 		return !rjc_l4_csum_ok(ctx, pkt->l4_off, len, 0, 0, -1);
 	case IPPROTO_ICMPV6:
 		if (pkt->family != 6)
-			return 0;
+			return -1;
 		return !rjc_l4_csum_ok(ctx, pkt->l4_off, len, rjc_csum_pseudo6(pkt->saddr.v6, pkt->daddr.v6, IPPROTO_ICMPV6, len), 0, -1);
 	default:
-		return 0;
+		return -1;
 	}
 	pseudo = pkt->family == 4 ? rjc_csum_pseudo4(pkt->saddr.v4, pkt->daddr.v4, pkt->proto, len)
 				  : rjc_csum_pseudo6(pkt->saddr.v6, pkt->daddr.v6, pkt->proto, len);

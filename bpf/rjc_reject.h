@@ -6,6 +6,11 @@
 #ifndef RJC_REJECT_H
 #define RJC_REJECT_H
 
+#ifdef RJC_USES_CT
+/* bpf/rjc_ct.h (included after rjc.h when the rules track connections). */
+static __always_inline int rjc_ct_csum_verified(void);
+#endif
+
 #include "rjc_reply.h"
 #include "rjc_reply4.h"
 #include "rjc_reply6.h"
@@ -47,6 +52,12 @@ static __always_inline int rjc_reject(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __u8 
 
 	pkt->chain = chain;
 	r.csum_state = rjc_ctx_csum_state(ctx);
+#ifdef RJC_USES_CT
+	/* Tracked connections: nf_conntrack_in verified the checksum at PREROUTING and marked the
+	 * skb, so REJECT trusts it (even where IP options were filled in after) — bpf/rjc_ct.h. */
+	if (r.csum_state == RJC_CSUM_VERIFY && chain != RJC_CHAIN_OUTPUT && rjc_ct_csum_verified())
+		r.csum_state = RJC_CSUM_TRUSTED;
+#endif
 	if (family && family != pkt->family) {
 		reason = RJC_NOREPLY_FAMILY;
 	} else if (with != RJC_REJECT_TCP_RESET && !rjc_reject_icmp(with, &r.icmp_type, &r.icmp_code)) {

@@ -14,7 +14,11 @@ import type { ConntrackMatch, CtState, CtStatus, StateMatch } from '../src/compi
 import { BpfObject } from '../src/runtime/libbpf.js';
 import { buildCached } from '../src/runtime/clang.js';
 import { matchConntrack, matchState, type ConnView } from '../src/model/state/conntrack.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { canUseKernel } from './support/netns.js';
+import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
 
 const RULES = `*filter
 :INPUT DROP [0:0]
@@ -138,6 +142,29 @@ const ALL_STATEFUL = `*filter
 -A OUTPUT -m owner ! --socket-exists -j ACCEPT
 COMMIT
 `;
+
+describe.skipIf(!canUseKernel())('REJECT trusts a checksum conntrack verified (needs root)', () => {
+  it('a SYN whose Record Route option the receive path fills is answered only when the rules track connections', () => {
+    ensureBuilt();
+    const dir = mkdtempSync(join(tmpdir(), 'rjc-ctsum-'));
+    const rules = `*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m state --state INVALID -j DROP\n-A INPUT -p tcp -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n`;
+    writeFileSync(join(dir, 'ct.rules'), rules);
+    writeFileSync(join(dir, 'plain.rules'), rules.replace(/^-A INPUT -m state.*\n/m, ''));
+    // A CHECKSUM_NONE SYN (test-run) with a Record Route option with room: the kernel fills it
+    // in after PREROUTING without fixing the header checksum (test/regressions:
+    // conntrack-verified-checksum-ip-options; golden v4-tcp-ip-rr-room-noreply).
+    const frame = '0200000002010200000001010800480000341234000040065c7bcb007107c0000202070b0400000000000000000003e8001600000000000000005002faf0b2e90000';
+    const run = (file: string) => {
+      const r = rejectc(undefined, ['run', join(dir, file), '--frame', frame, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { verdict: string; reply: string | null };
+    };
+    expect(run('plain.rules')).toMatchObject({ verdict: 'drop', reply: null });
+    const tracked = run('ct.rules');
+    expect(tracked.verdict).toBe('reject');
+    expect(tracked.reply).toMatch(/^4/); // an ICMP error left
+  });
+});
 
 describe.skipIf(!canUseKernel())('conntrack program in the verifier (needs root)', () => {
   for (const hook of ['tc', 'xdp'] as const) {

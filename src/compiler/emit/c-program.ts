@@ -200,8 +200,9 @@ export function emitProgram(inputs: EmitInputs): string {
      * decision in rjc_trace).
      */
     #define ${flavor}
+    ${usesCt ? '#define RJC_USES_CT /* before rjc.h: REJECT trusts checksums conntrack verified */' : undefined}
     #include "rjc.h"
-    ${usesCt ? '#define RJC_USES_CT\n#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
+    ${usesCt ? '#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
     ${usesSet ? '#define RJC_USES_SET\n#include "rjc_set.h" /* -m set */' : undefined}
     ${usesRecent ? `#define RJC_USES_RECENT\n#define RJC_RECENT_STAMPS ${recentStamps(cl.checks)}\n#include "rjc_recent.h" /* -m recent */` : undefined}
     ${usesOwner ? '#define RJC_USES_OWNER\n#include "rjc_owner.h" /* -m owner */' : undefined}
