@@ -66,10 +66,24 @@ function columnOne(re: RegExp): CustomPatternMatcherFunc {
   };
 }
 
+/**
+ * The patterns of the save form's tokens, shared with the save form's fast path
+ * (src/compiler/lower/save-lines.ts), which must split words exactly as this lexer does.
+ * The column-1 patterns hold only at the start of a line.
+ */
+export const SAVE_PATTERNS = {
+  tableHeader: /\*[^\s]*/,
+  chainDecl: /:[^\s]*/,
+  commit: /COMMIT(?=[ \t\r\n]|$)/,
+  comment: /#[^\n]*/,
+  counters: /\[[0-9]+:[0-9]+\]/,
+  word: /(?:[^\s"]|"(?:[^"\\\n]|\\[^\n])*"?)+/,
+} as const;
+
 /** `*filter`: starts a table block. The name is the rest of the word. */
 export const TableHeader = createToken({
   name: 'TableHeader',
-  pattern: columnOne(/\*[^\s]*/),
+  pattern: columnOne(SAVE_PATTERNS.tableHeader),
   start_chars_hint: ['*'],
   line_breaks: false,
   label: '"*table"',
@@ -78,7 +92,7 @@ export const TableHeader = createToken({
 /** `:CHAIN`: declares a chain; the policy and `[p:b]` follow as separate tokens. */
 export const ChainDecl = createToken({
   name: 'ChainDecl',
-  pattern: columnOne(/:[^\s]*/),
+  pattern: columnOne(SAVE_PATTERNS.chainDecl),
   start_chars_hint: [':'],
   line_breaks: false,
   label: '":CHAIN"',
@@ -87,7 +101,7 @@ export const ChainDecl = createToken({
 /** `COMMIT`: ends a table block. */
 export const Commit = createToken({
   name: 'Commit',
-  pattern: columnOne(/COMMIT(?=[ \t\r\n]|$)/),
+  pattern: columnOne(SAVE_PATTERNS.commit),
   start_chars_hint: ['C'],
   line_breaks: false,
   label: '"COMMIT"',
@@ -96,7 +110,7 @@ export const Commit = createToken({
 /** `# ...` in column 1: iptables-restore's comment line. */
 export const SaveComment = createToken({
   name: 'SaveComment',
-  pattern: columnOne(/#[^\n]*/),
+  pattern: columnOne(SAVE_PATTERNS.comment),
   start_chars_hint: ['#'],
   line_breaks: false,
   categories: [Comment],
@@ -109,7 +123,7 @@ export const SaveComment = createToken({
  */
 export const SaveWord = createToken({
   name: 'SaveWord',
-  pattern: /(?:[^\s"]|"(?:[^"\\\n]|\\[^\n])*"?)+/,
+  pattern: SAVE_PATTERNS.word,
   categories: [Word],
   label: 'word',
 });
@@ -117,7 +131,7 @@ export const SaveWord = createToken({
 /** `[packets:bytes]` counters (iptables-save -c); must be a whole word. */
 export const Counters = createToken({
   name: 'Counters',
-  pattern: /\[[0-9]+:[0-9]+\]/,
+  pattern: SAVE_PATTERNS.counters,
   longer_alt: SaveWord,
   label: '"[packets:bytes]"',
 });

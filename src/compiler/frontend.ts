@@ -15,6 +15,7 @@ import { lowerRuleOptions } from './lower/options/index.js';
 import { RulesetBuilder, type OptionLowerer } from './lower/ruleset-builder.js';
 import { lowerSaveFile } from './lower/save-file.js';
 import { scriptInvocations } from './lower/script.js';
+import { scanSaveLines } from './lower/save-lines.js';
 import { sourceLines } from './lower/source-lines.js';
 import { Positions } from './lower/positions.js';
 
@@ -45,25 +46,31 @@ export interface ParseResult {
 export function parseRuleset(text: string, file: string, options: ParseOptions = {}): ParseResult {
   const lineMap = new Positions(file, text);
   const form = options.form ?? detectForm(text);
-  const { cst, parseErrors } = parseText(text, form);
   const builder = new RulesetBuilder(file, options.lowerOptions ?? lowerRuleOptions, 'unknown');
   const diagnostics: Diagnostic[] = [];
+  const forced = options.family ? { family: options.family } : {};
 
-  for (const e of parseErrors) {
-    // A token inserted by recovery has no position: anchor it to the token before it.
-    const previous = (e as { previousToken?: { startOffset: number } }).previousToken;
-    const at = Number.isNaN(e.token.startOffset) ? (previous?.startOffset ?? 0) : e.token.startOffset;
-    const len = Number.isNaN(e.token.startOffset) ? 0 : e.token.image.length;
-    diagnostics.push(diag('E100', lineMap.span(at, at + len), { detail: syntaxDetail(e.token.image) }));
-  }
-
-  const lines = sourceLines(cst);
-  if (form === 'save') {
-    lowerSaveFile(lines, text, lineMap, builder, options.family ? { family: options.family } : {});
+  // Save files usually take the fast path; anything unusual goes through the grammar.
+  const fast = form === 'save' ? scanSaveLines(text) : undefined;
+  if (fast) {
+    lowerSaveFile(fast, text, lineMap, builder, forced);
   } else {
-    const script = scriptInvocations(lines, text, lineMap, options.family ? { family: options.family } : {});
-    diagnostics.push(...script.diagnostics);
-    for (const inv of script.invocations) builder.execute(inv, inv.family!);
+    const { cst, parseErrors } = parseText(text, form);
+    for (const e of parseErrors) {
+      // A token inserted by recovery has no position: anchor it to the token before it.
+      const previous = (e as { previousToken?: { startOffset: number } }).previousToken;
+      const at = Number.isNaN(e.token.startOffset) ? (previous?.startOffset ?? 0) : e.token.startOffset;
+      const len = Number.isNaN(e.token.startOffset) ? 0 : e.token.image.length;
+      diagnostics.push(diag('E100', lineMap.span(at, at + len), { detail: syntaxDetail(e.token.image) }));
+    }
+    const lines = sourceLines(cst);
+    if (form === 'save') {
+      lowerSaveFile(lines, text, lineMap, builder, forced);
+    } else {
+      const script = scriptInvocations(lines, text, lineMap, forced);
+      diagnostics.push(...script.diagnostics);
+      for (const inv of script.invocations) builder.execute(inv, inv.family!);
+    }
   }
   const ruleset = builder.result();
   diagnostics.push(...builder.diagnostics, ...checkStructure(ruleset));

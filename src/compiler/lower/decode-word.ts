@@ -56,6 +56,11 @@ export function restoreWord(image: string, start: number, lines: SpanSource): Wo
   return { text: d.text, span, quoted: d.quoted };
 }
 
+/** The text of an iptables-restore word (quotes removed), without a place. */
+export function restoreText(image: string): string {
+  return image.includes('"') ? decodeRestore(image).text : image;
+}
+
 /** True if an iptables-restore word opens a double quote it does not close. */
 export function restoreUnterminated(image: string): boolean {
   return image.includes('"') && decodeRestore(image).unterminated;

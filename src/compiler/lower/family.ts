@@ -6,7 +6,6 @@
  * and the like make it IPv6; their IPv4 counterparts IPv4.
  */
 import type { Backend, Family } from '../ir.js';
-import type { Word } from './words.js';
 
 export interface HeaderInfo {
   family?: Family;
@@ -52,18 +51,18 @@ function sign(opt: string, value: string): number {
 }
 
 /**
- * Guesses the family of rules given as word lists: IPv6 if they show more IPv6 signs than IPv4
- * signs, IPv4 if they show any IPv4 sign, `undefined` if they show neither.
+ * Guesses the family of rules given as the texts of their words: IPv6 if they show more IPv6
+ * signs than IPv4 signs, IPv4 if they show any IPv4 sign, `undefined` if they show neither.
  */
-export function guessFamily(rules: readonly (readonly Word[])[]): Family | undefined {
+export function guessFamily(rules: Iterable<readonly string[]>): Family | undefined {
   let v6 = 0;
   let v4 = 0;
   for (const words of rules) {
     for (let i = 0; i < words.length; i++) {
-      const opt = words[i]!.text;
+      const opt = words[i]!;
       if (!opt.startsWith('-')) continue;
-      let value = words[i + 1]?.text ?? '';
-      if (value === '!') value = words[i + 2]?.text ?? '';
+      let value = words[i + 1] ?? '';
+      if (value === '!') value = words[i + 2] ?? '';
       const s = sign(opt, value);
       if (s > 0) v6++;
       else if (s < 0) v4++;

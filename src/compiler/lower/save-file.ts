@@ -12,7 +12,7 @@ import { diag, type Diagnostic } from '../diagnostics.js';
 import type { Backend, Counters, Family } from '../ir.js';
 import type { Span } from '../span.js';
 import type { SpanSource } from './positions.js';
-import { restoreUnterminated, restoreWord } from './decode-word.js';
+import { restoreText, restoreUnterminated, restoreWord } from './decode-word.js';
 import { guessFamily, headerInfo } from './family.js';
 import { joinedSource, type Invocation } from './invocation.js';
 import { isTableName, type RulesetBuilder } from './ruleset-builder.js';
@@ -43,7 +43,7 @@ function parseCounters(image: string): Counters {
  * Returns the file's family (its first block's) and back end. Never throws.
  */
 export function lowerSaveFile(
-  lines: SourceLine[],
+  lines: Iterable<SourceLine>,
   text: string,
   lineMap: SpanSource,
   builder: RulesetBuilder,
@@ -63,8 +63,10 @@ export function lowerSaveFile(
       break;
     }
   }
-  const ruleWords = () => lines.flatMap((l) => (l.kind === 'commands' ? l.commands.map((c) => c.tokens.map(word)) : []));
-  const fileFamily = options.family ?? header.family ?? guessFamily(ruleWords()) ?? 'ipv4';
+  function* ruleTexts(): Iterable<string[]> {
+    for (const l of lines) if (l.kind === 'commands') for (const c of l.commands) yield c.tokens.map((t) => restoreText(t.image));
+  }
+  const fileFamily = options.family ?? header.family ?? guessFamily(ruleTexts()) ?? 'ipv4';
   let family = fileFamily;
   const backend = header.backend ?? 'unknown';
   builder.backend = backend;
