@@ -152,8 +152,8 @@ static __always_inline int rjc_ct_tcp_invalid(rjc_ctx_t *ctx, const struct rjc_p
 /* The transport checksum conntrack verifies at PRE_ROUTING (nf_conntrack_checksum, default
  * on; nf_checksum in tcp_error / udp_error / icmp_error / icmpv6_error): 1 when it is wrong,
  * 0 when it was verified and is right, -1 when conntrack does not verify it — skbs already
- * verified (CHECKSUM_UNNECESSARY) or locally generated (CHECKSUM_PARTIAL), UDP/IPv4 without a
- * checksum, other protocols. */
+ * verified (CHECKSUM_UNNECESSARY) or locally generated (CHECKSUM_PARTIAL), UDP without a
+ * checksum (IPv6 too), other protocols. */
 static __always_inline int rjc_ct_csum_check(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
 {
 	__u32 hlen = pkt->l4_off - pkt->l3_off;
@@ -172,7 +172,8 @@ static __always_inline int rjc_ct_csum_check(rjc_ctx_t *ctx, const struct rjc_pk
 
 		if (rjc_ctx_load(ctx, pkt->l4_off + 6, &check, 2))
 			return -1;
-		if (check == 0 && pkt->family == 4)
+		/* udp_error: "Packet with no checksum" — taken as it is, IPv6 included. */
+		if (check == 0)
 			return -1;
 		csum_at = 6;
 		break;

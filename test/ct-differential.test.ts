@@ -143,10 +143,18 @@ describe.skipIf(!canUseKernel())('conntrack: kernel iptables vs rejectc apply (n
     expect(k[5]).toBeGreaterThan(0); // NEW datagram
   });
 
-  it('apply turned conntrack on with its nftables table; detach removes it', () => {
+  it('apply turned conntrack on with its nftables table; a ruleset without state matches, or detach, turns it off', () => {
     const table = () => bpf.b.exec(['nft', 'list', 'table', 'inet', 'rejectc_conntrack'], { allowFail: true }).status;
     expect(table()).toBe(0);
     expect(kernel.b.exec(['nft', 'list', 'table', 'inet', 'rejectc_conntrack'], { allowFail: true }).status).not.toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'rjc-ctd-'));
+    writeFileSync(join(dir, 'plain.rules'), '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 7009 -j DROP\nCOMMIT\n');
+    writeFileSync(join(dir, 'ct.rules'), rules(false));
+    // As iptables releases conntrack with the last rule using it (and with it defragmentation).
+    expect(rejectc(bpf.b.name, ['apply', join(dir, 'plain.rules'), '--dev', bpf.ifB]).status).toBe(0);
+    expect(table()).not.toBe(0);
+    expect(rejectc(bpf.b.name, ['apply', join(dir, 'ct.rules'), '--dev', bpf.ifB]).status).toBe(0);
+    expect(table()).toBe(0);
     const r = rejectc(bpf.b.name, ['detach', '--dev', bpf.ifB]);
     expect(r.status, r.stderr).toBe(0);
     expect(table()).not.toBe(0);

@@ -106,6 +106,11 @@ describe.skipIf(!canUseKernel())('conntrack state at TC: rjc_ct.h vs the kernel 
           (d) => expect(Object.keys(d)).toContain(`in${family === 'ipv4' ? 4 : 6}:INVALID`),
         ],
       ),
+      [
+        'UDP without a checksum (0): conntrack takes it, IPv6 too (NEW)',
+        () => traffic(pair.a, 'malformed', b(), 'udp-zero'),
+        (d) => expect(Object.keys(d)).toContain(`in${family === 'ipv4' ? 4 : 6}:NEW`),
+      ],
       // (A raw ICMPv6 socket always gets its checksum from the kernel: no bad ICMPv6 here.)
       ...(family === 'ipv4' ? (['tcp', 'udp', 'icmp'] as const) : (['tcp', 'udp'] as const)).map(
         (proto): [string, () => void, (d: Record<string, number>) => void] => [

@@ -52,7 +52,8 @@ export function buildProbe(xdp = false): string {
  *                           (the next sequence numbers each way, read with TCP_REPAIR), stay S s
  *   icmperr HOST PORT       an ICMP(v6) port unreachable quoting a UDP packet HOST:PORT -> us:PORT
  *   bad HOST tcp|udp|icmp   a SYN / datagram / echo request with a wrong checksum
- *   malformed HOST KIND     right checksum, wrong length: tcp-doff-long|tcp-doff-short|udp-len-long|udp-len-short|sctp-short
+ *   malformed HOST KIND     right checksum, wrong length: tcp-doff-long|tcp-doff-short|udp-len-long|udp-len-short|sctp-short;
+ *                           udp-zero: no checksum at all
  *   send SRC HOST PORTS     one UDP datagram from address SRC to each of the comma-separated PORTS
  *                           ({"refused": n}: sendto errors, e.g. EPERM from a DROP in OUTPUT)
  */
@@ -159,10 +160,14 @@ def raw(host, port, flags, seq=1000, ack=2000, sport=40000):
 
 def malformed(host, kind):
     # Right checksums, wrong lengths: tcp-doff-long (15 words in 20 bytes), tcp-doff-short (4),
-    # udp-len-long (says 100 bytes), udp-len-short (says 4); sctp-short (6 bytes of header).
+    # udp-len-long (says 100 bytes), udp-len-short (says 4); sctp-short (6 bytes of header);
+    # udp-zero: a right length and no checksum (0), which conntrack takes (IPv6 too).
     f = fam(host); src = local_addr(host, f)
     if kind == 'sctp-short':
         socket.socket(f, socket.SOCK_RAW, 132).sendto(struct.pack('!HHH', 40002, 7001, 0), (host, 0)); return out({'sent': 1})
+    if kind == 'udp-zero':
+        h = struct.pack('!HHHH', 40002, 7001, 12, 0) + b'data'
+        socket.socket(f, socket.SOCK_RAW, 17).sendto(h, (host, 0)); return out({'sent': 1})
     if kind.startswith('tcp'):
         n, h = 6, struct.pack('!HHIIBBHHH', 40002, 7001, 1, 0, (15 if kind == 'tcp-doff-long' else 4) << 4, 0x02, 8192, 0, 0)
     else:

@@ -25,7 +25,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Hook, RulesetArtifact } from './artifact.js';
 import { physicalPinPath, pinDirOf } from './bpffs.js';
-import { CONNTRACK_TABLE, conntrackTablePresent, ensureConntrack, releaseConntrack } from './conntrack.js';
+import { CONNTRACK_TABLE, ensureConntrack, releaseConntrackIfUnused } from './conntrack.js';
 import { carryOver, readCounterSlots } from './counters.js';
 import { replaceEntries } from './ipsets.js';
 import { openNamespaceMaps, pinNamespaceMaps, removeNamespaceMaps } from './ns-maps.js';
@@ -511,7 +511,7 @@ export async function applyArtifact(artifact: RulesetArtifact, options: ApplyOpt
     // The old ruleset may finish packets already in flight on other CPUs; let it, so its
     // last counts are carried over below.
     if (prepared.some((p) => p.oldCounters)) await sleep(IN_FLIGHT_MS);
-    return prepared.map((p, i) => {
+    const outcomes = prepared.map((p, i) => {
       try {
         const outcome = commit(p, attached[i]!);
         log(`rejectc: ${outcome.action === 'attached' ? 'attached to' : outcome.action === 'flipped' ? 'replaced the rules (same program) on' : 'replaced the program on'} ${p.ifname} (${outcome.hook}${outcome.xdpMode ? ` ${outcome.xdpMode}` : ''})`);
@@ -520,6 +520,10 @@ export async function applyArtifact(artifact: RulesetArtifact, options: ApplyOpt
         release(p, false);
       }
     });
+    // A ruleset without state matches replaced the last one with them: conntrack goes off, as
+    // with iptables (src/runtime/conntrack.ts).
+    if (releaseConntrackIfUnused(options.ifnames[0]!)) log(`rejectc: no program reads conntrack any more: removed nftables table inet ${CONNTRACK_TABLE}`);
+    return outcomes;
   });
 }
 
@@ -583,11 +587,8 @@ export async function detachInterface(ifname: string): Promise<DetachOutcome> {
     removeEmptyDir(dirname(pins));
     if (state) removed.push('state');
     removeState(ifname);
-    // The last rejectc interface of this namespace: conntrack need not be kept on for it.
-    if (!otherInterfacesApplied(ifname) && conntrackTablePresent()) {
-      releaseConntrack();
-      removed.push(`nftables table inet ${CONNTRACK_TABLE}`);
-    }
+    // No program of this namespace reads conntrack any more: it need not be kept on.
+    if (releaseConntrackIfUnused(ifname)) removed.push(`nftables table inet ${CONNTRACK_TABLE}`);
     collectDeadNamespaces();
     return { ifname, removed, left };
   });
