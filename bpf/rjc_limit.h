@@ -229,10 +229,15 @@ static __always_inline int rjc_limit_match(__u32 id)
 #define RJC_HL_BYTES      (1U << 5)
 #define RJC_HL_RATE_MATCH (1U << 6)
 
-/* rjc_hashlimit() results. */
+/* rjc_hashlimit() results (also of the classifier's rjc_rate_check()). */
 #define RJC_HL_NOMATCH 0
 #define RJC_HL_MATCH   1
 #define RJC_HL_HOTDROP 2 /* the kernel sets hotdrop: the packet is dropped, the rule walk ends */
+
+/* rjc_check.kind of the classifier's rate-limit checks (RATE_CHECK_KIND in
+ * src/compiler/classify/rate-limits.ts). */
+#define RJC_CHK_LIMIT     20
+#define RJC_CHK_HASHLIMIT 21
 
 /* A table as the rule that created it configured it (written by userspace). */
 struct rjc_hashlimit_cfg {
@@ -380,7 +385,39 @@ static __always_inline void rjc_hashlimit_pkt_of(rjc_ctx_t *ctx, const struct rj
 out:
 	h->len = pkt->ip_len;
 }
-#endif
+
+#ifdef RJC_USES_HASHLIMIT
+/* The generated classifier: what hashlimit reads from the packet being classified, taken once
+ * per packet (rjc_hashlimit_prepare) for the checks the rule walk runs later (per-CPU: one
+ * packet at a time per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rjc_hashlimit_pkt);
+} rjc_hl_pkt SEC(".maps");
+
+static __always_inline void rjc_hashlimit_prepare(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+{
+	__u32 zero = 0;
+	struct rjc_hashlimit_pkt *h = bpf_map_lookup_elem(&rjc_hl_pkt, &zero);
+
+	if (h)
+		rjc_hashlimit_pkt_of(ctx, pkt, h);
+}
+
+static __always_inline int rjc_hashlimit(__u32 table, __u32 rule_mode, const struct rjc_hashlimit_pkt *p);
+
+/* -m hashlimit for the packet rjc_hashlimit_prepare() saw. */
+static __always_inline int rjc_hashlimit_check(__u32 table, __u32 rule_mode)
+{
+	__u32 zero = 0;
+	const struct rjc_hashlimit_pkt *h = bpf_map_lookup_elem(&rjc_hl_pkt, &zero);
+
+	return h ? rjc_hashlimit(table, rule_mode, h) : RJC_HL_HOTDROP;
+}
+#endif /* RJC_USES_HASHLIMIT */
+#endif /* RJC_PKT_H */
 
 /* hashlimit_init_dst(): 0, or -1 when the kernel would hotdrop. */
 static __always_inline int rjc_hashlimit_key(const struct rjc_hashlimit_cfg *c, __u32 table,

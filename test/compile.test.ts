@@ -28,12 +28,12 @@ function codes(text: string, hook: 'tc' | 'xdp' = 'tc'): string[] {
 
 describe('refusals', () => {
   it('refuses match modules not compiled yet by name, at the match', () => {
-    const text = '*filter\n-A INPUT -p tcp -m limit --limit 5/s -j ACCEPT\nCOMMIT\n';
+    const text = '*filter\n-A INPUT -p tcp -m statistic --mode random --probability 0.5 -j ACCEPT\nCOMMIT\n';
     const r = compileText(text, 'rules.txt', { hook: 'tc' });
     expect(r.artifacts).toBeUndefined();
     const d = r.diagnostics.find((x) => x.code === 'E400')!;
-    expect(d.message).toBe('match "limit" is parsed but not compiled yet: rate limits are not compiled yet');
-    expect(d.span.start).toMatchObject({ line: 2, column: text.split('\n')[1]!.indexOf('-m limit') + 1 });
+    expect(d.message).toBe('match "statistic" is parsed but not compiled yet: random/nth sampling is not compiled yet');
+    expect(d.span.start).toMatchObject({ line: 2, column: text.split('\n')[1]!.indexOf('-m statistic') + 1 });
   });
 
   it('refuses --tcp-option and addrtype --limit-iface-in, and compiles plain addrtype', () => {
@@ -155,9 +155,9 @@ describe('rejectc compile (command)', () => {
       expect(summary.maps.find((m: { name: string }) => m.name === 'rjc_act')).toMatchObject({ entries: 64 });
       for (const f of ['rejectc.bpf.c', 'rejectc.bpf.o', 'maps.json']) expect(existsSync(join(out, f))).toBe(true);
       expect(validateMapsJson(JSON.parse(readFileSync(join(out, 'maps.json'), 'utf8'))).ok).toBe(true);
-      const bad = spawnSync(process.execPath, [cli, 'compile', '-', '-o', out], { input: '*filter\n-A INPUT -m limit -j ACCEPT\nCOMMIT\n', encoding: 'utf8' });
+      const bad = spawnSync(process.execPath, [cli, 'compile', '-', '-o', out], { input: '*filter\n-A INPUT -m statistic --mode nth --every 2 --packet 0 -j ACCEPT\nCOMMIT\n', encoding: 'utf8' });
       expect(bad.status).toBe(1);
-      expect(bad.stderr).toContain('<stdin>:2:10: error[E400]: match "limit" is parsed but not compiled yet');
+      expect(bad.stderr).toContain('<stdin>:2:10: error[E400]: match "statistic" is parsed but not compiled yet');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

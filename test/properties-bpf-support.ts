@@ -119,6 +119,8 @@ export interface PacketCase {
   /** Ingress: the veth ends (the loopback device's own rules make it no real ingress); egress: any. */
   dev: 'lo' | 'rjd0' | 'rjd1';
   mark: number;
+  /** Extra model environment (e.g. rate-limit state and the time: test/limits-compile.test.ts). */
+  env?: Partial<ModelEnv>;
 }
 
 function nameOf(t: TestHost, ifindex: number): string {
@@ -284,7 +286,7 @@ export function bothOutcomes(t: TestHost, p: LoadedRuleset, compiled: Compiled, 
   const family = decoded.ip?.family ?? 'ipv4';
   const chain: FilterHook = d.chain;
   const src = decoded.ip?.header.src;
-  const m = evaluateRuleset(compiled.ruleset, decoded, modelEnv(t, chain, d, pc.mark, src));
+  const m = evaluateRuleset(compiled.ruleset, decoded, { ...modelEnv(t, chain, d, pc.mark, src), ...pc.env });
   const model: Outcome = {
     verdict: m.verdict,
     chain: m.cause.kind === 'stack' ? null : chain,

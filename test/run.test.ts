@@ -112,7 +112,7 @@ describe.runIf(canUseKernel())('rejectc run', () => {
     expect(run([DEMO, '--packet', 'zz'])).toMatchObject({ status: 1 });
     expect(run([DEMO, '--packet', hex(syn23), '--frame', hex(syn23)]).stderr).toContain('give exactly one of --packet HEX or --frame HEX');
     expect(run([DEMO, '--packet', '00112233']).stderr).toContain('not an IPv4 or IPv6 packet');
-    const bad = run(['-', '--packet', hex(syn23)], '*filter\n-A INPUT -m limit -j ACCEPT\nCOMMIT\n');
+    const bad = run(['-', '--packet', hex(syn23)], '*filter\n-A INPUT -m statistic --mode nth --every 2 --packet 0 -j ACCEPT\nCOMMIT\n');
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('error[E400]');
   });

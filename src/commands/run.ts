@@ -40,6 +40,7 @@ import { compileText } from './compile.js';
 import type { IpsetFile } from '../compiler/ipset/types.js';
 import { ipsetConfig } from '../runtime/ipsets.js';
 import { recentConfig } from '../runtime/recent.js';
+import { hostRamBytes, rateObjectParams, rateRunConfig } from '../runtime/rate-limits.js';
 import { readIpsetOption } from './ipset-input.js';
 
 export interface RunOptions {
@@ -318,8 +319,10 @@ export default function runCommand(rules: string, options: RunOptions = {}): num
   const host = readHostConfig();
   const loaded = LoadedRuleset.load(artifacts, host);
   try {
-    // The stateful matches' run-time maps: the sets (--ipset) and -m recent's HZ.
-    for (const { name, entries } of [...(ipsets ? ipsetConfig(ipsets) : []), ...recentConfig(host.hz)]) {
+    // The stateful matches' run-time maps: the sets (--ipset), -m recent's HZ, and the rate
+    // limits' parameters for this host (fresh buckets).
+    const rates = rateRunConfig(rateObjectParams(artifacts.maps, host.hz, hostRamBytes()));
+    for (const { name, entries } of [...(ipsets ? ipsetConfig(ipsets) : []), ...recentConfig(host.hz), ...rates]) {
       const map = loaded.obj.maps.get(name);
       if (map) for (const e of entries) map.update(e.key, e.value);
     }

@@ -17,6 +17,7 @@ import { mapSpecs } from './emit/map-specs.js';
 import { programSpecs } from './emit/programs.js';
 import { checkSetReferences } from './ipset/check.js';
 import { xdpConntrackWarnings } from './classify/stateful.js';
+import { planRates, rateDiagnostics } from './classify/rate-limits.js';
 import type { IpsetFile } from './ipset/types.js';
 
 export interface CompileOptions {
@@ -28,6 +29,12 @@ export interface CompileOptions {
   minimumShape?: MinimumShape;
   /** The sets `-m set` rules use (`--ipset FILE`); when given, every set they name must be in it (E404). */
   ipsets?: IpsetFile;
+  /**
+   * The HZ of the kernel the rules will run on, when known: -m limit / -m hashlimit settings
+   * that kernel refuses are then reported here (E261). Without it, only what every HZ
+   * refuses is; the runtime checks the rest when it loads the rules.
+   */
+  hz?: number;
 }
 
 export interface CompileArtifacts {
@@ -70,11 +77,12 @@ export function compile(ruleset: Ruleset, options: CompileOptions): CompileResul
   const diagnostics = refusals(ruleset, options.hook);
   if (options.ipsets) diagnostics.push(...checkSetReferences(ruleset, options.ipsets));
   if (options.hook === 'xdp') diagnostics.push(...xdpConntrackWarnings(ruleset));
+  diagnostics.push(...rateDiagnostics(ruleset, options.hz));
   if (hasErrors(diagnostics)) return { diagnostics };
   const flat = flattenRuleset(ruleset.families);
   diagnostics.push(...flat.diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics };
-  const { classified, diagnostics: classDiags } = classify(flat.flat, options.hook, options.minimumShape);
+  const { classified, diagnostics: classDiags } = classify(flat.flat, options.hook, options.minimumShape, planRates(ruleset));
   diagnostics.push(...classDiags);
   if (!classified || hasErrors(diagnostics)) return { diagnostics };
   const specs = mapSpecs(classified.shape);

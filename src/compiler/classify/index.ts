@@ -8,6 +8,7 @@ import { buildIndex, type ClassifierIndex } from './index-build.js';
 import { computeShape, MAX_SLOTS, type MinimumShape, type Shape } from './shape.js';
 import { buildSlotLists, type Slot, type SlotList } from './slots.js';
 import type { PostCheck } from './steps.js';
+import { NO_RATES, type RatePlan } from './rate-limits.js';
 
 export { unsupportedParts } from './support.js';
 
@@ -23,12 +24,17 @@ export interface Classified {
   checks: PostCheck[];
   checkFirst: number[];
   counters: CounterInfo[];
+  /** The rate-limit objects the checks index (src/compiler/classify/rate-limits.ts). */
+  rates: RatePlan;
   shape: Shape;
 }
 
-/** Builds the index of a flattened ruleset for a hook. E403 when it exceeds the program's capacity. */
-export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp', minimum?: MinimumShape): { classified?: Classified; diagnostics: Diagnostic[] } {
-  const lists = buildSlotLists(flat.chains);
+/**
+ * Builds the index of a flattened ruleset for a hook. E403 when it exceeds the program's
+ * capacity. `rates` plans the ruleset's -m limit / -m hashlimit matches (planRates()).
+ */
+export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp', minimum?: MinimumShape, rates: RatePlan = NO_RATES): { classified?: Classified; diagnostics: Diagnostic[] } {
+  const lists = buildSlotLists(flat.chains, rates);
   const slots = lists.flatMap((l) => l.slots);
   if (slots.length > MAX_SLOTS) {
     const biggest = [...lists].sort((a, b) => b.slots.length - a.slots.length)[0]!;
@@ -49,6 +55,7 @@ export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp', minimum?: Minimu
     else if (f.field.id === 'mac') stage1[f.field.id] = f.space.starts.length;
   }
   const checksPerSlot = slots.reduce((m, s) => Math.max(m, s.checks.length), 0);
-  const shape = computeShape({ hook, index, counters: flat.counters.length + 6, checks: checks.length, checksPerSlot, stage1, ...(minimum ? { minimum } : {}) });
-  return { classified: { chains: flat.chains, lists, slots, index, checks, checkFirst, counters: flat.counters, shape }, diagnostics: [] };
+  const hashlimit = rates.objects.some((o) => o.kind === 'hashlimit');
+  const shape = computeShape({ hook, index, counters: flat.counters.length + 6, checks: checks.length, checksPerSlot, stage1, rates: rates.objects.length, hashlimit, ...(minimum ? { minimum } : {}) });
+  return { classified: { chains: flat.chains, lists, slots, index, checks, checkFirst, counters: flat.counters, rates, shape }, diagnostics: [] };
 }

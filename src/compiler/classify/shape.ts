@@ -38,6 +38,13 @@ export interface Shape {
   /** Most post-checks one slot has (a power of two, or 0): the bound of the check loop. */
   checksPerSlot: number;
   fields: FieldShape[];
+  /**
+   * Rate-limit objects (-m limit buckets, hashlimit tables) per generation, a power of two;
+   * absent when the program runs no rate limits (./rate-limits.ts).
+   */
+  rates?: number;
+  /** The program runs -m hashlimit (reads what hashlimit keys on from every packet). */
+  hashlimit?: true;
 }
 
 /** The most slots a program holds: 64 level-1 words of 64 blocks of 64 slots. */
@@ -62,6 +69,10 @@ export interface MinimumShape {
   classes?: number;
   level2?: number;
   stage1?: number;
+  /** Rate-limit objects (0 or absent: none unless the ruleset has some). */
+  rates?: number;
+  /** Include -m hashlimit support. */
+  hashlimit?: boolean;
 }
 
 export interface ShapeInputs {
@@ -73,6 +84,9 @@ export interface ShapeInputs {
   checksPerSlot: number;
   /** Stage-1 entry count per field (LPM prefixes, MAC hash entries). */
   stage1: Partial<Record<FieldId, number>>;
+  /** Rate-limit objects of the ruleset, and whether some is a hashlimit table. */
+  rates?: number;
+  hashlimit?: boolean;
 }
 
 export function computeShape(inputs: ShapeInputs): Shape {
@@ -88,7 +102,14 @@ export function computeShape(inputs: ShapeInputs): Shape {
     checks: pow2(Math.max(inputs.checks, min.checks ?? 0), 1),
     checksPerSlot: Math.max(inputs.checksPerSlot, min.checksPerSlot ?? 0) === 0 ? 0 : pow2(Math.max(inputs.checksPerSlot, min.checksPerSlot ?? 0), 1),
     fields: fieldShapes(inputs, min),
+    // Only present when used, so that shapes (and ids) of rulesets without limits stay as they were.
+    ...rateShape(Math.max(inputs.rates ?? 0, min.rates ?? 0), inputs.hashlimit === true || min.hashlimit === true),
   };
+}
+
+function rateShape(rates: number, hashlimit: boolean): Pick<Shape, 'rates' | 'hashlimit'> {
+  if (rates === 0 && !hashlimit) return {};
+  return { rates: pow2(rates, 16), ...(hashlimit ? { hashlimit: true as const } : {}) };
 }
 
 /** Class tables of 65536 values (rjc_s1_w) or of 256 (rjc_s1_b, also for the 8-value fields). */
@@ -123,6 +144,7 @@ function fieldShapes(inputs: ShapeInputs, min: MinimumShape): FieldShape[] {
 /** True if a ruleset classified to `actual` can be written into a program of shape `target`. */
 export function fitsShape(actual: Shape, target: Shape): boolean {
   if (actual.hook !== target.hook || actual.slots > target.slots || actual.counters > target.counters || actual.checks > target.checks || actual.checksPerSlot > target.checksPerSlot) return false;
+  if ((actual.rates ?? 0) > (target.rates ?? 0) || (actual.hashlimit === true && target.hashlimit !== true)) return false;
   if (actual.fields.length !== target.fields.length) return false;
   return actual.fields.every((f, i) => {
     const t = target.fields[i]!;

@@ -10,6 +10,7 @@ import type { SocketOwner } from '../../model/state/owner.js';
 import type { SetPacket } from '../ipset/match.js';
 import type { IpsetFile } from '../ipset/types.js';
 import type { PostCheck } from './steps.js';
+import type { RateCheck } from './rate-limits.js';
 import { termContains } from './atoms.js';
 import { fieldDef, HDR, unreadValue, type FieldId } from './fields.js';
 import { level2Word, type ClassifierIndex, type FieldIndex } from './index-build.js';
@@ -46,6 +47,8 @@ export interface CheckInputs {
   recent?: (check: RecentCheck) => boolean;
   /** The sending socket's owner (OUTPUT); undefined: no socket. */
   socket?: SocketOwner;
+  /** Decides (and spends) a rate-limit check; without it rate checks do not match. */
+  rate?: (check: RateCheck) => 'match' | 'nomatch' | 'hotdrop';
 }
 
 function classOf(f: FieldIndex, v: number | bigint): number {
@@ -158,14 +161,36 @@ export function searchLinear(slots: readonly Slot[], values: FieldValues, start:
   return -1;
 }
 
+function pureCheckPasses(c: Exclude<PostCheck, RateCheck>, inputs: CheckInputs): boolean {
+  if (c.kind === 'ct') return ctCheckPasses(c, inputs.conntrack ?? INVALID_VIEW);
+  if (c.kind === 'set') return inputs.sets !== undefined && setCheckPasses(c, inputs.sets.file, inputs.sets.packet);
+  if (c.kind === 'recent') return inputs.recent?.(c) ?? false;
+  if (c.kind === 'owner') return ownerCheckPasses(c, inputs.socket);
+  return (((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated;
+}
+
+/**
+ * A slot's post-checks in order, as rjc_checks_pass() runs them: `pass`, or the first
+ * failure; `fail` is the slot the walk goes on at (0: the next candidate), set once a rate
+ * check ran; `hotdrop` when a rate check dropped the packet.
+ */
+export function runChecks(checks: readonly PostCheck[], inputs: CheckInputs): { pass: boolean; fail: number; hotdrop: boolean } {
+  let fail = 0;
+  for (const c of checks) {
+    if (c.kind === 'rate') {
+      fail = c.fail;
+      const r = inputs.rate?.(c) ?? 'nomatch';
+      if (r === 'hotdrop') return { pass: false, fail, hotdrop: true };
+      if (r === 'nomatch') return { pass: false, fail, hotdrop: false };
+      continue;
+    }
+    if (!pureCheckPasses(c, inputs)) return { pass: false, fail, hotdrop: false };
+  }
+  return { pass: true, fail: 0, hotdrop: false };
+}
+
 export function checksPass(checks: readonly PostCheck[], inputs: CheckInputs): boolean {
-  return checks.every((c) => {
-    if (c.kind === 'ct') return ctCheckPasses(c, inputs.conntrack ?? INVALID_VIEW);
-    if (c.kind === 'set') return inputs.sets !== undefined && setCheckPasses(c, inputs.sets.file, inputs.sets.packet);
-    if (c.kind === 'recent') return inputs.recent?.(c) ?? false;
-    if (c.kind === 'owner') return ownerCheckPasses(c, inputs.socket);
-    return (((inputs.mark & c.mask) >>> 0) === c.value) !== c.negated;
-  });
+  return runChecks(checks, inputs).pass;
 }
 
 export interface SimDecision {
@@ -193,8 +218,10 @@ export function runList(
     const s = search(from);
     if (s < 0) return { slot: -1, action: { kind: 'policy' }, counters };
     const slot = slots[s]!;
-    if (!checksPass(slot.checks, inputs)) {
-      from = s + 1;
+    const checked = runChecks(slot.checks, inputs);
+    if (checked.hotdrop) return { slot: s, action: { kind: 'hotdrop' }, counters };
+    if (!checked.pass) {
+      from = checked.fail > 0 ? checked.fail : s + 1;
       continue;
     }
     if (slot.action.kind === 'hotdrop' || (slot.hotdrop & (1 << (inputs.hdr ?? 0))) !== 0) return { slot: s, action: { kind: 'hotdrop' }, counters };

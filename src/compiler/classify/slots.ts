@@ -12,12 +12,27 @@
  * - one slot per alternative of its condition (multiport --ports is "sport or dport"), all with
  *   the rule's action; continue/skip go past all of them.
  * Each list (family × chain) is padded to a multiple of {@link BLOCK} slots.
+ *
+ * Rate-limit checks (./rate-limits.ts) spend a token whenever the kernel reaches them: when
+ * every step before them matched, whatever the steps after them decide. So each runs exactly
+ * once, where the walk first meets it:
+ * - a rule whose side-effecting check is followed by a step with header conditions (or a
+ *   hotdrop) is split into segments at those points: a "gate" slot per segment but the last
+ *   (its steps so far; action: go on at the next segment's first slot), then the rule's
+ *   slot(s), whose conditions leave out the checks the gates already ran;
+ * - a slot holding a side-effecting check carries the slot where the walk goes on when the
+ *   rule cannot match any more once that check ran (it failed, or a later check of the slot
+ *   did): the next rule, or for a jump the end of the inlined chain, so that no other
+ *   alternative or hotdrop slot of the rule, and no rule of the chain, runs it again;
+ * - the rules of an inlined chain leave the side-effecting checks of the jump rules out: they
+ *   are reached only when those checks passed.
  */
 import type { Family, FilterHook, Policy, RejectWith, Rule } from '../ir.js';
 import type { Expansion, FlatChain, FlatRule } from '../flatten/types.js';
 import { intervalsOf, termContains, type Term } from './atoms.js';
 import { fieldDef, HDR, HDR_MAX, type FieldId } from './fields.js';
 import { ruleSteps, type FieldTerm, type PostCheck, type Step } from './steps.js';
+import { hasSideEffects, NO_RATES, type RateCheck, type RatePlan } from './rate-limits.js';
 
 /** Rules per block: one u64 word of the level-2 bitmaps. */
 export const BLOCK = 64;
@@ -49,7 +64,8 @@ export interface Slot {
   counter: number | null;
   /** Index of the flat rule in its list; -1 for padding. */
   flat: number;
-  role: 'rule' | 'hotdrop' | 'pad';
+  /** `gate`: a rule's steps up to a side-effecting check (see the module comment). */
+  role: 'rule' | 'hotdrop' | 'gate' | 'pad';
 }
 
 export interface SlotList {
@@ -67,13 +83,54 @@ export interface SlotList {
 
 type StepCache = WeakMap<Rule, Map<string, Step[]>>;
 
-function cachedSteps(cache: StepCache, rule: Rule, expansion: Expansion, family: Family, hook: FilterHook): Step[] {
+function cachedSteps(cache: StepCache, rule: Rule, expansion: Expansion, family: Family, hook: FilterHook, rates: RatePlan): Step[] {
   let perRule = cache.get(rule);
   if (!perRule) cache.set(rule, (perRule = new Map()));
   const key = `${expansion.index}/${hook}`;
   let steps = perRule.get(key);
-  if (!steps) perRule.set(key, (steps = ruleSteps(rule, expansion, family, hook)));
+  if (!steps) perRule.set(key, (steps = ruleSteps(rule, expansion, family, hook, rates)));
   return steps;
+}
+
+/** `steps` without their side-effecting checks (run already where the walk came from). */
+function withoutSideEffects(steps: readonly Step[]): Step[] {
+  return steps.map((s) => (s.checks.some(hasSideEffects) ? { ...s, checks: s.checks.filter((c) => !hasSideEffects(c)) } : s));
+}
+
+/** A step the index decides (or that can hotdrop, or never matches). */
+function isTermStep(s: Step): boolean {
+  return s.terms.length > 0 || s.anyOf !== undefined || s.hotdrop.length > 0 || s.never === true;
+}
+
+/**
+ * A rule's own steps in segments: a segment ends before a step with header conditions when a
+ * step of the segment has a side-effecting check. Without such checks: one segment.
+ */
+function segmentsOf(own: readonly Step[]): Step[][] {
+  const out: Step[][] = [[]];
+  let pending = false;
+  for (const s of own) {
+    if (pending && isTermStep(s)) {
+      out.push([]);
+      pending = false;
+    }
+    out[out.length - 1]!.push(s);
+    if (s.checks.some(hasSideEffects)) pending = true;
+  }
+  return out;
+}
+
+/**
+ * Where the walk goes on when flat rule `r` does not match: the next rule; for a jump, the
+ * first rule after the chain it inlines (and after a goto's end rule).
+ */
+function noMatchTarget(rules: readonly FlatRule[], r: FlatRule): number {
+  if (r.role !== 'jump') return r.index + 1;
+  const depth = r.path.length - 1;
+  const step = r.path[depth];
+  let k = r.index + 1;
+  while (k < rules.length && rules[k]!.path[depth] === step) k++;
+  return k;
 }
 
 /** A condition in disjunctive form: alternatives of field-term lists, plus checks. */
@@ -160,13 +217,25 @@ function fold(prefix: readonly Step[], own: readonly Step[]): { cond: Condition;
 }
 
 /** Builds the slots of one flat chain starting at global slot `firstSlot` (a multiple of BLOCK). */
-export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCache = new WeakMap()): SlotList {
+export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCache = new WeakMap(), rates: RatePlan = NO_RATES): SlotList {
   const { family, chain: hook } = flat;
   const slots: Slot[] = [];
   const flatFirstSlot: number[] = [];
+  const stepsOf = (p: FlatRule['path'][number]) => cachedSteps(cache, p.rule, p.expansion, family, hook, rates);
+  const hasOwnSideEffects = (r: FlatRule) => r.role !== 'goto-end' && stepsOf(r.path[r.path.length - 1]!).some((st) => st.checks.some(hasSideEffects));
+  // Where the walk may resume other than at the next slot: skip targets, and where a rule with
+  // side effects sends the walk when it stops matching.
   const skipTargets = new Set<number>();
-  for (const r of flat.rules) if (r.action.kind === 'skip') skipTargets.add(r.action.to);
+  const failTarget = new Map<FlatRule, number>();
+  for (const r of flat.rules) {
+    if (r.action.kind === 'skip') skipTargets.add(r.action.to);
+    if (!hasOwnSideEffects(r)) continue;
+    const to = noMatchTarget(flat.rules, r);
+    failTarget.set(r, to);
+    skipTargets.add(to);
+  }
   const pending: { slot: Slot; flatTarget: number }[] = [];
+  const pendingFails: { check: RateCheck; flatTarget: number }[] = [];
   let seenHotdrops = new Set<string>();
 
   const add = (cond: Condition, action: SlotAction, counter: number | null, flat: number, role: Slot['role'], hotdrop = 0): Slot[] =>
@@ -175,31 +244,68 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
       slots.push(slot);
       return slot;
     });
+  /** Hotdrop slots for the steps of `own` that can hotdrop, each after `before` and the steps of `own` before it. */
+  const addHotdrops = (r: FlatRule, before: readonly Step[], own: readonly Step[]) => {
+    own.forEach((step, j) => {
+      if (step.hotdrop.length === 0) return;
+      const cond = conjunction([...before, ...own.slice(0, j)], [{ field: 'hdr', term: { negated: false, atoms: hdrAtoms(step.hotdrop) } }]);
+      if (cond.never) return;
+      const key = conditionKey(cond);
+      if (seenHotdrops.has(key)) return;
+      seenHotdrops.add(key);
+      add(cond, { kind: 'hotdrop' }, null, r.index, 'hotdrop');
+    });
+  };
+  /** `cond` with each side-effecting check copied to carry the rule's fail target (fixed up below). */
+  const failing = (cond: Condition, r: FlatRule): Condition => {
+    const to = failTarget.get(r);
+    if (to === undefined || !cond.checks.some(hasSideEffects)) return cond;
+    const checks = cond.checks.map((c) => {
+      if (!hasSideEffects(c)) return c;
+      const copy: RateCheck = { ...c };
+      pendingFails.push({ check: copy, flatTarget: to });
+      return copy;
+    });
+    return { ...cond, checks };
+  };
 
   for (const r of flat.rules) {
     if (skipTargets.has(r.index)) seenHotdrops = new Set();
     flatFirstSlot.push(firstSlot + slots.length);
-    const prefix = r.path.slice(0, -1).flatMap((p) => cachedSteps(cache, p.rule, p.expansion, family, hook));
-    const last = r.path[r.path.length - 1]!;
-    const own = cachedSteps(cache, last.rule, last.expansion, family, hook);
-    const folded = r.role === 'goto-end' ? null : fold(prefix, own);
-    if (r.role !== 'goto-end' && !folded) {
-      own.forEach((step, j) => {
-        if (step.hotdrop.length === 0) return;
-        const cond = conjunction([...prefix, ...own.slice(0, j)], [{ field: 'hdr', term: { negated: false, atoms: hdrAtoms(step.hotdrop) } }]);
-        if (cond.never) return;
-        const key = conditionKey(cond);
-        if (seenHotdrops.has(key)) return;
-        seenHotdrops.add(key);
-        add(cond, { kind: 'hotdrop' }, null, r.index, 'hotdrop');
+    // The jump rules on the way ran their side-effecting checks already: this rule is reached
+    // only when those passed.
+    const prefix = withoutSideEffects(r.path.slice(0, -1).flatMap(stepsOf));
+    const ownSteps = stepsOf(r.path[r.path.length - 1]!);
+    let made: Slot[];
+    if (r.role === 'goto-end') {
+      // Synthetic: the goto rule's steps, which matched (and ran their checks) before its chain.
+      made = add(conjunction([...prefix, ...withoutSideEffects(ownSteps)]), terminal(r), r.counter, r.index, 'rule');
+    } else {
+      const segments = segmentsOf(ownSteps);
+      const passed: Step[] = [];
+      made = [];
+      segments.forEach((own, i) => {
+        const before = [...prefix, ...withoutSideEffects(passed)];
+        passed.push(...own);
+        const lastSegment = i === segments.length - 1;
+        const folded = segments.length === 1 ? fold(before, own) : null;
+        if (!folded) addHotdrops(r, before, own);
+        const cond = failing(folded ? folded.cond : conjunction([...before, ...own]), r);
+        if (lastSegment) {
+          made = add(cond, terminal(r), r.counter, r.index, 'rule', folded?.hotdrop ?? 0);
+          return;
+        }
+        const gates = add(cond, { kind: 'next', to: -1 }, null, r.index, 'gate');
+        // The next segment's first slot comes next.
+        for (const g of gates) g.action = { kind: 'next', to: firstSlot + slots.length };
       });
     }
-    const made = add(folded ? folded.cond : conjunction([...prefix, ...own]), terminal(r), r.counter, r.index, 'rule', folded?.hotdrop ?? 0);
     const nextFlat = r.action.kind === 'continue' ? r.index + 1 : r.action.kind === 'skip' ? r.action.to : -1;
     if (nextFlat >= 0) for (const slot of made) pending.push({ slot, flatTarget: nextFlat });
   }
   flatFirstSlot.push(firstSlot + slots.length);
   for (const { slot, flatTarget } of pending) slot.action = { kind: 'next', to: flatFirstSlot[flatTarget]! };
+  for (const { check, flatTarget } of pendingFails) check.fail = check.mask = flatFirstSlot[flatTarget]!;
   while (slots.length % BLOCK !== 0 || slots.length === 0) slots.push(PAD);
   return { family, chain: hook, policy: flat.policy, firstSlot, slots, flatFirstSlot, flat };
 }
@@ -222,13 +328,13 @@ function terminal(r: FlatRule): SlotAction {
 }
 
 /** Lays out all lists one after another, each starting at a block boundary. */
-export function buildSlotLists(chains: readonly FlatChain[]): SlotList[] {
+export function buildSlotLists(chains: readonly FlatChain[], rates: RatePlan = NO_RATES): SlotList[] {
   const cache: StepCache = new WeakMap();
   const out: SlotList[] = [];
   let next = 0;
   for (const chain of chains) {
     if (chain.rules.length === 0) continue;
-    const list = buildSlotList(chain, next, cache);
+    const list = buildSlotList(chain, next, cache, rates);
     out.push(list);
     next += list.slots.length;
   }

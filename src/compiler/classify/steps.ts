@@ -13,7 +13,8 @@
  * - `-i`/`-o` where the hook has no such device compare against "" (nulldevname), decided
  *   here; `-m mac` never matches at OUTPUT.
  * - `-m mark` is not indexed: a post-check on candidate rules; so are `-m state` and
- *   `-m conntrack` (./stateful.ts), whose checks read the packet's connection.
+ *   `-m conntrack` (./stateful.ts), whose checks read the packet's connection, and `-m limit`
+ *   / `-m hashlimit` (./rate-limits.ts), whose checks spend tokens.
  */
 import type { AddrType, Family, FilterHook, Match, Neg, Range, Rule } from '../ir.js';
 import type { Expansion } from '../flatten/types.js';
@@ -30,6 +31,7 @@ import {
 } from './atoms.js';
 import { ADDRTYPE, HDR, type FieldId } from './fields.js';
 import { conntrackChecks, ownerChecks, recentChecks, setChecks, stateChecks, type CtCheck, type OwnerCheck, type RecentCheck, type SetCheck } from './stateful.js';
+import { NO_RATES, rateCheck, type RateCheck, type RatePlan } from './rate-limits.js';
 
 export interface FieldTerm {
   field: FieldId;
@@ -47,7 +49,8 @@ export type PostCheck =
   | CtCheck
   | SetCheck
   | RecentCheck
-  | OwnerCheck;
+  | OwnerCheck
+  | RateCheck;
 
 export interface Step {
   /** All must hold. */
@@ -71,9 +74,12 @@ function rangeTerm(field: FieldId, n: Neg<Range>): FieldTerm {
   return term(field, n.negated, [interval(n.value.from, n.value.to)]);
 }
 
-/** The steps of one expansion of `rule` at `hook`. Precondition: the rule passed {@link unsupportedParts}. */
-export function ruleSteps(rule: Rule, expansion: Expansion, family: Family, hook: FilterHook): Step[] {
-  return [...baseSteps(rule, expansion, family, hook), ...rule.matches.map((m) => moduleStep(m, family, hook))];
+/**
+ * The steps of one expansion of `rule` at `hook`. Precondition: the rule passed
+ * {@link unsupportedParts}, and `rates` plans its rate-limit matches.
+ */
+export function ruleSteps(rule: Rule, expansion: Expansion, family: Family, hook: FilterHook, rates: RatePlan = NO_RATES): Step[] {
+  return [...baseSteps(rule, expansion, family, hook), ...rule.matches.map((m) => moduleStep(m, family, hook, expansion, rates))];
 }
 
 function baseSteps(rule: Rule, expansion: Expansion, family: Family, hook: FilterHook): Step[] {
@@ -141,7 +147,7 @@ function tcpFlagValues(mask: number, comp: number): number[] {
 
 const PKT_TYPES = { unicast: 0, host: 0, broadcast: 1, multicast: 2, otherhost: 3, outgoing: 4, loopback: 5 } as const;
 
-function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
+function moduleStep(m: Match, family: Family, hook: FilterHook, expansion: Expansion, rates: RatePlan): Step {
   const step: Step = { terms: [], checks: [], hotdrop: [] };
   const t = step.terms;
   switch (m.module) {
@@ -242,6 +248,13 @@ function moduleStep(m: Match, family: Family, hook: FilterHook): Step {
       return step;
     case 'comment':
       return step;
+    case 'limit':
+    case 'hashlimit': {
+      const check = rateCheck(m, expansion.index, rates);
+      if (!check) throw new Error(`internal error: the ${m.module} match at line ${m.span.start.line} is not in the rate-limit plan`);
+      step.checks.push(check);
+      return step;
+    }
     default:
       // Refused by unsupportedParts() before classification.
       step.never = true;

@@ -9,8 +9,6 @@ import { conntrackProblem, recentProblem, setProblem } from './stateful.js';
 
 /** Modules not compiled yet, with the reason shown to the user. */
 const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
-  limit: 'rate limits are not compiled yet',
-  hashlimit: 'rate limits are not compiled yet',
   connlimit: 'nf_conncount keeps its own per-rule lists of connections, which a TC/XDP program can neither read nor rebuild exactly from the conntrack table (no iteration from BPF)',
   statistic: 'random/nth sampling is not compiled yet',
   physdev: 'bridge ports are not visible at a TC/XDP hook',

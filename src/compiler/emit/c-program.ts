@@ -136,6 +136,8 @@ export function emitProgram(inputs: EmitInputs): string {
   const usesSet = cl.checks.some((ch) => ch.kind === 'set');
   const usesRecent = cl.checks.some((ch) => ch.kind === 'recent');
   const usesOwner = cl.checks.some((ch) => ch.kind === 'owner');
+  // Rate limits: decided by the shape (a test shape may include them for rulesets without).
+  const usesRate = shape.rates !== undefined;
   const structs = new Map<string, MapSpec['value']>();
   for (const s of inputs.specs) {
     for (const l of [s.key, s.value]) if (l.def.name !== 'rjc_u32_key') structs.set(l.def.name, l);
@@ -201,6 +203,7 @@ export function emitProgram(inputs: EmitInputs): string {
      */
     #define ${flavor}
     ${usesCt ? '#define RJC_USES_CT /* before rjc.h: REJECT trusts checksums conntrack verified */' : undefined}
+    ${usesRate ? rateDefines(shape.rates!, shape.hashlimit === true) : undefined}
     #include "rjc.h"
     ${usesCt ? '#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
     ${usesSet ? '#define RJC_USES_SET\n#include "rjc_set.h" /* -m set */' : undefined}
@@ -333,7 +336,7 @@ export function emitProgram(inputs: EmitInputs): string {
     		cnt->bytes += bytes;
     	}
     }
-    ${hasChecks ? checksCode() : undefined}
+    ${hasChecks ? checksCode(usesRate) : undefined}
 
     /* Go on at slot \`next\`: drop the candidates before it. */
     static __always_inline void rjc_skip_to(struct rjc_walk *s, __u32 next)
@@ -361,7 +364,7 @@ export function emitProgram(inputs: EmitInputs): string {
     	a = bpf_map_lookup_elem(&rjc_act, &k);
     	if (!a)
     		goto policy;
-    ${hasChecks ? '\tif (a->nchecks && !rjc_checks_pass(s, a))\n\t\treturn 0;' : undefined}
+    ${hasChecks ? (usesRate ? RATE_TAKE : '\tif (a->nchecks && !rjc_checks_pass(s, a))\n\t\treturn 0;') : undefined}
     	if (a->kind == RJC_ACT_HOTDROP${usesHdr ? ' || (a->hotdrop >> s->hdr) & 1' : ''}) {
     		/* A match could not read the packet: the kernel drops it at once, no counter. */
     		s->outcome = RJC_OUT_HOTDROP;
@@ -531,6 +534,7 @@ export function emitProgram(inputs: EmitInputs): string {
     #ifdef RJC_USES_OWNER
     	rjc_owner_prepare(ctx, chain); /* the sending socket's owner (OUTPUT) */
     #endif
+    ${shape.hashlimit ? '#ifdef RJC_USES_HASHLIMIT\n\trjc_hashlimit_prepare(ctx, pkt); /* the addresses and ports hashlimit keys on */\n#endif' : undefined}
     #ifdef RJC_USES_CT
     	/* The connection state the rules' checks read (before conntrack at ingress, after it at egress). */
     	rjc_ct_classify(ctx, pkt, chain == RJC_CHAIN_OUTPUT ? RJC_DIR_EGRESS : RJC_DIR_INGRESS);
@@ -686,11 +690,91 @@ function addrType(): string {
   `;
 }
 
-function checksCode(): string {
+/** Before rjc.h: the rate-limit support of bpf/rjc_limit.h and the sizes of its state maps. */
+function rateDefines(rates: number, hashlimit: boolean): string {
+  return [
+    '#define RJC_USES_RATE /* -m limit / -m hashlimit (bpf/rjc_limit.h) */',
+    `#define RJC_RATES ${rates} /* rate-limit objects per generation (rjc_rl_slot) */`,
+    '/* State maps, shared by every rejectc program of the namespace: the runtime sizes them at load. */',
+    `#define RJC_LIMIT_MAX ${rates}`,
+    `#define RJC_HASHLIMIT_TABLES ${rates}`,
+    '#define RJC_HASHLIMIT_ENTRIES 1024',
+    ...(hashlimit ? ['#define RJC_USES_HASHLIMIT'] : []),
+  ].join('\n');
+}
+
+/** rjc_take()'s post-checks when rate limits are compiled: a failed rule may send the walk on, a hashlimit may hotdrop. */
+const RATE_TAKE = [
+  '\tif (a->nchecks) {',
+  '\t\t__u32 fail = 0;',
+  '\t\tint r = rjc_checks_pass(s, a, &fail);',
+  '',
+  '\t\tif (r == RJC_CHECKS_HOTDROP) {',
+  '\t\t\t/* hashlimit could not key the packet, or its table is full: dropped, no counter. */',
+  '\t\t\ts->outcome = RJC_OUT_HOTDROP;',
+  '\t\t\ts->slot = slot;',
+  '\t\t\treturn 1;',
+  '\t\t}',
+  '\t\tif (!r) {',
+  '\t\t\t/* After a rate limit ran, the rule cannot match any more: go past it (and past the',
+  '\t\t\t * chain it jumps to), so that no other slot of it spends a token again. */',
+  '\t\t\tif (!fail)',
+  '\t\t\t\treturn 0;',
+  '\t\t\trjc_skip_to(s, fail);',
+  '\t\t\treturn s->outcome != RJC_OUT_NONE;',
+  '\t\t}',
+  '\t}',
+].join('\n');
+
+function rateCheckCode(): string {
   return c`
 
-    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack, -m set, -m recent, -m owner. */
-    static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a)
+    #define RJC_CHECKS_HOTDROP 2 /* rjc_checks_pass(): the packet is dropped at once */
+
+    /* -m limit / -m hashlimit (bpf/rjc_limit.h): the rule's object \`index\` lives in the state slot
+     * rjc_rl_slot gives (shared across generations and interfaces). Spends a token. */
+    static __noinline int rjc_rate_check(__u32 gen, __u32 kind, __u32 index, __u32 mode)
+    {
+    	__u32 k = gen * RJC_RATES + index;
+    	const struct rjc_rl_slot *at;
+
+    	if (index >= RJC_RATES)
+    		return RJC_HL_NOMATCH;
+    	at = bpf_map_lookup_elem(&rjc_rl_slot, &k);
+    	if (!at)
+    		return RJC_HL_NOMATCH;
+    	if (kind == RJC_CHK_LIMIT)
+    		return rjc_limit_match(at->slot) ? RJC_HL_MATCH : RJC_HL_NOMATCH;
+    #ifdef RJC_USES_HASHLIMIT
+    	return rjc_hashlimit_check(at->slot, mode);
+    #else
+    	return RJC_HL_NOMATCH;
+    #endif
+    }
+  `;
+}
+
+function checksCode(usesRate: boolean): string {
+  const rateBranch = c`
+    #ifdef RJC_USES_RATE
+    		if (chk->kind == RJC_CHK_LIMIT || chk->kind == RJC_CHK_HASHLIMIT) {
+    			/* From here on, a failure ends the rule: go on at chk->mask. */
+    			int r = rjc_rate_check(s->gen, chk->kind, chk->value, chk->pad[0]);
+
+    			*fail = chk->mask;
+    			if (r == RJC_HL_HOTDROP)
+    				return RJC_CHECKS_HOTDROP;
+    			if (r != RJC_HL_MATCH)
+    				return 0;
+    			continue;
+    		}
+    #endif
+  `;
+  return c`
+    ${usesRate ? rateCheckCode() : undefined}
+
+    /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack, -m set, -m recent, -m owner${usesRate ? ', -m limit, -m hashlimit' : ''}. */
+    static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a${usesRate ? ', __u32 *fail' : ''})
     {
     	for (__u32 i = 0; i < RJC_CHECKS_PER_SLOT; i++) {
     		__u32 k;
@@ -704,6 +788,7 @@ function checksCode(): string {
     		chk = bpf_map_lookup_elem(&rjc_chk, &k);
     		if (!chk)
     			return 0;
+    ${usesRate ? rateBranch : undefined}
     #ifdef RJC_USES_OWNER
     		if (chk->kind >= RJC_CHK_OWNER_SOCKET && chk->kind <= RJC_CHK_OWNER_GID) {
     			/* -m owner (bpf/rjc_owner.h). */

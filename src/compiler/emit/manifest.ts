@@ -93,6 +93,41 @@ export interface CounterJson {
   text: string;
 }
 
+/** Where a rate-limit object's rule is written. */
+interface RatePlaceJson {
+  index: number;
+  family: Family;
+  chain: string;
+  ruleNumber: number;
+  file: string;
+  line: number;
+  column: number;
+  text: string;
+}
+
+/** A -m limit bucket: one match of one kernel entry of a rule (rjc_rl_slot index `index`). */
+export interface LimitJson extends RatePlaceJson {
+  kind: 'limit';
+  /** Which -m limit of the rule (0-based). */
+  ordinal: number;
+  expansion: number;
+  expansions: number;
+  /** nft: iptables-nft's native limit (ns); legacy: xt_limit (jiffies). */
+  backend: 'nft' | 'legacy';
+  /** What iptables stores: the interval in 1/10000 s, and the burst. */
+  avg: number;
+  burst: number;
+}
+
+/** A hashlimit table, as its creating rule (the place) configures it: struct hashlimit_cfg3. */
+export interface HashlimitJson extends RatePlaceJson {
+  kind: 'hashlimit';
+  name: string;
+  cfg: { mode: number; avg: number; burst: number; size: number; max: number; gcInterval: number; expire: number; srcmask: number; dstmask: number; interval: number };
+}
+
+export type RateLimitJson = LimitJson | HashlimitJson;
+
 export interface MapsJson {
   format: typeof MAPS_FORMAT;
   source: string;
@@ -104,6 +139,12 @@ export interface MapsJson {
   chains: ChainJson[];
   rules: RuleJson[];
   counters: CounterJson[];
+  /**
+   * The rate-limit objects the program's -m limit / -m hashlimit checks index (absent when
+   * there are none). Their kernel parameters depend on the host's HZ: the runtime computes
+   * them when it loads the rules (src/runtime/rate-limits.ts).
+   */
+  rateLimits?: RateLimitJson[];
 }
 
 function layoutJson(l: MapSpec['key']): LayoutJson {
@@ -117,6 +158,21 @@ function layoutJson(l: MapSpec['key']): LayoutJson {
 function sourceOf(step: FlatRule['path'][number]): SourceJson {
   const s = step.rule.span;
   return { file: s.file, line: s.start.line, column: s.start.column, chain: step.chain, ruleNumber: step.ruleNumber, expansion: step.expansion.index, text: step.rule.source };
+}
+
+function rateLimitJson(o: Classified['rates']['objects'][number]): RateLimitJson {
+  const s = o.rule.span;
+  const place: RatePlaceJson = { index: o.index, family: o.family, chain: o.chain, ruleNumber: o.ruleNumber, file: s.file, line: s.start.line, column: s.start.column, text: o.rule.source };
+  if (o.kind === 'limit') {
+    return { ...place, kind: 'limit', ordinal: o.ordinal, expansion: o.expansion, expansions: o.expansions, backend: o.backend, avg: o.match.avg, burst: o.match.burst };
+  }
+  const c = o.cfg;
+  return {
+    ...place,
+    kind: 'hashlimit',
+    name: o.name,
+    cfg: { mode: c.mode, avg: Number(c.avg), burst: Number(c.burst), size: c.size, max: c.max, gcInterval: c.gcInterval, expire: c.expire, srcmask: c.srcmask, dstmask: c.dstmask, interval: c.interval },
+  };
 }
 
 export function buildManifest(
@@ -193,6 +249,7 @@ export function buildManifest(
       line: k.rule.span.start.line,
       text: k.rule.source,
     })),
+    ...(c.rates.objects.length > 0 ? { rateLimits: c.rates.objects.map(rateLimitJson) } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  * generation g with {@link forGeneration}.
  */
 import { RECENT_CHECK_KIND, SET_CHECK_KIND } from '../classify/stateful.js';
+import { RATE_CHECK_KIND } from '../classify/rate-limits.js';
 import { rejectCode } from '../../layout/codes.js';
 import type { StructLayout } from '../../layout/struct.js';
 import { FILTER_HOOKS } from '../ir.js';
@@ -57,6 +58,23 @@ const LIST_OF = (family: string, chain: string): number => (family === 'ipv4' ? 
 /** Index of the policy counter of a list in rjc_cnt. */
 export function policyCounterId(c: Classified, list: number): number {
   return c.counters.length + list;
+}
+
+/** rjc_check.kind of a post-check. */
+function checkKind(ch: Classified['checks'][number]): number {
+  switch (ch.kind) {
+    case 'ct':
+    case 'owner':
+      return ch.code;
+    case 'set':
+      return SET_CHECK_KIND;
+    case 'recent':
+      return RECENT_CHECK_KIND;
+    case 'rate':
+      return RATE_CHECK_KIND[ch.module];
+    default:
+      return 1;
+  }
 }
 
 /** The entries of every `ruleset` map of the shape, for generation 0. */
@@ -139,7 +157,7 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       w.keys.writeUInt32LE(i, k);
       w.values.writeUInt32LE(ch.value >>> 0, v + off(value, 'value'));
       w.values.writeUInt32LE(ch.mask >>> 0, v + off(value, 'mask'));
-      w.values.writeUInt8(ch.kind === 'ct' || ch.kind === 'owner' ? ch.code : ch.kind === 'set' ? SET_CHECK_KIND : ch.kind === 'recent' ? RECENT_CHECK_KIND : 1, v + off(value, 'kind'));
+      w.values.writeUInt8(checkKind(ch), v + off(value, 'kind'));
       w.values.writeUInt8(ch.negated ? 1 : 0, v + off(value, 'negated'));
       if (ch.kind === 'owner') {
         // pad[0]: the XT_OWNER_* bits the match tests; pad[1]: those it inverts (bpf/rjc_owner.h).
@@ -156,11 +174,26 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
         w.values.writeUInt8(ch.srcBits, v + off(value, 'pad'));
         w.values.writeUInt8(ch.dirs | (ch.returnNomatch ? 0x80 : 0), v + off(value, 'pad') + 1);
       }
+      if (ch.kind === 'rate') {
+        // value: the rate index; mask: where the walk goes on when the rule stops matching;
+        // pad[0]: the rule's hashlimit mode bits (bpf/rjc_limit.h).
+        w.values.writeUInt8(ch.ruleMode, v + off(value, 'pad'));
+      }
       if (ch.kind === 'ct') {
         // pad[0]: the tuple field; pad[1]: the result without a connection (bpf/rjc_ct.h).
         w.values.writeUInt8(ch.arg, v + off(value, 'pad'));
         w.values.writeUInt8(ch.noConn ? 1 : 0, v + off(value, 'pad') + 1);
       }
+    });
+    return w.done();
+  }
+  if (spec.name === 'rjc_rl_slot') {
+    // Identity: object i in state slot i (what `rejectc run` uses; apply writes its own slots).
+    const w = new Writer(spec, c.rates.objects.length);
+    c.rates.objects.forEach((_, i) => {
+      const { k, v } = w.next();
+      w.keys.writeUInt32LE(i, k);
+      w.values.writeUInt32LE(i, v);
     });
     return w.done();
   }

@@ -217,6 +217,13 @@ const L2_KEY: StructDef = {
   ],
 };
 
+/** rjc_rl_slot's value: where a rate-limit object's state lives. */
+export const RATE_SLOT_STRUCT: StructDef = {
+  name: 'rjc_rl_slot',
+  doc: 'The state slot of a rate-limit object: rjc_limits index (-m limit) or rjc_hl_tables index (hashlimit table).',
+  fields: [{ name: 'slot', type: 'u32', doc: 'slot in the namespace-wide state map' }],
+};
+
 const LEVEL2_VALUE: StructDef = { name: 'rjc_l2_val', doc: 'Level-2 word', fields: [{ name: 'word', type: 'u64', doc: 'slots of the block accepting the class' }] };
 const CLASS_VALUE: StructDef = { name: 'rjc_cls', doc: 'A class id', fields: [{ name: 'cls', type: 'u32', doc: 'class' }] };
 
@@ -348,6 +355,17 @@ export function mapSpecs(shape: Shape): MapSpec[] {
       generation: { kind: 'key', offset: 0 },
       doc: 'Level 2: (field, block, class) -> slots of the block accepting the class, where not the block default.',
     });
+  }
+  if (shape.rates) {
+    specs.push(
+      array(
+        'rjc_rl_slot',
+        RATE_SLOT_STRUCT,
+        shape.rates,
+        'ruleset',
+        'Rate index (rjc_check.value of -m limit / -m hashlimit checks) -> state slot; maps.json: identity, the runtime writes the slots it allocates.',
+      ),
+    );
   }
   specs.push(
     {
