@@ -16,7 +16,7 @@ import { RulesetBuilder, type OptionLowerer } from './lower/ruleset-builder.js';
 import { lowerSaveFile } from './lower/save-file.js';
 import { scriptInvocations } from './lower/script.js';
 import { scanSaveLines } from './lower/save-lines.js';
-import { sourceLines } from './lower/source-lines.js';
+import { lineSource, sourceLines } from './lower/source-lines.js';
 import { Positions } from './lower/positions.js';
 
 export interface ParseOptions {
@@ -65,7 +65,7 @@ export function parseRuleset(text: string, file: string, options: ParseOptions =
     }
     const lines = sourceLines(cst);
     if (form === 'save') {
-      lowerSaveFile(lines, text, lineMap, builder, forced);
+      lowerSaveFile(lineSource(lines), text, lineMap, builder, forced);
     } else {
       const script = scriptInvocations(lines, text, lineMap, forced);
       diagnostics.push(...script.diagnostics);

@@ -154,17 +154,18 @@ interface Resolved {
   inline?: string;
 }
 
+/** Every command-level option word without a glued value (`-A`, `--append`), resolved once. */
+const RESOLVED = new Map<string, Resolved>();
+for (const [letter, spec] of SPECS) RESOLVED.set(`-${letter}`, { letter, spec });
+for (const [long, letter] of LONG) RESOLVED.set(`--${long}`, { letter, spec: SPECS.get(letter)! });
+
 function resolve(text: string): Resolved | undefined {
-  if (text.length === 2) {
-    const spec = text.charCodeAt(0) === 45 ? SPECS.get(text[1]!) : undefined;
-    return spec ? { letter: text[1]!, spec } : undefined;
-  }
-  if (!text.startsWith('--')) return undefined;
+  const plain = RESOLVED.get(text);
+  if (plain || !text.startsWith('--')) return plain;
   const eq = text.indexOf('=');
-  const letter = LONG.get(eq < 0 ? text.slice(2) : text.slice(2, eq));
-  if (letter === undefined) return undefined;
-  const spec = SPECS.get(letter)!;
-  return eq < 0 ? { letter, spec } : { letter, spec, inline: text.slice(eq + 1) };
+  if (eq < 0) return undefined;
+  const letter = LONG.get(text.slice(2, eq));
+  return letter === undefined ? undefined : { letter, spec: SPECS.get(letter)!, inline: text.slice(eq + 1) };
 }
 
 /** True if `text` is an iptables command-level option (`-A`, `--flush`, `-t`, ...). */
@@ -226,7 +227,10 @@ class CommandReader {
       const at = args.length > 0 ? joinSpans(args[0]!.span, args[args.length - 1]!.span) : head;
       return { diagnostics: [diag('E107', at)] };
     }
-    const command: Command = { ...this.cmd, op: this.found.op, opWord: this.found.opWord, ruleWords: this.ruleWords };
+    const command = this.cmd as Command;
+    command.op = this.found.op;
+    command.opWord = this.found.opWord;
+    command.ruleWords = this.ruleWords;
     return { command, diagnostics: this.diagnostics };
   }
 

@@ -42,7 +42,19 @@ type ChainState = Omit<Chain, 'kind'>;
 interface TableState {
   name: TableName;
   span: Span;
+  /** In order; change them through {@link setChains} / {@link addChain} so `byName` follows. */
   chains: ChainState[];
+  byName: Map<string, ChainState>;
+}
+
+function setChains(t: TableState, chains: ChainState[]): void {
+  t.chains = chains;
+  t.byName = new Map(chains.map((c) => [c.name, c]));
+}
+
+function addChain(t: TableState, chain: ChainState): void {
+  t.chains.push(chain);
+  t.byName.set(chain.name, chain);
 }
 
 interface FamilyState {
@@ -94,7 +106,8 @@ export class RulesetBuilder {
     const fam = this.family(family);
     let t = fam.tables.find((x) => x.name === name);
     if (!t) {
-      t = { name, span, chains: BUILTIN_CHAINS[name].map((c) => ({ name: c, builtin: true, span, rules: [] })) };
+      t = { name, span, chains: [], byName: new Map() };
+      setChains(t, BUILTIN_CHAINS[name].map((c) => ({ name: c, builtin: true, span, rules: [] })));
       fam.tables.push(t);
     }
     return t;
@@ -104,7 +117,7 @@ export class RulesetBuilder {
   resetTable(family: Family, name: TableName, span: Span): TableState {
     const t = this.table(family, name, span);
     t.span = span;
-    t.chains = t.chains.filter((c) => c.builtin);
+    setChains(t, t.chains.filter((c) => c.builtin));
     for (const c of t.chains) c.rules = [];
     return t;
   }
@@ -114,12 +127,12 @@ export class RulesetBuilder {
    * any other name is created as a user chain, which cannot have a policy.
    */
   declareChain(t: TableState, name: Word, policy: Word | undefined, counters: Counters | undefined, span: Span): void {
-    let chain = t.chains.find((c) => c.name === name.text);
+    let chain = t.byName.get(name.text);
     if (!chain || !chain.builtin) {
       if (chain) return this.report('E301', name.span, { chain: name.text });
       if (!this.validNewName(name)) return;
       chain = { name: name.text, builtin: false, span, rules: [] };
-      t.chains.push(chain);
+      addChain(t, chain);
     } else {
       chain.span = span;
     }
@@ -250,7 +263,7 @@ export class RulesetBuilder {
     if (hasErrors(lowered.diagnostics)) return undefined;
     const target = lowered.target;
     if (target?.target === 'jump') {
-      const to = t.chains.find((c) => c.name === target.chain);
+      const to = t.byName.get(target.chain);
       if (!to) {
         if (IPTABLES_TARGET_NAMES.has(target.chain)) {
           // iptables would load the target extension of that name; rejectc does not know it.
@@ -273,11 +286,11 @@ export class RulesetBuilder {
   }
 
   private newChain(t: TableState, name: Word): void {
-    const existing = t.chains.find((c) => c.name === name.text);
+    const existing = t.byName.get(name.text);
     if (existing?.builtin) return this.report('E309', name.span, { chain: name.text, table: t.name });
     if (existing) return this.report('E301', name.span, { chain: name.text });
     if (!this.validNewName(name)) return;
-    t.chains.push({ name: name.text, builtin: false, span: name.span, rules: [] });
+    addChain(t, { name: name.text, builtin: false, span: name.span, rules: [] });
   }
 
   /** iptables' checks on a new chain name (xshared.c / iptables.c `-N`, `-E`). */
@@ -304,7 +317,7 @@ export class RulesetBuilder {
     if (chain.builtin) return this.report('E309', name.span, { chain: name.text, table: t.name });
     const problem = this.deletionProblem(t, chain);
     if (problem) return this.report('E311', name.span, { chain: name.text, reason: problem });
-    t.chains = t.chains.filter((c) => c !== chain);
+    setChains(t, t.chains.filter((c) => c !== chain));
   }
 
   /**
@@ -322,7 +335,7 @@ export class RulesetBuilder {
         this.report('E311', c.span, { chain: c.name, reason: problem });
       }
     }
-    t.chains = t.chains.filter((c) => c.builtin || stays.has(c));
+    setChains(t, t.chains.filter((c) => c.builtin || stays.has(c)));
   }
 
   private deletionProblem(t: TableState, chain: ChainState): string | undefined {
@@ -342,10 +355,12 @@ export class RulesetBuilder {
     const chain = this.chainOrMissing(t, from, true);
     if (!chain) return;
     if (chain.builtin) return this.report('E314', from.span, { chain: from.text, table: t.name });
-    if (t.chains.some((c) => c.name === to.text)) return this.report('E301', to.span, { chain: to.text });
+    if (t.byName.has(to.text)) return this.report('E301', to.span, { chain: to.text });
     if (!this.validNewName(to)) return;
     for (const c of t.chains) for (const r of c.rules) if (r.target?.target === 'jump' && r.target.chain === from.text) r.target.chain = to.text;
+    t.byName.delete(chain.name);
     chain.name = to.text;
+    t.byName.set(chain.name, chain);
   }
 
   private setPolicy(chain: ChainState, policy: Word, counters: Counters | undefined): void {
@@ -360,7 +375,7 @@ export class RulesetBuilder {
    * `-F X` / `-X X`, that fails harmlessly on a system without the chain).
    */
   private chainOrMissing(t: TableState, name: Word, strict: boolean): ChainState | undefined {
-    const chain = t.chains.find((c) => c.name === name.text);
+    const chain = t.byName.get(name.text);
     if (chain) return chain;
     if (strict) this.report('E300', name.span, { chain: name.text });
     else this.report('W104', name.span, { chain: name.text, table: t.name });

@@ -16,7 +16,7 @@ import { restoreText, restoreUnterminated, restoreWord } from './decode-word.js'
 import { guessFamily, headerInfo } from './family.js';
 import { joinedSource, type Invocation } from './invocation.js';
 import { isTableName, type RulesetBuilder } from './ruleset-builder.js';
-import type { RawToken, SourceLine } from './source-lines.js';
+import type { LineSource, RawToken } from './source-lines.js';
 import type { Word } from './words.js';
 
 export interface SaveFileOptions {
@@ -43,7 +43,7 @@ function parseCounters(image: string): Counters {
  * Returns the file's family (its first block's) and back end. Never throws.
  */
 export function lowerSaveFile(
-  lines: Iterable<SourceLine>,
+  lines: LineSource,
   text: string,
   lineMap: SpanSource,
   builder: RulesetBuilder,
@@ -55,16 +55,15 @@ export function lowerSaveFile(
     diagnostics.push(diag(code, span, params));
 
   let header: ReturnType<typeof headerInfo> = {};
-  for (const line of lines) {
-    if (line.kind !== 'comment') continue;
-    const info = headerInfo(line.token.image);
+  for (const comment of lines.comments()) {
+    const info = headerInfo(comment.image);
     if (info.family) {
       header = info;
       break;
     }
   }
   function* ruleTexts(): Iterable<string[]> {
-    for (const l of lines) if (l.kind === 'commands') for (const c of l.commands) yield c.tokens.map((t) => restoreText(t.image));
+    for (const tokens of lines.commandTokens()) yield tokens.map((t) => restoreText(t.image));
   }
   const fileFamily = options.family ?? header.family ?? guessFamily(ruleTexts()) ?? 'ipv4';
   let family = fileFamily;
@@ -179,15 +178,27 @@ function restoreStrictness(text: string, lineMap: SpanSource): Diagnostic[] {
   while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
-    const line = text.slice(start, end);
-    const body = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (/^[ \t]+$/.test(body)) out.push(diag('W106', lineMap.span(start, start + body.length), { reason: 'a line of only blanks' }));
-    else if (/^COMMIT[ \t]+$/.test(body)) out.push(diag('W106', lineMap.span(start, start + body.length), { reason: 'blanks after COMMIT' }));
-    if (!crlf && line.endsWith('\r')) {
+    const cr = end > start && text.charCodeAt(end - 1) === 13;
+    const bodyEnd = cr ? end - 1 : end;
+    if (bodyEnd > start && onlyBlanks(text, start, bodyEnd)) {
+      out.push(diag('W106', lineMap.span(start, bodyEnd), { reason: 'a line of only blanks' }));
+    } else if (bodyEnd > start + 6 && text.startsWith('COMMIT', start) && onlyBlanks(text, start + 6, bodyEnd)) {
+      out.push(diag('W106', lineMap.span(start, bodyEnd), { reason: 'blanks after COMMIT' }));
+    }
+    if (!crlf && cr) {
       crlf = true;
-      out.push(diag('W106', lineMap.span(start + body.length, end), { reason: 'a CR LF line end; iptables-restore reads the CR as part of the last word' }));
+      out.push(diag('W106', lineMap.span(bodyEnd, end), { reason: 'a CR LF line end; iptables-restore reads the CR as part of the last word' }));
     }
     start = end + 1;
   }
   return out;
+}
+
+/** True if text[from, to) holds only spaces and tabs. */
+function onlyBlanks(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 9) return false;
+  }
+  return true;
 }

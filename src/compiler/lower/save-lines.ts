@@ -15,7 +15,7 @@
  * are iterated, so a large file's lines never live all at once.
  */
 import { SAVE_PATTERNS } from '../../../grammar/tokens.js';
-import type { RawToken, SourceLine } from './source-lines.js';
+import type { LineSource, RawToken, SourceLine } from './source-lines.js';
 
 const sticky = (re: RegExp) => new RegExp(re.source, 'y');
 const TABLE_HEADER = sticky(SAVE_PATTERNS.tableHeader);
@@ -88,10 +88,11 @@ class IntList {
 
 /**
  * The non-blank lines of a save-form text: a table of (kind, first token, token count) per
- * line and (start, end, is-counters) per token. Iterating builds the {@link SourceLine}s; the
- * table can be iterated any number of times.
+ * line and (start, end, is-counters) per token. Iterating builds the {@link SourceLine}s (or
+ * only the comments, or only the commands' tokens); the table can be iterated any number of
+ * times.
  */
-export class SaveLines implements Iterable<SourceLine> {
+export class SaveLines implements LineSource {
   constructor(
     private readonly text: string,
     private readonly lines: IntList,
@@ -101,6 +102,16 @@ export class SaveLines implements Iterable<SourceLine> {
   *[Symbol.iterator](): Iterator<SourceLine> {
     const l = this.lines.data;
     for (let i = 0; i < this.lines.length; i += 3) yield this.line(l[i]!, l[i + 1]!, l[i + 2]!);
+  }
+
+  *comments(): Iterable<RawToken> {
+    const l = this.lines.data;
+    for (let i = 0; i < this.lines.length; i += 3) if (l[i] === COMMENT_LINE) yield this.token(l[i + 1]!);
+  }
+
+  *commandTokens(): Iterable<RawToken[]> {
+    const l = this.lines.data;
+    for (let i = 0; i < this.lines.length; i += 3) if (l[i] === COMMANDS) yield this.range(l[i + 1]!, l[i + 1]! + l[i + 2]!);
   }
 
   private token(index: number): RawToken {

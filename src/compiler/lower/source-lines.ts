@@ -42,6 +42,28 @@ export type SourceLine =
   | { kind: 'commit'; token: RawToken; extra: RawToken[] }
   | { kind: 'commands'; commands: RawCommand[]; comment?: RawToken };
 
+/**
+ * Source lines that can also be read in part without building the others: the comment lines'
+ * tokens, or the tokens of every command. Iterable any number of times.
+ */
+export interface LineSource extends Iterable<SourceLine> {
+  comments(): Iterable<RawToken>;
+  commandTokens(): Iterable<RawToken[]>;
+}
+
+/** A {@link LineSource} over lines already built. */
+export function lineSource(lines: readonly SourceLine[]): LineSource {
+  return {
+    [Symbol.iterator]: () => lines[Symbol.iterator](),
+    *comments() {
+      for (const l of lines) if (l.kind === 'comment') yield l.token;
+    },
+    *commandTokens() {
+      for (const l of lines) if (l.kind === 'commands') for (const c of l.commands) yield c.tokens;
+    },
+  };
+}
+
 function raw(t: IToken): RawToken {
   return { image: t.image, start: t.startOffset, end: t.startOffset + t.image.length, counters: t.tokenType.name === 'Counters' };
 }

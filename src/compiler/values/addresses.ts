@@ -11,19 +11,39 @@ import { fail, invalid, ok, type Parsed } from './result.js';
 // ---------------------------------------------------------------------------------------------
 // IPv4
 
-/** The common case, four decimal parts without leading zeros: read directly. */
-const PLAIN_DOTTED = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+/**
+ * The common case, four decimal parts 0..255 without leading zeros (`192.0.2.1`), read
+ * directly: the value, or -1 for any other text.
+ */
+function plainDottedQuad(text: string): number {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; /* a final '.' closes the last part */
+    if (c === 46) {
+      if (digits === 0 || part > 255 || ++parts > 4) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && part === 0)) {
+      part = part * 10 + (c - 48);
+      digits++;
+    } else {
+      return -1;
+    }
+  }
+  return parts === 4 ? value : -1;
+}
 
 /**
  * iptables' own dotted-quad reader: 1 to 4 parts, each 0..255 in C base-0 notation (`010` is 8,
  * `0x10` is 16); missing trailing parts are zero (`10.1` is 10.1.0.0). A mask must have 4 parts.
  */
 export function parseIpv4(text: string, isMask = false): number | undefined {
-  const plain = PLAIN_DOTTED.exec(text);
-  if (plain) {
-    const [a, b, c, d] = [Number(plain[1]), Number(plain[2]), Number(plain[3]), Number(plain[4])];
-    if (a < 256 && b < 256 && c < 256 && d < 256) return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-  }
+  const plain = plainDottedQuad(text);
+  if (plain >= 0) return plain;
   const parts = text.split('.');
   if (parts.length > 4 || (isMask && parts.length !== 4)) return undefined;
   let value = 0;
@@ -254,18 +274,34 @@ export function parseCidr(text: string, family: Family): Parsed<Cidr> {
     prefix = m.value;
   }
   if (prefix === 0) return ok({ address: family === 'ipv4' ? '0.0.0.0' : '::', prefix: 0 });
-  const canonical = canonicalAddress(addrText, family);
-  if (canonical === undefined) {
+  const address = maskedAddress(addrText, prefix, family);
+  if (address === undefined) {
     const other = canonicalAddress(addrText, family === 'ipv4' ? 'ipv6' : 'ipv4');
     if (other !== undefined) return invalid('address', addrText, `this is an ${family === 'ipv4' ? 'IPv6' : 'IPv4'} address in an ${family === 'ipv4' ? 'iptables' : 'ip6tables'} rule`);
     if (looksLikeHostName(addrText)) return fail('E208', { value: addrText });
     return invalid('address', addrText);
   }
-  return ok({ address: maskAddress(canonical, prefix, family), prefix });
+  return ok({ address, prefix });
+}
+
+/** {@link maskAddress} of the canonical form of `text`, parsed once; undefined if not an address. */
+function maskedAddress(text: string, prefix: number, family: Family): string | undefined {
+  if (family === 'ipv4') {
+    const v = parseIpv4(text);
+    return v === undefined ? undefined : formatIpv4((v & ipv4Mask(prefix)) >>> 0);
+  }
+  const w = parseIpv6(text);
+  if (w === undefined) return undefined;
+  const m = ipv6Mask(prefix);
+  return formatIpv6(w.map((x, i) => x & m[i]!));
 }
 
 /** A comma list of {@link parseCidr} elements (`-s a,b/24`), kept in order with duplicates. */
 export function parseCidrList(text: string, family: Family): Parsed<Cidr[]> {
+  if (!text.includes(',')) {
+    const c = parseCidr(text, family);
+    return c.ok ? ok([c.value]) : c;
+  }
   const out: Cidr[] = [];
   for (const item of text.split(',')) {
     const c = parseCidr(item, family);

@@ -12,7 +12,11 @@ export interface StrtoulResult {
   end: number;
 }
 
-const SPACE = /[ \t\n\v\f\r]/;
+/** C `isspace` in the C locale: space, \t, \n, \v, \f, \r. */
+function isSpace(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  return c === 32 || (c >= 9 && c <= 13);
+}
 
 function digitValue(ch: string): number {
   const c = ch.charCodeAt(0);
@@ -30,7 +34,7 @@ function digitValue(ch: string): number {
  */
 export function strtoul(text: string, base: 0 | 8 | 10 | 16 = 0, from = 0): StrtoulResult {
   let i = from;
-  while (i < text.length && SPACE.test(text[i]!)) i++;
+  while (i < text.length && isSpace(text[i]!)) i++;
   let negative = false;
   if (text[i] === '+' || text[i] === '-') {
     negative = text[i] === '-';
@@ -56,10 +60,29 @@ export function strtoul(text: string, base: 0 | 8 | 10 | 16 = 0, from = 0): Strt
 }
 
 /**
+ * The value of a text of 1 to 15 decimal digits without a leading zero (what {@link strtoul}
+ * reads the same way in base 0 and 10), or -1 for any other text. The common case, read
+ * without the general reader.
+ */
+function plainDecimal(text: string): number {
+  const n = text.length;
+  if (n === 0 || n > 15 || (n > 1 && text.charCodeAt(0) === 48)) return -1;
+  let value = 0;
+  for (let i = 0; i < n; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value;
+}
+
+/**
  * `xtables_strtoui(text, NULL, &v, min, max)`: the whole text must be a number (base 0) within
  * [min, max]. Returns undefined otherwise.
  */
 export function parseUint(text: string, min: number, max: number): number | undefined {
+  const plain = plainDecimal(text);
+  if (plain >= 0) return plain >= min && plain <= max ? plain : undefined;
   const r = strtoul(text);
   if (r.end === 0 || r.end !== text.length) return undefined;
   return r.value >= min && r.value <= max ? r.value : undefined;
@@ -67,6 +90,8 @@ export function parseUint(text: string, min: number, max: number): number | unde
 
 /** Like {@link parseUint} but in base 10 only (iptables options that use `%u` or base 10). */
 export function parseDecimal(text: string, min: number, max: number): number | undefined {
+  const plain = plainDecimal(text);
+  if (plain >= 0) return plain >= min && plain <= max ? plain : undefined;
   const r = strtoul(text, 10);
   if (r.end === 0 || r.end !== text.length) return undefined;
   return r.value >= min && r.value <= max ? r.value : undefined;

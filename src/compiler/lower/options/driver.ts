@@ -44,23 +44,31 @@ type Entry =
   | { owner: 'base'; name: string; option: BaseOption }
   | { owner: MatchSpec | TargetSpec; name: string; option: OptionSpec<unknown> };
 
-type Lookup = { kind: 'found'; entry: Entry } | { kind: 'ambiguous'; candidates: string[] } | { kind: 'unknown' };
+type Found = { kind: 'found'; entry: Entry };
+type Lookup = Found | { kind: 'ambiguous'; candidates: string[] } | { kind: 'unknown' };
 
-const BASE_BY_LONG = new Map<string, BaseOption>();
-const BASE_BY_SHORT = new Map<string, BaseOption>();
+const UNKNOWN: Lookup = { kind: 'unknown' };
+const found = (entry: Entry): Found => ({ kind: 'found', entry });
+
+// Lookup results of exact names, built once (they are never mutated).
+const BASE_BY_LONG = new Map<string, Found>();
+const BASE_BY_SHORT = new Map<string, Found>();
 for (const option of BASE_OPTIONS) {
-  for (const name of option.long) BASE_BY_LONG.set(name, option);
-  if (option.short) BASE_BY_SHORT.set(option.short, option);
+  for (const name of option.long) BASE_BY_LONG.set(name, found({ owner: 'base', name, option }));
+  if (option.short) BASE_BY_SHORT.set(option.short, found({ owner: 'base', name: option.long[0]!, option }));
 }
+const COMMANDS_BY_SHORT = new Map<string, Found>([...COMMAND_LETTERS].map((letter) => [letter, found({ owner: 'base', name: letter, option: BASE_OPTIONS[0]! })]));
 
-const OPTIONS_BY_NAME = new WeakMap<MatchSpec | TargetSpec, Map<string, OptionSpec<unknown>>>();
+const OPTIONS_BY_NAME = new WeakMap<MatchSpec | TargetSpec, Map<string, Found>>();
 
 /** An extension's options by long name (built once per extension). */
-function optionsByName(spec: MatchSpec | TargetSpec): Map<string, OptionSpec<unknown>> {
+function optionsByName(spec: MatchSpec | TargetSpec): Map<string, Found> {
   let map = OPTIONS_BY_NAME.get(spec);
   if (!map) {
     map = new Map();
-    for (const option of spec.options) for (const name of option.names) if (!map.has(name)) map.set(name, option as OptionSpec<unknown>);
+    for (const option of spec.options) {
+      for (const name of option.names) if (!map.has(name)) map.set(name, found({ owner: spec, name, option: option as OptionSpec<unknown> }));
+    }
     OPTIONS_BY_NAME.set(spec, map);
   }
   return map;
@@ -82,11 +90,11 @@ class RuleOptionParser {
   /** Set after an extension we refuse: its options are skipped without further errors. */
   private poisoned = false;
   /** Where -i / -o were given, for the per-chain check. */
-  private readonly ifaceSpans = new Map<'inInterface' | 'outInterface', Span>();
+  private readonly ifaceSpans: { inInterface?: Span; outInterface?: Span } = {};
   /** Base options given so far (iptables allows each once, even when it stores nothing). */
-  private readonly baseGiven = new Set<string>();
-  /** Extensions refused (E201) in this rule, reported once each. */
-  private readonly refused = new Set<string>();
+  private readonly baseGiven = { src: false, dst: false, inInterface: false, outInterface: false };
+  /** Extensions refused (E201) in this rule, reported once each (made at the first). */
+  private refused?: Set<string>;
   /** After an unknown option: its arguments are skipped without further errors. */
   private skippingArgs = false;
 
@@ -122,30 +130,26 @@ class RuleOptionParser {
   // getopt_long lookup
 
   private lookup(tok: Exclude<OptionToken, { kind: 'bang' | 'arg' }>): Lookup {
-    if (tok.kind === 'short') {
-      if (COMMAND_LETTERS.has(tok.letter)) return { kind: 'found', entry: { owner: 'base', name: tok.letter, option: BASE_OPTIONS[0]! } };
-      const option = BASE_BY_SHORT.get(tok.letter);
-      return option ? { kind: 'found', entry: { owner: 'base', name: option.long[0]!, option } } : { kind: 'unknown' };
-    }
+    if (tok.kind === 'short') return COMMANDS_BY_SHORT.get(tok.letter) ?? BASE_BY_SHORT.get(tok.letter) ?? UNKNOWN;
     // getopt_long: an exact name wins (base options first, then extensions newest first) ...
     const base = BASE_BY_LONG.get(tok.name);
-    if (base) return { kind: 'found', entry: { owner: 'base', name: tok.name, option: base } };
+    if (base) return base;
     for (const spec of this.loaded) {
       const option = optionsByName(spec).get(tok.name);
-      if (option) return { kind: 'found', entry: { owner: spec, name: tok.name, option } };
+      if (option) return option;
     }
     // After a refused extension its options are unknown to us: an abbreviation that happens to
     // fit a known option (`--pol` of -m policy vs --policy) is taken as one of its options.
-    if (this.poisoned) return { kind: 'unknown' };
+    if (this.poisoned) return UNKNOWN;
     // ... else a unique prefix (several names of one option count as one).
     const prefixed: Entry[] = [];
     for (const option of BASE_OPTIONS) for (const name of option.long) if (name.startsWith(tok.name)) prefixed.push({ owner: 'base', name, option });
     for (const spec of this.loaded) {
       for (const option of spec.options) for (const name of option.names) if (name.startsWith(tok.name)) prefixed.push({ owner: spec, name, option: option as OptionSpec<unknown> });
     }
-    if (prefixed.length === 0) return { kind: 'unknown' };
+    if (prefixed.length === 0) return UNKNOWN;
     const first = prefixed[0]!;
-    if (prefixed.every((e) => e.owner === first.owner && e.option === first.option)) return { kind: 'found', entry: first };
+    if (prefixed.every((e) => e.owner === first.owner && e.option === first.option)) return found(first);
     return { kind: 'ambiguous', candidates: prefixed.map((e) => `--${e.name}`) };
   }
 
@@ -198,8 +202,8 @@ class RuleOptionParser {
     }
     if (isUnsupportedMatch(name)) {
       this.protoUsed = true;
-      if (!this.refused.has(name)) this.report('E201', at.span, { module: name }, [`implied by "-p ${this.protoText}"`]);
-      this.refused.add(name);
+      if (!this.isRefused(name)) this.report('E201', at.span, { module: name }, [`implied by "-p ${this.protoText}"`]);
+      this.refuse(name);
       this.poisoned = true;
       return true;
     }
@@ -241,7 +245,6 @@ class RuleOptionParser {
       }
       return [];
     }
-    const args: Word[] = [];
     let first = tok.inline ?? this.nextWord();
     if (first && !tok.inline && first.text === '!' && !first.quoted) {
       const value = this.words[this.i];
@@ -255,7 +258,7 @@ class RuleOptionParser {
       this.report('E203', tok.word.span, { option: written });
       return undefined;
     }
-    args.push(first);
+    const args = [first];
     while (args.length < count) {
       const w = this.nextWord();
       if (!w) {
@@ -300,23 +303,7 @@ class RuleOptionParser {
   }
 
   private call(written: string, name: string, negated: boolean, args: readonly Word[], span: Span, optionSpan: Span): OptionCall {
-    const argSpan = (i: number) => args[i]?.span ?? optionSpan;
-    return {
-      written,
-      name,
-      negated,
-      args,
-      span,
-      ctx: this.ctx,
-      arg: (i = 0) => args[i]?.text ?? '',
-      value: <T>(parsed: Parsed<T>, i = 0): T | undefined => {
-        if (parsed.ok) return parsed.value;
-        this.report(parsed.problem.code, argSpan(i), parsed.problem.params, parsed.problem.notes);
-        return undefined;
-      },
-      error: (code, params = {}, i = 0, notes) => this.report(code, argSpan(i), params, notes),
-      neg: <T>(value: T): Neg<T> => ({ negated, value, span }),
-    };
+    return new Call(written, name, negated, args, span, optionSpan, this.ctx, this.diagnostics);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -378,8 +365,8 @@ class RuleOptionParser {
   }
 
   private address(key: 'src' | 'dst', option: BaseOption, arg: Word, negated: boolean, span: Span): void {
-    if (this.baseGiven.has(key)) return this.report('E205', span, { option: `-${option.letter}` });
-    this.baseGiven.add(key);
+    if (this.baseGiven[key]) return this.report('E205', span, { option: `-${option.letter}` });
+    this.baseGiven[key] = true;
     const list = parseCidrList(arg.text, this.ctx.family);
     if (!list.ok) return this.report(list.problem.code, arg.span, list.problem.params, list.problem.notes);
     // `-s 0.0.0.0/0` alone is what iptables stores when there is no -s at all.
@@ -402,9 +389,9 @@ class RuleOptionParser {
   }
 
   private iface(key: 'inInterface' | 'outInterface', option: BaseOption, arg: Word, negated: boolean, span: Span): void {
-    if (this.baseGiven.has(key)) return this.report('E205', span, { option: `-${option.letter}` });
-    this.baseGiven.add(key);
-    this.ifaceSpans.set(key, span);
+    if (this.baseGiven[key]) return this.report('E205', span, { option: `-${option.letter}` });
+    this.baseGiven[key] = true;
+    this.ifaceSpans[key] = span;
     const text = arg.text;
     if (text === '') return this.report('E204', arg.span, { what: 'interface name', value: '', detail: ': it must not be empty' });
     if (text.length > IFNAME_MAX) {
@@ -428,11 +415,19 @@ class RuleOptionParser {
     const other = findMatch(name, this.ctx.family === 'ipv4' ? 'ipv6' : 'ipv4');
     if (other) {
       this.report('E212', arg.span, { what: `match "${name}"`, family: this.ctx.family === 'ipv4' ? 'iptables (IPv4)' : 'ip6tables (IPv6)' });
-    } else if (!this.refused.has(name)) {
+    } else if (!this.isRefused(name)) {
       this.report('E201', arg.span, { module: name }, isUnsupportedMatch(name) ? undefined : ['no such iptables match module is known to rejectc']);
     }
-    this.refused.add(name);
+    this.refuse(name);
     this.poisoned = true;
+  }
+
+  private isRefused(name: string): boolean {
+    return this.refused?.has(name) ?? false;
+  }
+
+  private refuse(name: string): void {
+    (this.refused ??= new Set()).add(name);
   }
 
   private jumpTo(arg: Word, goto: boolean, optionSpan: Span, span: Span): void {
@@ -497,14 +492,7 @@ class RuleOptionParser {
   // Final checks and IR
 
   private finishCall(span: Span, given: readonly string[], matches: readonly Match[] = []): FinishCall {
-    return {
-      ctx: this.ctx,
-      base: this.base,
-      span,
-      given,
-      matches,
-      error: (code, params = {}, at = span, notes) => this.report(code, at, params, notes),
-    };
+    return new Finish(this.ctx, this.base, span, given, matches, this.diagnostics);
   }
 
   /** iptables' "Can't use -o with INPUT" / "Can't use -i with OUTPUT" (iptables.c). */
@@ -513,7 +501,7 @@ class RuleOptionParser {
     const noOut = chain === 'PREROUTING' || chain === 'INPUT';
     const noIn = chain === 'POSTROUTING' || chain === 'OUTPUT';
     const check = (key: 'inInterface' | 'outInterface', flag: string, reason: string) => {
-      const span = this.ifaceSpans.get(key);
+      const span = this.ifaceSpans[key];
       if (span) this.report('E213', span, { what: `"${flag}"`, chain, reason });
     };
     if (noOut) check('outInterface', '-o', 'packets there have no output interface yet');
@@ -523,11 +511,13 @@ class RuleOptionParser {
   private finish(): LoweredRuleOptions {
     this.checkInterfacesForChain();
     this.checkNegatedAddressLists();
-    const matches: Match[] = [];
+    const finished: Match[] = [];
     for (const inst of this.matches) {
       const m = inst.spec.finish(inst.state, this.finishCall(inst.span, inst.given));
-      if (m) matches.push(m);
+      if (m) finished.push(m);
     }
+    // The IR keeps the list: a copy holds only its elements (a pushed-to array keeps spare room).
+    const matches = finished.slice();
     let target: Target | null = null;
     if (this.target) {
       target = this.target.spec.finish(this.target.state, this.finishCall(this.target.span, this.target.given, matches)) ?? null;
@@ -554,6 +544,58 @@ class RuleOptionParser {
 
   private report(code: MessageCode, span: Span, params: Params = {}, notes?: string[]): void {
     this.diagnostics.push(diag(code, span, params, notes));
+  }
+}
+
+/** What an option handler gets (one per option given; methods rather than closures, for speed). */
+class Call implements OptionCall {
+  constructor(
+    readonly written: string,
+    readonly name: string,
+    readonly negated: boolean,
+    readonly args: readonly Word[],
+    readonly span: Span,
+    private readonly optionSpan: Span,
+    readonly ctx: RuleContext,
+    private readonly diagnostics: Diagnostic[],
+  ) {}
+
+  private argSpan(i: number): Span {
+    return this.args[i]?.span ?? this.optionSpan;
+  }
+
+  arg(i = 0): string {
+    return this.args[i]?.text ?? '';
+  }
+
+  value<T>(parsed: Parsed<T>, i = 0): T | undefined {
+    if (parsed.ok) return parsed.value;
+    this.diagnostics.push(diag(parsed.problem.code, this.argSpan(i), parsed.problem.params, parsed.problem.notes));
+    return undefined;
+  }
+
+  error(code: MessageCode, params: Params = {}, i = 0, notes?: string[]): void {
+    this.diagnostics.push(diag(code, this.argSpan(i), params, notes));
+  }
+
+  neg<T>(value: T): Neg<T> {
+    return { negated: this.negated, value, span: this.span };
+  }
+}
+
+/** What an extension's `finish` gets. */
+class Finish implements FinishCall {
+  constructor(
+    readonly ctx: RuleContext,
+    readonly base: BaseMatches,
+    readonly span: Span,
+    readonly given: readonly string[],
+    readonly matches: readonly Match[],
+    private readonly diagnostics: Diagnostic[],
+  ) {}
+
+  error(code: MessageCode, params: Params = {}, at: Span = this.span, notes?: string[]): void {
+    this.diagnostics.push(diag(code, at, params, notes));
   }
 }
 

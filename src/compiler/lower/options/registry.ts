@@ -69,14 +69,29 @@ function familyOk(spec: { family?: Family }, family: Family): boolean {
   return spec.family === undefined || spec.family === family;
 }
 
+/** Specs by name (and alias) per family, in registry order: what `find` over the lists gives. */
+function byName<S extends { name: string; aliases?: readonly string[]; family?: Family }>(specs: readonly S[]): Record<Family, Map<string, S>> {
+  const out: Record<Family, Map<string, S>> = { ipv4: new Map(), ipv6: new Map() };
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    for (const spec of specs) {
+      if (!familyOk(spec, family)) continue;
+      for (const name of [spec.name, ...(spec.aliases ?? [])]) if (!out[family].has(name)) out[family].set(name, spec);
+    }
+  }
+  return out;
+}
+
+const MATCHES_BY_NAME = byName(MATCHES);
+const TARGETS_BY_NAME = byName(TARGETS);
+
 /** The match spec `-m name` loads for `family` (by name or alias), if rejectc parses it. */
 export function findMatch(name: string, family: Family): MatchSpec | undefined {
-  return MATCHES.find((m) => (m.name === name || m.aliases?.includes(name)) && familyOk(m, family));
+  return MATCHES_BY_NAME[family].get(name);
 }
 
 /** The target spec `-j name` loads for `family`, if rejectc parses it. */
 export function findTarget(name: string, family: Family): TargetSpec | undefined {
-  return TARGETS.find((t) => t.name === name && familyOk(t, family));
+  return TARGETS_BY_NAME[family].get(name);
 }
 
 export function isUnsupportedMatch(name: string): boolean {
