@@ -17,7 +17,8 @@
  * impossible places (a line starting with `&&`). Recovery is on, so one bad line never hides
  * the rest of the file.
  */
-import { CstParser, createTokenInstance, type CstNode, type ILexingError, type IRecognitionException, type IToken } from 'chevrotain';
+import type { CstNode, ILexingError, IRecognitionException, IToken } from 'chevrotain';
+import { CstParser, createTokenInstance } from './chevrotain.js';
 import {
   ALL_TOKENS,
   ChainDecl,

@@ -27,7 +27,8 @@
  *
  * Lexing never errors and never throws: `Word` accepts every character the other tokens leave.
  */
-import { createToken, Lexer, type CustomPatternMatcherFunc, type TokenType } from 'chevrotain';
+import type { CustomPatternMatcherFunc, TokenType } from 'chevrotain';
+import { createToken, Lexer } from './chevrotain.js';
 
 /** The two lexer modes, one per input form. */
 export type InputForm = 'save' | 'script';
