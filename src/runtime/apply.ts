@@ -16,6 +16,9 @@
  *    step already done is undone in reverse order: the interfaces are as they were.
  * 3. Commit: the old ruleset's counters are carried over by rule identity into the state
  *    file (stats adds them), the state is written, an old instance's pins are removed.
+ * Rate limits (-m limit, -m hashlimit) keep their state in maps every program of the
+ * namespace shares; the slots of the new ruleset's buckets and tables are planned once per
+ * apply, under the namespace lock (./rate-slots.ts).
  *
  * Detach removes only what the state file says rejectc attached, and only if it is still
  * what is attached (another tool may have replaced it meanwhile).
@@ -33,7 +36,7 @@ import { LibbpfError } from './errors.js';
 import { type HostConfig, readHostConfig } from './host-config.js';
 import { HOST_MAP_NAMES, writeHostMaps } from './host-maps.js';
 import { type LoadedRuleset, type RuntimeConfig, loadArtifact, writeEntries } from './load-artifact.js';
-import { withInterfaceLock } from './lock.js';
+import { withInterfaceLock, withNamespaceLock } from './lock.js';
 import { type Gen, counterSlots, generationSelector, rulesetEntries } from './manifest.js';
 import type { BpfMap } from './map.js';
 import { findIfindex, ifindexOf } from './netns.js';
@@ -48,6 +51,7 @@ import {
   removeInstance,
 } from './pins.js';
 import { BpfProgram } from './program.js';
+import { RATE_STATE_MAPS, RateSlots, collectRateState } from './rate-slots.js';
 import { type InterfaceState, type TcFilterState, readState, removeState, stateDirOf, writeState } from './state.js';
 import { type TcDirection, attachTc, detachTc, queryTc, removeClsactIfUnused } from './tc.js';
 import { type XdpMode, attachXdp, defaultXdpMode, detachXdp, queryXdp } from './xdp.js';
@@ -102,6 +106,8 @@ interface Common {
   /** The old ruleset's counter map (to carry its counts over after the switch). */
   oldCounters: BpfMap | undefined;
   artifact: RulesetArtifact;
+  /** Where the new ruleset's rate limits keep their state (planned once per apply). */
+  rates: RateSlots | undefined;
 }
 
 /** A new program instance, loaded, filled and pinned. */
@@ -216,8 +222,19 @@ async function prepareFlip(base: Common & { old: InterfaceState }, host: HostCon
       const map = configMaps.get(size.name);
       if (map && ((size.maxEntries !== undefined && size.maxEntries !== map.maxEntries) || (size.valueSize !== undefined && size.valueSize !== map.valueSize))) return undefined;
     }
+    // The running program must share the namespace's rate-limit state maps.
+    if (base.rates && !ratesCanFlip(base.rates, base.pinDir, base.old.instance)) return undefined;
     const flip = await fillInactiveGeneration(base, host);
     if (!flip) return undefined;
+    if (base.rates) {
+      const rlSlot = openInstanceMap(base.pinDir, base.old.instance, 'rjc_rl_slot');
+      if (!rlSlot) return undefined;
+      try {
+        base.rates.installFlip(rlSlot, flip.gen);
+      } finally {
+        rlSlot.close();
+      }
+    }
     for (const { name, entries, replace } of config?.entries ?? []) {
       const map = configMaps.get(name);
       if (map && replace) replaceEntries(map, entries);
@@ -226,6 +243,17 @@ async function prepareFlip(base: Common & { old: InterfaceState }, host: HostCon
     return flip;
   } finally {
     configMaps.forEach((x) => x.close());
+  }
+}
+
+/** True when the running instance `n` uses the namespace's rate-limit state maps. */
+function ratesCanFlip(rates: RateSlots, pinDir: string, n: number): boolean {
+  const running = openInstanceMaps(pinDir, n, RATE_STATE_MAPS);
+  if (!running) return false;
+  try {
+    return rates.canFlip(running);
+  } finally {
+    running.forEach((m) => m.close());
   }
 }
 
@@ -278,12 +306,15 @@ function prepareSwap(base: Common, options: ApplyOptions, host: HostConfig): Swa
   const shared = new Map([...openSharedMaps(base.pinDir), ...openNamespaceMaps(base.pinDir)]);
   let loaded: LoadedRuleset | undefined;
   try {
+    // Rate limits: the namespace's state maps, sized for what is in use.
+    const config = base.rates ? { sizes: [...(options.config?.sizes ?? []), ...base.rates.sizes()], entries: options.config?.entries ?? [] } : options.config;
     loaded = loadArtifact(base.artifact, {
       hostConfig: host,
-      reuse: shared,
+      reuse: new Map([...shared, ...(base.rates?.reuse() ?? [])]),
       ...(options.verifierLogDir ? { verifierLogDir: options.verifierLogDir } : {}),
-      ...(options.config ? { config: options.config } : {}),
+      ...(config ? { config } : {}),
     });
+    base.rates?.installNew(loaded.obj.maps, loaded.reused, base.artifact.gen ?? 0);
     // A program that reads the kernel's connection table needs conntrack running (rjc_ct.h).
     if (loaded.obj.maps.has('rjc_ct_scratch')) ensureConntrack();
     // Pinned now, so that the next interface of this apply reuses them.
@@ -298,12 +329,12 @@ function prepareSwap(base: Common, options: ApplyOptions, host: HostConfig): Swa
   }
 }
 
-async function prepare(artifact: RulesetArtifact, ifname: string, ifindex: number, options: ApplyOptions, host: HostConfig): Promise<Prepared> {
+async function prepare(artifact: RulesetArtifact, ifname: string, ifindex: number, options: ApplyOptions, host: HostConfig, rates: RateSlots | undefined): Promise<Prepared> {
   const old = liveState(ifname, ifindex);
   const pinDir = interfacePinDir(ifname);
   const oldCounters = openOldCounters(pinDir, old);
   try {
-    const base: Common = { ifname, ifindex, pinDir, old, oldCounters, artifact };
+    const base: Common = { ifname, ifindex, pinDir, old, oldCounters, artifact, rates };
     const flip = canFlip(old, artifact, options) ? await prepareFlip({ ...base, old }, host, options.config) : undefined;
     return flip ?? prepareSwap(base, options, host);
   } catch (err) {
@@ -462,6 +493,7 @@ function commit(p: Prepared, attached: Pick<InterfaceState, 'tc' | 'xdp'>): Appl
     ...(counters ? { counters: { map: counters.map, slots: [...counters.slots] } } : {}),
     carried,
     carriedReplies: old?.carriedReplies ?? [],
+    ...(p.rates ? { rates: [...p.rates.records] } : {}),
   };
   writeState(state);
   if (p.kind === 'swap' && old) removeInstance(p.pinDir, old.instance);
@@ -485,14 +517,23 @@ function commit(p: Prepared, attached: Pick<InterfaceState, 'tc' | 'xdp'>): Appl
  * interface as it was, on a missing interface, a refused program or a failed attach.
  */
 export async function applyArtifact(artifact: RulesetArtifact, options: ApplyOptions): Promise<ApplyOutcome[]> {
-  const log = options.log ?? (() => {});
   const targets = options.ifnames.map((ifname) => ({ ifname, ifindex: ifindexOf(ifname) }));
   const host = options.hostConfig ?? readHostConfig();
   collectDeadNamespaces();
-  return withLocks(options.ifnames, async () => {
+  return withLocks(options.ifnames, () => withNamespaceLock(options.ifnames[0]!, () => applyLocked(artifact, options, targets, host)));
+}
+
+/** The apply, holding every lock: see the module comment. */
+async function applyLocked(artifact: RulesetArtifact, options: ApplyOptions, targets: { ifname: string; ifindex: number }[], host: HostConfig): Promise<ApplyOutcome[]> {
+  const log = options.log ?? (() => {});
+  const first = options.ifnames[0]!;
+  // Rate limits: slots planned once for all interfaces; state maps that must grow need new programs.
+  const rates = artifact.manifest ? RateSlots.plan(artifact.manifest, host, first, interfacePinDir(first)) : undefined;
+  try {
     const prepared: Prepared[] = [];
+    const prepareOptions = rates?.grow ? { ...options, forceSwap: true } : options;
     try {
-      for (const t of targets) prepared.push(await prepare(artifact, t.ifname, t.ifindex, options, host));
+      for (const t of targets) prepared.push(await prepare(artifact, t.ifname, t.ifindex, prepareOptions, host, rates));
     } catch (err) {
       prepared.forEach((p) => release(p, true));
       throw err;
@@ -522,9 +563,13 @@ export async function applyArtifact(artifact: RulesetArtifact, options: ApplyOpt
     });
     // A ruleset without state matches replaced the last one with them: conntrack goes off, as
     // with iptables (src/runtime/conntrack.ts).
-    if (releaseConntrackIfUnused(options.ifnames[0]!)) log(`rejectc: no program reads conntrack any more: removed nftables table inet ${CONNTRACK_TABLE}`);
+    if (releaseConntrackIfUnused(first)) log(`rejectc: no program reads conntrack any more: removed nftables table inet ${CONNTRACK_TABLE}`);
+    // Hashlimit tables no ruleset of the namespace uses any more: timers stopped, flows gone.
+    collectRateState(first, interfacePinDir(first));
     return outcomes;
-  });
+  } finally {
+    rates?.close();
+  }
 }
 
 /** Removes a directory if it is empty (a namespace's pin directory after its last interface). */
@@ -558,7 +603,7 @@ function otherInterfacesApplied(ifname: string): boolean {
  * its pins and state removed (the kernel dropped its attachments).
  */
 export async function detachInterface(ifname: string): Promise<DetachOutcome> {
-  return withInterfaceLock(ifname, () => {
+  return withInterfaceLock(ifname, async () => {
     const removed: string[] = [];
     const left: string[] = [];
     const state = readState(ifname);
@@ -587,6 +632,8 @@ export async function detachInterface(ifname: string): Promise<DetachOutcome> {
     removeEmptyDir(dirname(pins));
     if (state) removed.push('state');
     removeState(ifname);
+    // Its hashlimit tables, unless another interface's ruleset uses them (./rate-slots.ts).
+    await withNamespaceLock(ifname, () => collectRateState(ifname, pins));
     // No program of this namespace reads conntrack any more: it need not be kept on.
     if (releaseConntrackIfUnused(ifname)) removed.push(`nftables table inet ${CONNTRACK_TABLE}`);
     collectDeadNamespaces();

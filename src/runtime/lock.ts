@@ -28,7 +28,18 @@ export function lockPathOf(ifname: string): string {
  * `fn` may be asynchronous; the lock is held until its promise settles.
  */
 export async function withInterfaceLock<T>(ifname: string, fn: () => T | Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const path = lockPathOf(ifname);
+  return withLockFile(lockPathOf(ifname), `the lock of ${ifname}`, fn, timeoutMs);
+}
+
+/**
+ * Runs `fn` holding the lock of the namespace-wide state of the namespace `anyIfname` is in
+ * (the rate-limit slots, src/runtime/rate-slots.ts). Take it after the interface locks.
+ */
+export async function withNamespaceLock<T>(anyIfname: string, fn: () => T | Promise<T>, timeoutMs = 60_000): Promise<T> {
+  return withLockFile(`${dirname(stateDirOf(anyIfname))}/ns:shared.lock`, 'the lock of the namespace\'s shared state', fn, timeoutMs);
+}
+
+async function withLockFile<T>(path: string, what: string, fn: () => T | Promise<T>, timeoutMs: number): Promise<T> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const fd = openSync(path, 'a', 0o600);
   try {
@@ -38,7 +49,7 @@ export async function withInterfaceLock<T>(ifname: string, fn: () => T | Promise
       const errno = lastErrno();
       if (errno !== EWOULDBLOCK) throw new EnvironmentError(`cannot lock ${path}: ${errnoName(errno)}`);
       if (Date.now() > deadline) {
-        throw new EnvironmentError(`another rejectc invocation holds the lock of ${ifname} (${path})`, 'wait for it to finish and retry');
+        throw new EnvironmentError(`another rejectc invocation holds ${what} (${path})`, 'wait for it to finish and retry');
       }
       await sleep(20);
     }

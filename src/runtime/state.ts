@@ -11,6 +11,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { CounterSlot, Hook } from './artifact.js';
+import type { RateRecord } from './rate-slots.js';
 import { checkIfname, netnsScope } from './netns.js';
 import type { TcDirection } from './tc.js';
 import type { XdpMode } from './xdp.js';
@@ -61,6 +62,8 @@ export interface InterfaceState {
   carried: Record<string, PacketCount>;
   /** Replies sent/suppressed carried over when the reply statistics map could not be reused. */
   carriedReplies: number[];
+  /** The active ruleset's -m limit buckets and hashlimit tables in the namespace's state maps (./rate-slots.ts). */
+  rates?: RateRecord[];
 }
 
 /** The state directory of interface `ifname` in the calling thread's network namespace. */
