@@ -22,7 +22,7 @@ import { decodeIp } from '../src/model/packet.js';
 import { physicalPinPath, pinDirOf } from '../src/runtime/bpffs.js';
 import { BpfMap } from '../src/runtime/libbpf.js';
 import { readState } from '../src/runtime/state.js';
-import { readInterfaceStats } from '../src/runtime/stats.js';
+import { formatStats, readInterfaceStats } from '../src/runtime/stats.js';
 import { compileSender, frameAtoB, kernelHz, outcomes, ruleCounters, sendSchedule, type Scheduled } from './fixtures/limits/kernel-harness.js';
 import { canUseKernel, withPair, type Pair } from './support/netns.js';
 import { ipv4, ipv6, udp } from './support/packets.js';
@@ -248,6 +248,27 @@ describe.skipIf(!root)('-m limit / -m hashlimit: kernel vs rejectc apply (namesp
       });
     });
   }
+
+  it('rejectc stats shows what each bucket lets through now and the flows of each table', async () => {
+    await withPair(async (p) => {
+      const lines = [
+        '-A INPUT -p udp --dport 9 -m limit --limit 1/min --limit-burst 3 -j ACCEPT',
+        '-A INPUT -p udp --dport 10 -m hashlimit --hashlimit-upto 1/min --hashlimit-mode srcip --hashlimit-name rjcstats --hashlimit-htable-size 64 --hashlimit-htable-max 100 -j ACCEPT',
+      ];
+      for (const backend of ['nft', 'legacy'] as const) {
+        await apply(p, saveFile(p, 'ipv4', backend, lines, backend));
+        try {
+          sendSchedule(sender, p.a, p.ifA, frames(p, 'ipv4', [...burstThen(2, 0, 0), { src: '192.0.2.21', dport: 10, atUs: 0 }, { src: '192.0.2.22', dport: 10, atUs: 0 }]));
+          const s = p.b.run(() => readInterfaceStats(p.ifB));
+          expect(s.rateLimits?.limits).toEqual([{ where: expect.stringContaining('.rules:6: -A INPUT -p udp --dport 9 -m limit'), algo: backend === 'nft' ? 'nft' : 'xt', available: 1, burst: 3 }]);
+          expect(s.rateLimits?.tables).toEqual([{ where: expect.stringContaining('"rjcstats" (ipv4'), flows: 2, max: 100 }]);
+          expect(formatStats(s)).toMatch(/Rate limits[^\n]*\n +1 \/ 3 /);
+        } finally {
+          await p.b.runAsync(() => detachCommand({ dev: p.ifB }));
+        }
+      }
+    });
+  });
 
   it('state maps that must grow keep the live buckets and flows (nft)', async () => {
     await withPair(async (p) => {

@@ -180,7 +180,8 @@ export function parseRoutes(family: AddressFamily, rows: Record<string, unknown>
 
 const KNOWN_HZ = [100, 250, 300, 1000];
 
-function jiffiesNow(): number | undefined {
+/** The kernel's jiffies now (from /proc/timer_list), or undefined when it cannot be read. */
+export function jiffiesNow(): number | undefined {
   try {
     const m = /^jiffies: (\d+)$/m.exec(readFileSync('/proc/timer_list', 'utf8'));
     return m ? Number(m[1]) : undefined;

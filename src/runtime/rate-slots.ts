@@ -38,6 +38,8 @@ export interface RateRecord {
   slot: number;
   /** hashlimit: flows the table may hold. */
   maxFlows: number;
+  /** For people: the rule (file:line and text) or the table (name and family). */
+  where?: string;
 }
 
 /** The namespace-wide state maps. */
@@ -74,6 +76,14 @@ export function liveRateRecords(anyIfname: string): RateRecord[] {
 function openPinned(nsDir: string): Map<string, BpfMap> | undefined {
   if (!RATE_STATE_MAPS.every((n) => existsSync(`${nsDir}/${n}`))) return undefined;
   return new Map(RATE_STATE_MAPS.map((n) => [n, BpfMap.openPinned(`${nsDir}/${n}`)]));
+}
+
+function whereOf(p: RateObjectParams): string {
+  const o = p.source;
+  if (o.kind === 'hashlimit') return `hashlimit table "${o.name}" (${o.family}; created by ${o.file}:${o.line})`;
+  const copy = o.expansions > 1 ? ` [copy ${o.expansion + 1}/${o.expansions}]` : '';
+  const which = o.ordinal > 0 ? ` (-m limit #${o.ordinal + 1})` : '';
+  return `${o.file}:${o.line}: ${o.text}${copy}${which}`;
 }
 
 function lowestFree(taken: Set<number>): number {
@@ -138,7 +148,7 @@ export class RateSlots {
         fresh.push(p);
       }
       slots[p.source.index] = slot;
-      records.push({ kind, identity: p.identity, slot, maxFlows: p.maxFlows });
+      records.push({ kind, identity: p.identity, slot, maxFlows: p.maxFlows, where: whereOf(p) });
     }
     const need: Capacities = {
       limits: Math.max(0, ...taken.limit) + 1,

@@ -16,6 +16,7 @@ import { BpfMap, u32 } from './map.js';
 import { findIfindex } from './netns.js';
 import { openInstanceMap } from './pins.js';
 import { type InterfaceState, type PacketCount, readState, writeState } from './state.js';
+import { formatRateStats, readRateStats, type RateStats } from './rate-stats.js';
 
 /** One rule's counters. */
 export interface RuleStats extends PacketCount {
@@ -50,6 +51,8 @@ export interface InterfaceStats {
   replies: ReplyStats;
   /** Reply budget outcomes per kind (sent, refused by the global or the per-source bucket), when the program has a budget. */
   budget?: BudgetStats;
+  /** -m limit buckets and hashlimit tables of the ruleset, when it has some. */
+  rateLimits?: RateStats;
 }
 
 function targetOf(slot: CounterSlot): string {
@@ -161,6 +164,7 @@ export function readInterfaceStats(ifname: string): InterfaceStats {
   }
   const replies = withShared(pinDir, 'rjc_reply_stats', (m) => summarizeReplyStats(perCpuTotals(m, REPLY_STATS_ENTRIES, state.carriedReplies)));
   const budget = withShared(pinDir, LIMIT_MAPS.budgetStats, (m) => (m ? summarizeBudgetStats(perCpuTotals(m, m.maxEntries)) : undefined));
+  const rateLimits = readRateStats(state.rates, pinDir);
   return {
     ifname,
     hook: state.hook,
@@ -171,6 +175,7 @@ export function readInterfaceStats(ifname: string): InterfaceStats {
     chains: groupStats(slots, totals),
     replies,
     ...(budget ? { budget } : {}),
+    ...(rateLimits ? { rateLimits } : {}),
   };
 }
 
@@ -235,6 +240,7 @@ export function formatStats(stats: InterfaceStats, exact = false): string {
       lines.push(` ${num(r.packets, 5)} ${num(r.bytes, 5)} ${r.target.padEnd(10)} ${r.text}  (${r.file}:${r.line}${copy})`);
     }
   }
+  if (stats.rateLimits) lines.push(...formatRateStats(stats.rateLimits));
   lines.push('', 'Replies sent');
   for (const [kind, n] of Object.entries(stats.replies.sent)) lines.push(` ${num(n, 8)} ${kind}`);
   if (stats.budget) {
