@@ -146,7 +146,8 @@ interface PacketSpec {
   cut?: number;
 }
 
-function frameOf(fam: Fam, p: PacketSpec): Uint8Array {
+/** The frame of a packet; at ingress addressed to the receiving device's MAC (else it is OTHERHOST, no filter chain). */
+function frameOf(fam: Fam, p: PacketSpec, mac: string): Uint8Array {
   const peer = ADDR[fam].peers[p.peer]!;
   const local = ADDR[fam].local;
   const [src, dst] = p.egress ? [local, peer] : [peer, local];
@@ -154,7 +155,7 @@ function frameOf(fam: Fam, p: PacketSpec): Uint8Array {
     p.proto === 'tcp' ? tcp({ sport: p.sport, dport: p.dport, flags: 'S' }) : p.proto === 'udp' ? udp({ sport: p.sport, dport: p.dport, payload: [1, 2, 3, 4] }) : icmp({ type: fam === 'ipv4' ? 8 : 128, code: 0, rest: [0, 1, 0, 1] });
   if (p.cut !== undefined) l4 = truncated(l4, p.cut, fam, { src, dst });
   const ip = fam === 'ipv4' ? ipv4({ src, dst }, l4) : ipv6({ src, dst }, l4);
-  return ethernet(ip);
+  return ethernet(ip, p.egress ? {} : { dst: mac });
 }
 
 const save = (backend: 'nf_tables' | 'legacy', lines: string[]) =>
@@ -305,6 +306,7 @@ describe.runIf(canUseKernel())('rate limits in the classifier agree with the mod
         t.ns.run(() => {
           const p = programFor(compiled!);
           const clock = p.obj.maps.get('rjc_test_clock')!;
+          const mac = t.host.interfaces.find((i) => i.name === 'rjd0')!.mac;
           let ns = 10n ** 12n;
           for (const pk of packets) {
             ns += BigInt(pk.gapMs) * 1_000_000n;
@@ -313,7 +315,7 @@ describe.runIf(canUseKernel())('rate limits in the classifier agree with the mod
             v.writeBigUInt64LE(ns, 0);
             v.writeBigUInt64LE(jiffies, 8);
             clock.update(u32(0), v);
-            const frame = frameOf(fam, pk);
+            const frame = frameOf(fam, pk, mac);
             if (!hookView(decodeFrame(frame), { chain: pk.egress ? 'OUTPUT' : 'INPUT' }).ok) continue;
             const pc = { frame, egress: pk.egress, dev: pk.egress ? ('lo' as const) : ('rjd0' as const), mark: pk.mark, env: { rateLimits: state, now: { ns, jiffies } } };
             const r = bothOutcomes(t, p, compiled!, pc);
