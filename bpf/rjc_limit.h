@@ -8,6 +8,9 @@
  *                            "table full" drop; net/netfilter/xt_hashlimit.c
  *  - rjc_hashlimit_pkt_of(): what hashlimit reads from a packet rjc_parse() parsed (defined when
  *                            this file comes after rjc_pkt.h, as in rjc_reject.h)
+ *  - with RJC_USES_HASHLIMIT (the generated classifier): rjc_hashlimit_prepare(ctx, pkt) once
+ *                            per packet, then rjc_hashlimit_check(table, rule_mode) per check
+ *                            (RJC_CHK_LIMIT / RJC_CHK_HASHLIMIT are the checks' rjc_check.kind)
  *  - rjc_reply_budget():     the budget every reply passes before it is sent: a global token
  *                            bucket and a per-peer one, per reply kind (RST, ICMP, ICMPv6), with
  *                            the arithmetic of the kernel's ICMP limiter (icmp_global_allow,
@@ -20,7 +23,8 @@
  *
  * Map sizes: defaults below, which the including program may override before including this
  * file, and which the loader may override before load (bpf_map__set_max_entries; rejectc apply
- * sizes rjc_budget_peers from --reply-limit sources=N):
+ * sizes rjc_budget_peers from --reply-limit sources=N, and the limit state maps, which every
+ * program of a namespace shares, for what is in use: src/runtime/rate-slots.ts):
  *   RJC_LIMIT_MAX          number of -m limit entries (entries of rjc_limits)
  *   RJC_HASHLIMIT_TABLES   number of hashlimit tables (entries of rjc_hl_tables)
  *   RJC_HASHLIMIT_ENTRIES  flows in all tables together (entries of rjc_hl_entries; see

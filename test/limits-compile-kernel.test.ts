@@ -270,6 +270,35 @@ describe.skipIf(!root)('-m limit / -m hashlimit: kernel vs rejectc apply (namesp
     });
   });
 
+  it('hashlimit flows expire and are collected, in the kernel and in rejectc (--hashlimit-htable-expire, -gcinterval)', async () => {
+    await withPair(async (p) => {
+      const lines = ['-A INPUT -p udp -m hashlimit --hashlimit-upto 1/sec --hashlimit-mode srcip --hashlimit-name rjcgc --hashlimit-htable-expire 200 --hashlimit-htable-gcinterval 50 -j ACCEPT'];
+      const sched = frames(p, 'ipv4', [{ src: '192.0.2.31', dport: 9, atUs: 0 }, { src: '192.0.2.32', dport: 9, atUs: 0 }]);
+      const wait = (ms: number) => new Promise((res) => setTimeout(res, ms));
+      // Kernel: /proc/net/ipt_hashlimit/<name> lists the table's flows.
+      for (const line of lines) p.b.exec(['iptables', '-w', ...line.split(' ')]);
+      const kernelFlows = () => p.b.exec(['cat', '/proc/net/ipt_hashlimit/rjcgc']).stdout.split('\n').filter((l) => l.trim() !== '').length;
+      sendSchedule(sender, p.a, p.ifA, sched);
+      const kernelBefore = kernelFlows();
+      await wait(1000);
+      const kernelAfter = kernelFlows();
+      p.b.exec(['iptables', '-w', '-F', 'INPUT']);
+      // rejectc: the table's flows in stats.
+      await apply(p, saveFile(p, 'ipv4', 'nft', lines));
+      try {
+        const flows = () => p.b.run(() => readInterfaceStats(p.ifB)).rateLimits!.tables[0]!.flows;
+        sendSchedule(sender, p.a, p.ifA, sched);
+        const before = flows();
+        await wait(1000);
+        expect({ before, after: flows() }).toEqual({ before: kernelBefore, after: kernelAfter });
+        expect(before).toBe(2);
+        expect(kernelAfter).toBe(0);
+      } finally {
+        await p.b.runAsync(() => detachCommand({ dev: p.ifB }));
+      }
+    });
+  });
+
   it('state maps that must grow keep the live buckets and flows (nft)', async () => {
     await withPair(async (p) => {
       const limit = '-A INPUT -p udp --dport 9 -m limit --limit 1/min --limit-burst 3 -j ACCEPT';
