@@ -46,7 +46,7 @@ export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
 export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[] {
   return [...diagnostics].sort(
     (a, b) =>
-      a.span.file.localeCompare(b.span.file) ||
+      (a.span.file === b.span.file ? 0 : a.span.file.localeCompare(b.span.file)) ||
       a.span.start.offset - b.span.start.offset ||
       a.code.localeCompare(b.code),
   );

@@ -12,7 +12,7 @@
 import type { InputForm } from '../../../grammar/tokens.js';
 import type { Span } from '../span.js';
 import type { SpanSource } from './positions.js';
-import type { Word } from './words.js';
+import { SourceWord, type Word } from './words.js';
 
 /** A shell expansion found in a word: `name` is `IPT` for `$IPT`/`${IPT}`, or `$(...)` as written. */
 export interface Expansion {
@@ -50,10 +50,10 @@ export function decodeWord(image: string, start: number, form: InputForm, lines:
  * {@link restoreUnterminated} to ask whether a quote was left open.
  */
 export function restoreWord(image: string, start: number, lines: SpanSource): Word {
-  const span = lines.span(start, start + image.length);
-  if (!image.includes('"')) return { text: image, span, quoted: false };
+  const end = start + image.length;
+  if (!image.includes('"')) return new SourceWord(image, false, start, end, lines);
   const d = decodeRestore(image);
-  return { text: d.text, span, quoted: d.quoted };
+  return new SourceWord(d.text, d.quoted, start, end, lines);
 }
 
 /** The text of an iptables-restore word (quotes removed), without a place. */

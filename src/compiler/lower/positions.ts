@@ -44,6 +44,14 @@ export class Positions implements SpanSource {
   }
 
   span(startOffset: number, endOffset: number): Span {
-    return { file: this.file, start: this.position(startOffset), end: this.position(endOffset) };
+    const start = this.position(startOffset);
+    // Most spans end on the line they start on (the hint is that line now).
+    const s = this.starts;
+    const next = s[this.hint + 1];
+    const end =
+      endOffset >= startOffset && (next === undefined || endOffset < next)
+        ? { line: start.line, column: endOffset - s[this.hint]! + 1, offset: endOffset }
+        : this.position(endOffset);
+    return { file: this.file, start, end };
   }
 }

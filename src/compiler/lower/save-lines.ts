@@ -4,15 +4,20 @@
  *
  * The general path (grammar/ lexer and CstParser, then {@link sourceLines}) spends most of its
  * time allocating tokens and CST nodes for what is, in a save file, a plain sequence of lines of
- * words. This scanner splits words with the save lexer mode's own patterns
+ * words. This reader splits words with the save lexer mode's own patterns
  * ({@link SAVE_PATTERNS}) in the same order of preference, and gives the same
- * {@link SourceLine}s. Whenever the text holds something the general path would report (a
- * character no token matches, `[p:b]` after `*table` or `COMMIT`, which the grammar refuses), it
- * gives up and returns undefined, so the caller takes the general path and its diagnostics.
- * test/grammar-save-lines.test.ts checks the equivalence on arbitrary text.
+ * {@link SourceLine}s. It is used only for texts where the general path reports nothing:
  *
- * The scan keeps only offsets (one typed array); each {@link SourceLine} is built when the lines
- * are iterated, so a large file's lines never live all at once.
+ * - every character is matched by some token. The only characters no save token matches are
+ *   the white space characters other than the lexer's blanks and line feed (U+00A0, U+2028,
+ *   ...): `SaveWord` takes every other character, and `"` always opens a quoted part. A text
+ *   with any of them anywhere takes the general path.
+ * - the grammar accepts every line. In the save form the only lines it refuses are `*table` and
+ *   `COMMIT` lines with a `[p:b]` token after them; a text where such a line holds anything like
+ *   `[p:b]` takes the general path.
+ *
+ * test/grammar-save-lines.test.ts checks the equivalence on arbitrary text. Lines are split into
+ * words when iterated, so a large file's lines never live all at once.
  */
 import { SAVE_PATTERNS } from '../../../grammar/tokens.js';
 import type { LineSource, RawToken, SourceLine } from './source-lines.js';
@@ -24,13 +29,13 @@ const COMMIT = sticky(SAVE_PATTERNS.commit);
 const COMMENT = sticky(SAVE_PATTERNS.comment);
 const COUNTERS = sticky(SAVE_PATTERNS.counters);
 const WORD = sticky(SAVE_PATTERNS.word);
+/** The save lexer's blanks (`Whitespace`), CR included; a line ends at LF. */
+const BLANKS = /[ \t\f\v\r]*/y;
 
-const LF = 10;
-
-/** The save mode's blanks (`Whitespace`): space, tab, form feed, vertical tab, and CR (of CR LF too). */
-function isBlank(c: number): boolean {
-  return c === 32 || c === 9 || c === 12 || c === 11 || c === 13;
-}
+/** White space no save token matches (anything `\s` but the blanks and LF). */
+const UNMATCHED = /[^\S \t\f\v\r\n]/;
+/** A `*table` or `COMMIT` line with something like `[p:b]` after the keyword. */
+const COUNTERS_AFTER_KEYWORD = new RegExp(`^(?:\\*|${SAVE_PATTERNS.commit.source})[^\\n]*${SAVE_PATTERNS.counters.source}`, 'm');
 
 /** End of the match of sticky `re` at `at`, or -1. */
 function matchEnd(re: RegExp, text: string, at: number): number {
@@ -38,29 +43,24 @@ function matchEnd(re: RegExp, text: string, at: number): number {
   return re.test(text) ? re.lastIndex : -1;
 }
 
-/** Line kinds in the line table; a column-1 token starts every kind but `commands`. */
-const COMMANDS = 0;
-const COMMENT_LINE = 1;
-const TABLE = 2;
-const CHAIN = 3;
-const COMMIT_LINE = 4;
+type HeadKind = Exclude<SourceLine['kind'], 'commands'>;
 
-/** The column-1 token at `at`: its line kind and end, if the line starts with one. */
-function columnOne(text: string, at: number): { kind: number; end: number } | undefined {
-  let kind: number;
+/** The column-1 token at `at`, if the line starts with one: its kind and end. */
+function columnOne(text: string, at: number): { kind: HeadKind; end: number } | undefined {
+  let kind: HeadKind;
   let re: RegExp;
   switch (text.charCodeAt(at)) {
     case 42 /* * */:
-      [kind, re] = [TABLE, TABLE_HEADER];
+      [kind, re] = ['table', TABLE_HEADER];
       break;
     case 58 /* : */:
-      [kind, re] = [CHAIN, CHAIN_DECL];
+      [kind, re] = ['chain', CHAIN_DECL];
       break;
     case 67 /* C */:
-      [kind, re] = [COMMIT_LINE, COMMIT];
+      [kind, re] = ['commit', COMMIT];
       break;
     case 35 /* # */:
-      [kind, re] = [COMMENT_LINE, COMMENT];
+      [kind, re] = ['comment', COMMENT];
       break;
     default:
       return undefined;
@@ -69,114 +69,88 @@ function columnOne(text: string, at: number): { kind: number; end: number } | un
   return end < 0 ? undefined : { kind, end };
 }
 
-/** A growable list of int32s. */
-class IntList {
-  data = new Int32Array(1024);
-  length = 0;
-
-  push(a: number, b: number, c: number): void {
-    if (this.length + 3 > this.data.length) {
-      const bigger = new Int32Array(this.data.length * 2);
-      bigger.set(this.data);
-      this.data = bigger;
-    }
-    this.data[this.length++] = a;
-    this.data[this.length++] = b;
-    this.data[this.length++] = c;
-  }
-}
-
 /**
- * The non-blank lines of a save-form text: a table of (kind, first token, token count) per
- * line and (start, end, is-counters) per token. Iterating builds the {@link SourceLine}s (or
- * only the comments, or only the commands' tokens); the table can be iterated any number of
- * times.
+ * The non-blank lines of a save-form text where the fast path holds. Iterating splits each
+ * line into its words; `comments()` and `commandTokens()` split only the lines they return.
+ * Can be iterated any number of times.
  */
 export class SaveLines implements LineSource {
-  constructor(
-    private readonly text: string,
-    private readonly lines: IntList,
-    private readonly tokens: IntList,
-  ) {}
+  constructor(private readonly text: string) {}
 
   *[Symbol.iterator](): Iterator<SourceLine> {
-    const l = this.lines.data;
-    for (let i = 0; i < this.lines.length; i += 3) yield this.line(l[i]!, l[i + 1]!, l[i + 2]!);
+    for (let at = 0; at <= this.text.length; at = this.lineEnd(at) + 1) {
+      const line = this.line(at);
+      if (line) yield line;
+    }
   }
 
   *comments(): Iterable<RawToken> {
-    const l = this.lines.data;
-    for (let i = 0; i < this.lines.length; i += 3) if (l[i] === COMMENT_LINE) yield this.token(l[i + 1]!);
+    for (let at = 0; at <= this.text.length; at = this.lineEnd(at) + 1) {
+      if (this.text.charCodeAt(at) !== 35 /* # */) continue;
+      const line = this.line(at);
+      if (line?.kind === 'comment') yield line.token;
+    }
   }
 
   *commandTokens(): Iterable<RawToken[]> {
-    const l = this.lines.data;
-    for (let i = 0; i < this.lines.length; i += 3) if (l[i] === COMMANDS) yield this.range(l[i + 1]!, l[i + 1]! + l[i + 2]!);
-  }
-
-  private token(index: number): RawToken {
-    const t = this.tokens.data;
-    const start = t[3 * index]!;
-    const end = t[3 * index + 1]!;
-    return { image: this.text.slice(start, end), start, end, counters: t[3 * index + 2] === 1 };
-  }
-
-  private range(from: number, to: number): RawToken[] {
-    const out: RawToken[] = [];
-    for (let i = from; i < to; i++) out.push(this.token(i));
-    return out;
-  }
-
-  private line(kind: number, first: number, count: number): SourceLine {
-    if (kind === COMMANDS) {
-      const tokens = this.range(first, first + count);
-      return { kind: 'commands', commands: [{ tokens, redirects: [], start: tokens[0]!.start, end: tokens[count - 1]!.end }] };
+    for (let at = 0; at <= this.text.length; at = this.lineEnd(at) + 1) {
+      if (columnOne(this.text, at)) continue;
+      const tokens = this.words(at);
+      if (tokens.length > 0) yield tokens;
     }
-    const token = this.token(first);
-    const rest = this.range(first + 1, first + count);
-    if (kind === COMMENT_LINE) return { kind: 'comment', token };
-    if (kind === CHAIN) return { kind: 'chain', token, words: rest };
-    return { kind: kind === TABLE ? 'table' : 'commit', token, extra: rest };
+  }
+
+  private lineEnd(at: number): number {
+    const end = this.text.indexOf('\n', at);
+    return end < 0 ? this.text.length : end;
+  }
+
+  private token(start: number, end: number, counters: boolean): RawToken {
+    return { image: this.text.slice(start, end), start, end, counters };
+  }
+
+  /** The tokens from `at` to the end of the line: `Counters` before `SaveWord`, unless the word is longer. */
+  private words(at: number): RawToken[] {
+    const text = this.text;
+    const out: RawToken[] = [];
+    for (;;) {
+      at = matchEnd(BLANKS, text, at);
+      if (at >= text.length || text.charCodeAt(at) === 10) return out;
+      const wordEnd = matchEnd(WORD, text, at);
+      const countersEnd = text.charCodeAt(at) === 91 /* [ */ ? matchEnd(COUNTERS, text, at) : -1;
+      const counters = countersEnd >= 0 && wordEnd <= countersEnd;
+      const end = counters ? countersEnd : wordEnd;
+      if (end < 0) return out; // not reached: scanSaveLines sends such texts to the general path
+      out.push(this.token(at, end, counters));
+      at = end;
+    }
+  }
+
+  /** The line starting at `at`, or undefined for a blank line. */
+  private line(at: number): SourceLine | undefined {
+    const head = columnOne(this.text, at);
+    if (!head) {
+      const tokens = this.words(at);
+      if (tokens.length === 0) return undefined;
+      return { kind: 'commands', commands: [{ tokens, redirects: [], start: tokens[0]!.start, end: tokens[tokens.length - 1]!.end }] };
+    }
+    const token = this.token(at, head.end, false);
+    switch (head.kind) {
+      case 'comment':
+        return { kind: 'comment', token };
+      case 'chain':
+        return { kind: 'chain', token, words: this.words(head.end) };
+      default:
+        return { kind: head.kind, token, extra: this.words(head.end) };
+    }
   }
 }
 
 /**
  * The lines of a save-form text, as `sourceLines(parseText(text, 'save').cst)` gives them, or
- * undefined when the general path is needed. Never throws.
+ * undefined when the general path is needed (see the file comment). Never throws.
  */
 export function scanSaveLines(text: string): SaveLines | undefined {
-  const lines = new IntList();
-  const tokens = new IntList();
-  const n = text.length;
-  let count = 0;
-  let at = 0;
-  while (at <= n) {
-    const firstToken = count;
-    const head = columnOne(text, at);
-    if (head) {
-      tokens.push(at, head.end, 0);
-      count++;
-      at = head.end;
-    }
-    let counters = false;
-    // Words up to the end of the line (Counters before SaveWord, unless the word is longer).
-    for (;;) {
-      while (at < n && isBlank(text.charCodeAt(at))) at++;
-      if (at >= n || text.charCodeAt(at) === LF) break;
-      const wordEnd = matchEnd(WORD, text, at);
-      const countersEnd = text.charCodeAt(at) === 91 /* [ */ ? matchEnd(COUNTERS, text, at) : -1;
-      const isCounters = countersEnd >= 0 && wordEnd <= countersEnd;
-      const end = isCounters ? countersEnd : wordEnd;
-      if (end < 0) return undefined; // no token matches: the lexer reports it
-      tokens.push(at, end, isCounters ? 1 : 0);
-      count++;
-      counters ||= isCounters;
-      at = end;
-    }
-    const kind = head ? head.kind : COMMANDS;
-    if (counters && (kind === TABLE || kind === COMMIT_LINE)) return undefined; // a syntax error
-    if (count > firstToken) lines.push(kind, firstToken, count - firstToken);
-    at++; // past the line feed (or past the end)
-  }
-  return new SaveLines(text, lines, tokens);
+  if (UNMATCHED.test(text) || COUNTERS_AFTER_KEYWORD.test(text)) return undefined;
+  return new SaveLines(text);
 }

@@ -9,7 +9,8 @@
  */
 import type { Diagnostic } from '../diagnostics.js';
 import type { BaseMatches, Backend, Counters, Family, Match, Target, TableName } from '../ir.js';
-import type { Span } from '../span.js';
+import { joinSpans, type Span } from '../span.js';
+import type { SpanSource } from './positions.js';
 
 /** One shell word of a rule, after quote removal and continuation joining. */
 export interface Word {
@@ -19,6 +20,34 @@ export interface Word {
   span: Span;
   /** True if any part of the word was quoted (a quoted "!" is a value, not a negation). */
   quoted: boolean;
+}
+
+/**
+ * A word read from the source text, whose span is computed when first asked for. Most words
+ * only lend their start or end to a longer span ({@link spanOfWords}), so their own span is
+ * never built.
+ */
+export class SourceWord implements Word {
+  private placed: Span | undefined;
+
+  /** `start`/`end`: offsets of the word in the text `source` places (quotes included). */
+  constructor(
+    readonly text: string,
+    readonly quoted: boolean,
+    readonly start: number,
+    readonly end: number,
+    readonly source: SpanSource,
+  ) {}
+
+  get span(): Span {
+    return (this.placed ??= this.source.span(this.start, this.end));
+  }
+}
+
+/** The span from the start of word `from` to the end of word `to` (`to` not before `from`). */
+export function spanOfWords(from: Word, to: Word): Span {
+  if (from instanceof SourceWord && to instanceof SourceWord && from.source === to.source) return from.source.span(from.start, to.end);
+  return joinSpans(from.span, to.span);
 }
 
 /** What the option level needs to know about where a rule appears. */

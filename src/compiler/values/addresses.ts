@@ -241,22 +241,20 @@ function looksLikeHostName(text: string): boolean {
  */
 export function parseMaskText(text: string, family: Family): Parsed<number> {
   const max = family === 'ipv4' ? 32 : 128;
-  if (family === 'ipv4') {
-    const dotted = parseIpv4(text, true);
-    if (dotted !== undefined) {
-      const p = ipv4PrefixOf(dotted);
-      return p === undefined ? fail('E211', { value: text }) : ok(p);
-    }
-  } else {
-    const words = parseIpv6(text);
-    if (words !== undefined) {
-      const p = ipv6PrefixOf(words);
-      return p === undefined ? fail('E211', { value: text }) : ok(p);
-    }
-  }
+  // Only a mask written as an address has a '.' or a ':'.
+  const written = text.includes('.') || text.includes(':') ? addressMaskPrefix(text, family) : undefined;
+  if (written) return written;
   const bits = parseUint(text, 0, max);
   if (bits === undefined) return invalid('mask', text, `expected a prefix length 0 to ${max} or a netmask`);
   return ok(bits);
+}
+
+/** The prefix of a mask written as an address of the family, E211 if not contiguous; undefined if not an address. */
+function addressMaskPrefix(text: string, family: Family): Parsed<number> | undefined {
+  const mask = family === 'ipv4' ? parseIpv4(text, true) : parseIpv6(text);
+  if (mask === undefined) return undefined;
+  const p = typeof mask === 'number' ? ipv4PrefixOf(mask) : ipv6PrefixOf(mask);
+  return p === undefined ? fail('E211', { value: text }) : ok(p);
 }
 
 /**

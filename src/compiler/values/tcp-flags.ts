@@ -14,16 +14,17 @@ const SINGLE_FLAGS: readonly (readonly [string, number])[] = [
   ['URG', 0x20],
 ];
 
-const PARSE_NAMES: readonly (readonly [string, number])[] = [...SINGLE_FLAGS, ['ALL', 0x3f], ['NONE', 0]];
+/** The names `parse_tcp_flag` knows, lower case, and their bits. */
+const PARSE_NAMES = new Map<string, number>([...SINGLE_FLAGS, ['ALL', 0x3f] as const, ['NONE', 0] as const].map(([n, bit]) => [n.toLowerCase(), bit]));
 
 /** A comma list of TCP flag names (`SYN,ACK`, `ALL`, `NONE`; empty items ignored) as bits. */
 export function parseTcpFlagList(text: string): Parsed<number> {
   let bits = 0;
   for (const name of text.split(',')) {
     if (name === '') continue;
-    const f = PARSE_NAMES.find(([n]) => n.toLowerCase() === name.toLowerCase());
-    if (!f) return invalid('TCP flag', name, 'expected FIN, SYN, RST, PSH, ACK, URG, ALL or NONE');
-    bits |= f[1];
+    const bit = PARSE_NAMES.get(name.toLowerCase());
+    if (bit === undefined) return invalid('TCP flag', name, 'expected FIN, SYN, RST, PSH, ACK, URG, ALL or NONE');
+    bits |= bit;
   }
   return ok(bits);
 }

@@ -17,7 +17,7 @@ import { joinSpans, type Span } from '../../span.js';
 import { parseCidrList } from '../../values/addresses.js';
 import { implicitModuleName, parseProtocol } from '../../values/protocols.js';
 import type { Parsed } from '../../values/result.js';
-import type { LoweredRuleOptions, RuleContext, Word } from '../words.js';
+import { spanOfWords, type LoweredRuleOptions, type RuleContext, type Word } from '../words.js';
 import { BASE_OPTIONS, COMMAND_LETTERS, IFNAME_MAX, type BaseOption } from './base.js';
 import { findMatch, findTarget, isUnsupportedMatch, isUnsupportedTarget, optionOwners } from './registry.js';
 import type { FinishCall, MatchSpec, OptionCall, OptionSpec, TargetSpec } from './spec.js';
@@ -80,7 +80,7 @@ class RuleOptionParser {
   private readonly base: BaseMatches = {};
   private readonly matches: MatchInstance[] = [];
   /** Extensions whose options are in the getopt table, newest first (iptables merge order). */
-  private readonly loaded: (MatchSpec | TargetSpec)[] = [];
+  private readonly loaded: { spec: MatchSpec | TargetSpec; options: Map<string, Found> }[] = [];
   private target?: TargetInstance;
   private jump?: { chain: string; goto: boolean; span: Span };
   private jumpGiven = false;
@@ -134,8 +134,8 @@ class RuleOptionParser {
     // getopt_long: an exact name wins (base options first, then extensions newest first) ...
     const base = BASE_BY_LONG.get(tok.name);
     if (base) return base;
-    for (const spec of this.loaded) {
-      const option = optionsByName(spec).get(tok.name);
+    for (const { options } of this.loaded) {
+      const option = options.get(tok.name);
       if (option) return option;
     }
     // After a refused extension its options are unknown to us: an abbreviation that happens to
@@ -144,7 +144,7 @@ class RuleOptionParser {
     // ... else a unique prefix (several names of one option count as one).
     const prefixed: Entry[] = [];
     for (const option of BASE_OPTIONS) for (const name of option.long) if (name.startsWith(tok.name)) prefixed.push({ owner: 'base', name, option });
-    for (const spec of this.loaded) {
+    for (const { spec } of this.loaded) {
       for (const option of spec.options) for (const name of option.names) if (name.startsWith(tok.name)) prefixed.push({ owner: spec, name, option: option as OptionSpec<unknown> });
     }
     if (prefixed.length === 0) return UNKNOWN;
@@ -214,8 +214,13 @@ class RuleOptionParser {
     for (const m of this.matches) if (m.spec === spec) m.completed = true;
     const inst: MatchInstance = { spec, state: spec.init(this.ctx), completed: false, span, given: [] };
     this.matches.push(inst);
-    if (!this.loaded.includes(spec)) this.loaded.unshift(spec);
+    this.load(spec);
     return inst;
+  }
+
+  /** Puts an extension's options into the getopt table (once), ahead of earlier ones. */
+  private load(spec: MatchSpec | TargetSpec): void {
+    if (!this.loaded.some((l) => l.spec === spec)) this.loaded.unshift({ spec, options: optionsByName(spec) });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -286,9 +291,8 @@ class RuleOptionParser {
     const negated = { value: bang !== undefined && option.invert === true };
     const args = this.collectArgs(tok, option.args, option.invert === true, negated);
     if (!args) return;
-    const last = args.length > 0 ? args[args.length - 1]!.span : tok.word.span;
-    const span = joinSpans(bang ? bang.span : tok.word.span, last);
-    inst.span = joinSpans(inst.span, last);
+    const span = spanOfWords(bang ?? tok.word, args.length > 0 ? args[args.length - 1]! : tok.word);
+    inst.span = joinSpans(inst.span, span);
     if (inst.given.includes(canonical) && !option.multi) {
       this.report('E205', tok.word.span, { option: `--${canonical}` });
       return;
@@ -299,11 +303,11 @@ class RuleOptionParser {
       return;
     }
     inst.given.push(canonical);
-    option.apply(inst.state, this.call(written, canonical, negated.value, args, span, tok.word.span));
+    option.apply(inst.state, this.call(written, canonical, negated.value, args, span, tok.word));
   }
 
-  private call(written: string, name: string, negated: boolean, args: readonly Word[], span: Span, optionSpan: Span): OptionCall {
-    return new Call(written, name, negated, args, span, optionSpan, this.ctx, this.diagnostics);
+  private call(written: string, name: string, negated: boolean, args: readonly Word[], span: Span, optionWord: Word): OptionCall {
+    return new Call(written, name, negated, args, span, optionWord, this.ctx, this.diagnostics);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -327,7 +331,7 @@ class RuleOptionParser {
     const args = this.collectArgs(tok, option.args, option.invert, negated);
     if (!args) return;
     const arg = args[0];
-    const span = joinSpans(bang ? bang.span : tok.word.span, arg ? arg.span : tok.word.span);
+    const span = spanOfWords(bang ?? tok.word, arg ?? tok.word);
     const neg = negated.value;
     switch (option.id) {
       case 'source':
@@ -344,12 +348,12 @@ class RuleOptionParser {
         this.base.fragment = { negated: neg, span };
         return;
       case 'match':
-        return this.match(arg!, tok.word.span);
+        return this.match(arg!, tok.word);
       case 'jump':
       case 'goto':
-        return this.jumpTo(arg!, option.id === 'goto', tok.word.span, span);
+        return this.jumpTo(arg!, option.id === 'goto', tok.word, span);
       case 'set-counters':
-        return this.setCounters(arg!, tok.word.span);
+        return this.setCounters(arg!, tok.word);
       case 'table':
         if (arg!.text !== this.ctx.table) this.report('E217', arg!.span, { what: `"-t ${arg!.text}"`, reason: `the rule is in table "${this.ctx.table}"; give -t before the chain command` });
         return;
@@ -404,12 +408,12 @@ class RuleOptionParser {
     this.base[key] = m;
   }
 
-  private match(arg: Word, optionSpan: Span): void {
+  private match(arg: Word, optionWord: Word): void {
     const name = arg.text;
     const spec = findMatch(name, this.ctx.family);
     if (spec) {
       this.poisoned = false;
-      this.addMatch(spec, joinSpans(optionSpan, arg.span));
+      this.addMatch(spec, spanOfWords(optionWord, arg));
       return;
     }
     const other = findMatch(name, this.ctx.family === 'ipv4' ? 'ipv6' : 'ipv4');
@@ -430,9 +434,9 @@ class RuleOptionParser {
     (this.refused ??= new Set()).add(name);
   }
 
-  private jumpTo(arg: Word, goto: boolean, optionSpan: Span, span: Span): void {
+  private jumpTo(arg: Word, goto: boolean, optionWord: Word, span: Span): void {
     if (this.jumpGiven) {
-      this.report('E205', optionSpan, { option: goto ? '-g' : '-j' });
+      this.report('E205', optionWord.span, { option: goto ? '-g' : '-j' });
       return;
     }
     this.jumpGiven = true;
@@ -449,7 +453,7 @@ class RuleOptionParser {
       }
       this.target = { spec, state: spec.init(this.ctx), span, given: [] };
       this.poisoned = false;
-      if (!this.loaded.includes(spec)) this.loaded.unshift(spec);
+      this.load(spec);
       return;
     }
     const other = findTarget(name, this.ctx.family === 'ipv4' ? 'ipv6' : 'ipv4');
@@ -466,8 +470,8 @@ class RuleOptionParser {
     this.jump = { chain: name, goto, span };
   }
 
-  private setCounters(arg: Word, optionSpan: Span): void {
-    if (this.counters) return this.report('E205', optionSpan, { option: '-c' });
+  private setCounters(arg: Word, optionWord: Word): void {
+    if (this.counters) return this.report('E205', optionWord.span, { option: '-c' });
     let pcnt = arg.text;
     let bcnt: string | undefined;
     const comma = pcnt.indexOf(',', 1);
@@ -481,7 +485,7 @@ class RuleOptionParser {
         this.i++;
       }
     }
-    if (bcnt === undefined) return this.report('E203', optionSpan, { option: '-c' }, ['-c needs a packet and a byte counter: -c PACKETS BYTES']);
+    if (bcnt === undefined) return this.report('E203', optionWord.span, { option: '-c' }, ['-c needs a packet and a byte counter: -c PACKETS BYTES']);
     const num = /^\s*\d+/;
     if (!num.test(pcnt)) return this.report('E204', arg.span, { what: 'packet counter', value: pcnt, detail: '' });
     if (!num.test(bcnt)) return this.report('E204', arg.span, { what: 'byte counter', value: bcnt, detail: '' });
@@ -555,13 +559,13 @@ class Call implements OptionCall {
     readonly negated: boolean,
     readonly args: readonly Word[],
     readonly span: Span,
-    private readonly optionSpan: Span,
+    private readonly optionWord: Word,
     readonly ctx: RuleContext,
     private readonly diagnostics: Diagnostic[],
   ) {}
 
   private argSpan(i: number): Span {
-    return this.args[i]?.span ?? this.optionSpan;
+    return this.args[i]?.span ?? this.optionWord.span;
   }
 
   arg(i = 0): string {

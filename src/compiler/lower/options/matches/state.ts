@@ -16,19 +16,36 @@ export const CT_STATES: readonly CtState[] = ['INVALID', 'NEW', 'RELATED', 'ESTA
 /** Save order of conntrack statuses (NONE only alone). */
 export const CT_STATUSES: readonly CtStatus[] = ['EXPECTED', 'SEEN_REPLY', 'ASSURED', 'CONFIRMED'];
 
+const LOWER_CASE_NAMES = new WeakMap<readonly string[], Map<string, string>>();
+
+/** `known` by lower-case name (the first of equal names wins, as a search in order would). */
+function byLowerCase<T extends string>(known: readonly T[]): Map<string, T> {
+  let map = LOWER_CASE_NAMES.get(known);
+  if (!map) {
+    map = new Map();
+    for (const k of known) if (!map.has(k.toLowerCase())) map.set(k.toLowerCase(), k);
+    LOWER_CASE_NAMES.set(known, map);
+  }
+  return map as Map<string, T>;
+}
+
 function parseNameList<T extends string>(text: string, known: readonly T[], what: string): Parsed<T[]> {
   const seen = new Set<T>();
+  const names = byLowerCase(known);
   for (const item of text.split(',')) {
-    const found = known.find((k) => k.toLowerCase() === item.toLowerCase());
+    const found = names.get(item.toLowerCase());
     if (!found) return invalid(what, item === '' ? text : item, `expected ${known.join(', ')}`);
     seen.add(found);
   }
   return ok(known.filter((k) => seen.has(k)));
 }
 
+/** The states `-m state` knows (conntrack adds SNAT and DNAT). */
+const STATE_STATES = CT_STATES.slice(0, 5);
+
 /** A comma list of state names (case-insensitive), in save order; SNAT/DNAT only for conntrack. */
 export function parseStates(text: string, allowNat: boolean): Parsed<CtState[]> {
-  return parseNameList(text, allowNat ? CT_STATES : CT_STATES.slice(0, 5), 'state');
+  return parseNameList(text, allowNat ? CT_STATES : STATE_STATES, 'state');
 }
 
 interface StateState {
