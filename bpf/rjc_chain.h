@@ -3,12 +3,14 @@
  * rules run"), and the changes the kernel makes before that chain's hook.
  *
  *   TC egress, locally generated (no ingress device)        -> OUTPUT
+ *   ingress, a frame to another host's MAC (OTHERHOST)      -> RJC_CHAIN_NONE
  *   ingress, destination is an address of this host, a
- *     (subnet) broadcast or multicast address               -> INPUT
+ *     (subnet) broadcast, or a multicast group the device
+ *     joined                                                -> INPUT
  *   ingress, the FIB forwards it (ip_forward() would run)   -> FORWARD, TTL/hop limit - 1
  *   anything else (martians, source routes, no route,
  *     forwarding off, TTL expiring, too big with DF,
- *     forwarded at egress)                                  -> RJC_CHAIN_NONE: the stack
+ *     unjoined groups, forwarded at egress)                 -> RJC_CHAIN_NONE: the stack
  *                                                              drops it or no filter hook runs
  *
  * Measured on this kernel (bpf-notes.md): bpf_fib_lookup() answers FWD_DISABLED for every
@@ -25,6 +27,7 @@
 #include "rjc_layout.h"
 #include "rjc_pkt.h"
 #include "rjc_parse.h"
+#include "rjc_mcast.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -69,7 +72,10 @@ static __always_inline int rjc_addr6_type(const union rjc_addr *a, __u32 ifindex
 }
 
 /* FIB query for a packet arriving on the hook device: does ip_route_input() forward it?
- * Returns the BPF_FIB_LKUP_RET_* code; *oif gets the egress device on success. */
+ * Returns the BPF_FIB_LKUP_RET_* code; *oif gets the egress device on success.
+ * bpf_fib_lookup() refuses IPv6 link-local (and multicast, loopback) addresses outright
+ * ("never forwarded"); ip6_route_input() routes by destination, the source only matters for
+ * source-specific routes: such a source is asked as ::. */
 static __always_inline int rjc_fib_forward(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __u32 *oif)
 {
 	struct bpf_fib_lookup p = {};
@@ -91,7 +97,8 @@ static __always_inline int rjc_fib_forward(rjc_ctx_t *ctx, struct rjc_pkt *pkt, 
 	} else {
 		p.family = AF_INET6;
 		p.flowinfo = bpf_htonl((__u32)pkt->tos << 20);
-		__builtin_memcpy(p.ipv6_src, pkt->saddr.v6, 16);
+		if (!rjc_ip6_is_linklocal(&pkt->saddr))
+			__builtin_memcpy(p.ipv6_src, pkt->saddr.v6, 16);
 		__builtin_memcpy(p.ipv6_dst, pkt->daddr.v6, 16);
 		p.tot_len = pkt->ip_len;
 	}
@@ -101,22 +108,48 @@ static __always_inline int rjc_fib_forward(rjc_ctx_t *ctx, struct rjc_pkt *pkt, 
 	return rc;
 }
 
+/* fib_validate_source() of a packet that leaves by the device it came in on (with the default
+ * send_redirects 1, rp_filter 0): the full check, a route lookup toward the source, which must
+ * find a unicast route or none. A source behind a blackhole, unreachable or prohibit route, or
+ * a subnet broadcast (the helper answers NOT_FWDED both for those and for "no route"), is a
+ * martian; our own addresses were refused before. Only hairpinned packets pay for it. */
+static __always_inline int rjc_hairpin_source_ok4(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+{
+	struct bpf_fib_lookup p = {};
+	int rc;
+
+	p.family = AF_INET;
+	p.ifindex = rjc_ctx_ifindex(ctx);
+	p.tos = pkt->tos;
+	p.ipv4_src = pkt->daddr.v4;
+	p.ipv4_dst = pkt->saddr.v4;
+	rc = rjc_ctx_fib(ctx, &p, BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (rc == BPF_FIB_LKUP_RET_BLACKHOLE || rc == BPF_FIB_LKUP_RET_UNREACHABLE || rc == BPF_FIB_LKUP_RET_PROHIBIT)
+		return 0;
+	return rjc_addr4_type(pkt->saddr.v4) != RJC_ADDR_BROADCAST;
+}
+
 /* Ingress, IPv4: ip_route_input_rcu()/ip_route_input_slow()'s verdict, reduced to the chains.
  * Martians (the stack drops them before any hook) with the kernel defaults rp_filter 0,
  * accept_local 0, route_localnet 0: multicast or limited-broadcast sources; to a multicast
- * group (ip_mc_validate_source) a loopback source, or 0.0.0.0/8 unless to 224.0.0.0/24 or
- * IGMP; 0.0.0.0/8 sources except to 255.255.255.255 (and 0 -> 0); 0.0.0.0/8 and 127/8
- * destinations, 127/8 sources; and a source that is one of our own addresses
- * (fib_validate_source). */
+ * group (ip_mc_validate_source) a loopback source, or 0.0.0.0 unless to 224.0.0.0/24 or
+ * IGMP; source 0.0.0.0 except to 255.255.255.255 (and 0 -> 0); destination 0.0.0.0 and 127/8
+ * destinations, 127/8 sources; a source that is one of our own addresses
+ * (fib_validate_source); and, going back out the device it came in on, a source whose route
+ * is not unicast. Since Linux 5.3 ipv4_is_zeronet() is 0.0.0.0 only: the rest of 0.0.0.0/8
+ * routes like any address. A multicast group counts only if the device joined it. */
 static __always_inline int rjc_chain_ingress4(rjc_ctx_t *ctx, struct rjc_pkt *pkt)
 {
 	__u32 s = bpf_ntohl(pkt->saddr.v4), d = bpf_ntohl(pkt->daddr.v4), oif = 0;
-	int zero_src = (s >> 24) == 0, own_src, rc;
+	int zero_src = s == 0, own_src, rc;
 
 	if ((s >> 28) == 0xe || s == 0xffffffff)
 		return RJC_CHAIN_NONE;
 	own_src = !zero_src && (s >> 24) != 127 && rjc_addr4_type(pkt->saddr.v4) == RJC_ADDR_LOCAL;
 	if ((d >> 28) == 0xe) {
+		/* ip_check_mc_rcu() first (not joined: -EINVAL), then ip_mc_validate_source(). */
+		if (!rjc_mcast_joined(ctx, pkt))
+			return RJC_CHAIN_NONE;
 		if ((s >> 24) == 127 || own_src)
 			return RJC_CHAIN_NONE;
 		if (zero_src && (d >> 8) != 0xe00000 && pkt->proto != IPPROTO_IGMP)
@@ -125,7 +158,7 @@ static __always_inline int rjc_chain_ingress4(rjc_ctx_t *ctx, struct rjc_pkt *pk
 	}
 	if (d == 0xffffffff || (s == 0 && d == 0))
 		return own_src ? RJC_CHAIN_NONE : RJC_CHAIN_INPUT;
-	if (zero_src || (d >> 24) == 0 || (d >> 24) == 127 || (s >> 24) == 127 || own_src)
+	if (zero_src || d == 0 || (d >> 24) == 127 || (s >> 24) == 127 || own_src)
 		return RJC_CHAIN_NONE;
 	if (rjc_addr4_type(pkt->daddr.v4))
 		return RJC_CHAIN_INPUT;
@@ -134,6 +167,8 @@ static __always_inline int rjc_chain_ingress4(rjc_ctx_t *ctx, struct rjc_pkt *pk
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && !(pkt->flags & RJC_PKT_F_DF))
 		rc = BPF_FIB_LKUP_RET_SUCCESS;
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return RJC_CHAIN_NONE;
+	if (oif == rjc_ctx_ifindex(ctx) && !rjc_hairpin_source_ok4(ctx, pkt))
 		return RJC_CHAIN_NONE;
 	/* ip_forward(): only frames addressed to us at L2, and TTL must survive the hop. */
 	if (pkt->l2 != RJC_L2_HOST || pkt->ttl <= 1)
@@ -145,21 +180,28 @@ static __always_inline int rjc_chain_ingress4(rjc_ctx_t *ctx, struct rjc_pkt *pk
 /* Ingress, IPv6: ip6_rcv_core()/ip6_route_input()/ip6_forward() reduced to the chains. */
 static __always_inline int rjc_chain_ingress6(rjc_ctx_t *ctx, struct rjc_pkt *pkt)
 {
-	__u32 oif = 0;
+	__u32 oif = 0, iif = rjc_ctx_ifindex(ctx);
 	int rc;
 
 	if (rjc_ip6_is_loopback(&pkt->saddr) || rjc_ip6_is_loopback(&pkt->daddr))
 		return RJC_CHAIN_NONE;
-	if (rjc_ip6_is_multicast(&pkt->daddr) || rjc_addr6_type(&pkt->daddr, rjc_ctx_ifindex(ctx)))
+	/* ip6_mc_input(): a group the device has not joined never reaches INPUT. */
+	if (rjc_ip6_is_multicast(&pkt->daddr))
+		return rjc_mcast_joined(ctx, pkt) ? RJC_CHAIN_INPUT : RJC_CHAIN_NONE;
+	if (rjc_addr6_type(&pkt->daddr, iif))
 		return RJC_CHAIN_INPUT;
 
+	/* A link-local destination that is not ours: the FIB helper refuses it (not handled). */
 	rc = rjc_fib_forward(ctx, pkt, &oif);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return RJC_CHAIN_NONE;
-	/* ip6_forward(): L2 unicast only, hop limit > 1, no unspecified/multicast/loopback/
-	 * link-local source, and link-local destinations stay on their link. */
-	if (pkt->l2 != RJC_L2_HOST || pkt->ttl <= 1 || rjc_ip6_is_any(&pkt->saddr) ||
-	    rjc_ip6_is_linklocal(&pkt->saddr) || rjc_ip6_is_linklocal(&pkt->daddr))
+	/* ip6_forward(): L2 unicast only, hop limit > 1; and, only when the packet leaves by
+	 * another device ("security critical"), no unspecified or link-local source. Back out the
+	 * device it came in on, it takes the redirect branch and is forwarded whatever its source
+	 * (multicast and loopback sources never get here: ip6_rcv_core). */
+	if (pkt->l2 != RJC_L2_HOST || pkt->ttl <= 1)
+		return RJC_CHAIN_NONE;
+	if (oif != iif && (rjc_ip6_is_any(&pkt->saddr) || rjc_ip6_is_linklocal(&pkt->saddr)))
 		return RJC_CHAIN_NONE;
 	pkt->oif = oif;
 	return RJC_CHAIN_FORWARD;
@@ -215,6 +257,8 @@ __noinline int rjc_chain_impl(rjc_ctx_t *ctx, struct rjc_pkt *pkt, int dir, int 
 		chain = rjc_ctx_ingress_ifindex(ctx) == 0 ? RJC_CHAIN_OUTPUT : RJC_CHAIN_NONE;
 	} else if (pkt->flags & RJC_PKT_F_RCV_DROP) {
 		chain = RJC_CHAIN_NONE; /* ip_rcv()/ipv6_rcv() drop it */
+	} else if (pkt->l2 == RJC_L2_HOST && rjc_ctx_otherhost(ctx, pkt->dmac)) {
+		chain = RJC_CHAIN_NONE; /* PACKET_OTHERHOST: ip_rcv_core()/ipv6_rcv() drop it */
 	} else if (pkt->family == 4) {
 		chain = rjc_chain_ingress4(ctx, pkt);
 	} else {

@@ -30,6 +30,21 @@
 #error "define exactly one of RJC_FLAVOR_TC or RJC_FLAVOR_XDP before including rjc.h"
 #endif
 
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+/* CO-RE view of the receiving device (struct net_device, no vmlinux.h): libbpf relocates the
+ * fields against the running kernel's BTF; read with BPF_CORE_READ (probe reads, so a NULL or
+ * stale pointer only makes the read fail). rjc_ctx_kdev() gives the hook's device. What the
+ * stack decides from the device's state (its MAC, the multicast groups it joined) is read
+ * live from here rather than copied into maps, so it is never stale. */
+struct in_device___rjc;
+struct inet6_dev___rjc;
+struct net_device___rjc {
+	const unsigned char *dev_addr;
+	struct in_device___rjc *ip_ptr;
+	struct inet6_dev___rjc *ip6_ptr;
+} __attribute__((preserve_access_index));
+
 /* Checksum state of the original packet, as netfilter's reject code would judge it
  * (skb_csum_unnecessary() in nf_reject_verify_csum's callers). */
 #define RJC_CSUM_VERIFY   0  /* CHECKSUM_NONE / COMPLETE / unknown: verify in software */
@@ -47,13 +62,14 @@ typedef struct __sk_buff rjc_ctx_t;
 #define RJC_DROP TC_ACT_SHOT
 #define RJC_FLAVOR_NAME "tc"
 
-/* Minimal CO-RE view of struct sk_buff (no vmlinux.h): only the checksum state bits.
- * preserve_access_index makes libbpf relocate the bitfield against the running kernel. */
+/* Minimal CO-RE view of struct sk_buff (no vmlinux.h): the checksum state bits and the device.
+ * preserve_access_index makes libbpf relocate the fields against the running kernel. */
 struct sk_buff___rjc {
 	__u8 ip_summed : 2;
+	struct net_device___rjc *dev;
 } __attribute__((preserve_access_index));
 
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+#define RJC_PACKET_OTHERHOST 3 /* PACKET_OTHERHOST of linux/if_packet.h */
 
 #define RJC_CHECKSUM_UNNECESSARY 1
 #define RJC_CHECKSUM_PARTIAL 3
@@ -112,6 +128,22 @@ static __always_inline __u32 rjc_ctx_ifindex(rjc_ctx_t *ctx) { return ctx->ifind
 static __always_inline __u32 rjc_ctx_ingress_ifindex(rjc_ctx_t *ctx) { return ctx->ingress_ifindex; }
 
 static __always_inline __u32 rjc_ctx_mark(rjc_ctx_t *ctx) { return ctx->mark; }
+
+/* The device the program runs on, as a kernel pointer for BPF_CORE_READ (NULL if unknown). */
+static __always_inline struct net_device___rjc *rjc_ctx_kdev(rjc_ctx_t *ctx)
+{
+	struct sk_buff___rjc *skb = bpf_cast_to_kern_ctx(ctx);
+
+	return BPF_CORE_READ(skb, dev);
+}
+
+/* Was the frame sent to another host's MAC (PACKET_OTHERHOST)? eth_type_trans() has already
+ * classified it against the receiving device's address: ip_rcv_core() and ipv6_rcv() drop
+ * such frames before any netfilter hook. (Test-run classifies against the context's device.) */
+static __always_inline int rjc_ctx_otherhost(rjc_ctx_t *ctx, const __u8 *dmac)
+{
+	return ctx->pkt_type == RJC_PACKET_OTHERHOST;
+}
 
 /* Checksum state (bpf-notes.md "TCP checksum validation"): read skb->ip_summed through the
  * bpf_cast_to_kern_ctx kfunc. The kernel trusts UNNECESSARY and PARTIAL; COMPLETE is verified
@@ -205,6 +237,37 @@ static __always_inline __u32 rjc_ctx_ifindex(rjc_ctx_t *ctx) { return ctx->ingre
 static __always_inline __u32 rjc_ctx_ingress_ifindex(rjc_ctx_t *ctx) { return ctx->ingress_ifindex; }
 /* XDP runs before any skb exists: there is no mark yet. */
 static __always_inline __u32 rjc_ctx_mark(rjc_ctx_t *ctx) { return 0; }
+
+/* CO-RE views of struct xdp_buff (the kernel context of xdp_md) and its receive queue. */
+struct xdp_rxq_info___rjc {
+	struct net_device___rjc *dev;
+} __attribute__((preserve_access_index));
+
+struct xdp_buff___rjc {
+	struct xdp_rxq_info___rjc *rxq;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct net_device___rjc *rjc_ctx_kdev(rjc_ctx_t *ctx)
+{
+	struct xdp_buff___rjc *xdp = bpf_cast_to_kern_ctx(ctx);
+
+	return BPF_CORE_READ(xdp, rxq, dev);
+}
+
+/* Was the frame sent to another host's MAC? No skb yet, so compare with the receiving
+ * device's current address as eth_type_trans() will (PACKET_OTHERHOST, dropped by
+ * ip_rcv_core() / ipv6_rcv()). 0 when the address cannot be read. */
+static __always_inline int rjc_ctx_otherhost(rjc_ctx_t *ctx, const __u8 *dmac)
+{
+	struct net_device___rjc *dev = rjc_ctx_kdev(ctx);
+	const unsigned char *addr = BPF_CORE_READ(dev, dev_addr);
+	__u8 mac[6];
+
+	if (!addr || bpf_probe_read_kernel(mac, sizeof(mac), addr))
+		return 0;
+	return ((mac[0] ^ dmac[0]) | (mac[1] ^ dmac[1]) | (mac[2] ^ dmac[2]) | (mac[3] ^ dmac[3]) |
+		(mac[4] ^ dmac[4]) | (mac[5] ^ dmac[5])) != 0;
+}
 
 /* XDP has no checksum state: verify in software (bpf-notes.md "Replies from XDP"). The
  * reply path additionally recognises the pseudo-header seed of a CHECKSUM_PARTIAL packet

@@ -303,8 +303,10 @@ static __always_inline int rjc_parse_ip4(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __
 			return RJC_PARSE_STACK_DROPS;
 		sum = (__u32)bpf_csum_diff(0, 0, (__be32 *)scratch->hdr, ihl & 0x3c, 0);
 		pkt->flags |= RJC_PKT_F_IPOPTS;
+		/* Malformed options: ip_rcv_options() drops a received packet; a locally generated
+		 * one (a raw socket's header: the kernel never compiles it) reaches OUTPUT. */
 		if (rjc_csum_ok(sum) && rjc_ip4_options(pkt, scratch))
-			return RJC_PARSE_STACK_DROPS;
+			pkt->flags |= RJC_PKT_F_RCV_DROP | RJC_PKT_F_IPOPTS_BAD;
 	}
 	/* ip_rcv_core(): ip_fast_csum() over the header. */
 	if (!rjc_csum_ok(sum))
@@ -445,6 +447,11 @@ static long rjc_xh_step(__u32 index, void *data)
 		}
 		goto done;
 	}
+	/* ipv6_parse_hopopts(): a hop-by-hop header first must have its 8 bytes and its whole
+	 * length inside the IP packet (pskb_may_pull after the trim to payload_len), or the
+	 * receive path drops the packet. */
+	if (nh == RJC_NEXTHDR_HOP && w->start == w->first && w->start + 8 > w->ip_end)
+		w->bad = 1;
 	if (w->start + 2 > w->ip_end || rjc_ctx_load(w->ctx, w->start, hp, 2))
 		goto unknown; /* find: -EBADMSG; skip: -1 */
 	if (nh == RJC_NEXTHDR_FRAGMENT) {
@@ -530,12 +537,11 @@ static __always_inline int rjc_parse_ip6(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __
 	__builtin_memcpy(pkt->saddr.bytes, &ip6h->saddr, 16);
 	__builtin_memcpy(pkt->daddr.bytes, &ip6h->daddr, 16);
 
-	/* ip6_rcv_core(): multicast source; v4-mapped source (RFC 4291 2.5.5.2); multicast
-	 * destination with scope 0, or interface-local scope arriving from a device. Receive
-	 * only: rjc_chain() acts on it at ingress. */
-	if (pkt->saddr.bytes[0] == 0xff ||
-	    (pkt->saddr.v6[0] == 0 && pkt->saddr.v6[1] == 0 && pkt->saddr.v6[2] == bpf_htonl(0xffff)) ||
-	    (pkt->daddr.bytes[0] == 0xff && ((pkt->daddr.bytes[1] & 0xf) <= 1)))
+	/* ip6_rcv_core(): multicast source; multicast destination with scope 0, or
+	 * interface-local scope arriving from a device. Receive only: rjc_chain() acts on it at
+	 * ingress. (A v4-mapped source is no longer dropped there: the check moved to
+	 * tcp_v6_conn_request(), so INPUT and FORWARD filter such packets.) */
+	if (pkt->saddr.bytes[0] == 0xff || (pkt->daddr.bytes[0] == 0xff && ((pkt->daddr.bytes[1] & 0xf) <= 1)))
 		pkt->flags |= RJC_PKT_F_RCV_DROP;
 
 	if (rjc_parse_ip6_exthdrs(ctx, pkt, l3, ip6h->nexthdr))

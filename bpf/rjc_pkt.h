@@ -42,10 +42,13 @@ union rjc_addr {
 #define RJC_PKT_F_VLAN          0x0100 /* an in-frame 802.1Q tag (XDP only) sits before the IP header */
 #define RJC_PKT_F_EXTHDR_LIMIT  0x0200 /* IPv6: more extension headers than rjc walks (RJC_MAX_EXTHDRS) */
 #define RJC_PKT_F_RCV_DROP      0x0400 /* the receive path drops it before any hook: an IPv4 source route
-                                        * (accept_source_route 0) or CIPSO (no DOI); an IPv6 multicast or
-                                        * v4-mapped source, a multicast destination of scope 0/1, bad
+                                        * (accept_source_route 0), CIPSO (no DOI) or malformed options; an
+                                        * IPv6 multicast source, a multicast destination of scope 0/1, bad
                                         * hop-by-hop options. rjc_chain() hands it to the stack at ingress;
                                         * locally generated (OUTPUT) it is filtered like any packet */
+#define RJC_PKT_F_IPOPTS_BAD    0x0800 /* IPv4 options malformed (ip_options_compile fails): with RCV_DROP;
+                                        * at OUTPUT nothing of them is echoed (the kernel's IPCB options
+                                        * of a raw socket's packet are empty) */
 
 /* rjc_pkt.opt_flags (IPv4 options as ip_options_compile() left them; reply path only) */
 #define RJC_OPT_RR_NEEDADDR 0x01 /* Record Route had room: the receiver fills a slot */

@@ -404,7 +404,9 @@ __noinline int rjc_icmp4_check(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_r
 		if (pkt->icmp_type > RJC_NR_ICMP_TYPES || ((1U << pkt->icmp_type) & RJC_ICMP_ERROR_TYPES))
 			return RJC_NOREPLY_ICMP_ERROR;
 	}
-	if ((pkt->flags & RJC_PKT_F_IPOPTS) && rjc_ip4_options_echo(pkt, sc, r) < 0)
+	/* Malformed options only reach here at OUTPUT (a raw socket's header): the kernel echoes
+	 * from the skb's compiled options, empty for such a packet. */
+	if ((pkt->flags & (RJC_PKT_F_IPOPTS | RJC_PKT_F_IPOPTS_BAD)) == RJC_PKT_F_IPOPTS && rjc_ip4_options_echo(pkt, sc, r) < 0)
 		return RJC_NOREPLY_IPOPTS;
 	if (rc)
 		return rc;

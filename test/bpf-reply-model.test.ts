@@ -19,13 +19,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RejectWith } from '../src/compiler/ir.js';
 import { CHAIN_IDS, CHAIN_NONE, NO_REPLY_REASONS, REJECT_TYPES, decodeStruct, encodeStruct, rejectCode, structLayout } from '../src/layout/index.js';
 import { BpfObject, TC_ACT, XDP_ACTION, findIfindex, u32 } from '../src/runtime/libbpf.js';
-import { readHostConfig } from '../src/runtime/host-config.js';
+import { readHostConfig, readMulticastGroups } from '../src/runtime/host-config.js';
 import { writeHostMaps } from '../src/runtime/host-maps.js';
 import { buildReply, hookView, type ModelEnv } from '../src/model/index.js';
 import { decodeFrame } from '../src/model/packet.js';
-import { isLocalAddress, isSubnetBroadcast } from '../src/model/local.js';
+import { isJoinedGroup, isLocalAddress, isSubnetBroadcast } from '../src/model/local.js';
 import { arbitraryPacket, emptyValues, type PacketValues } from './support/arbitrary-packets.js';
-import { buildHarness, createGoldenHost, type GoldenHost } from './bpf/golden.js';
+import { buildHarness, createGoldenHost, macBytes, REPLIER_MAC, type GoldenHost } from './bpf/golden.js';
 
 const RUNS = Number(process.env['RJC_REPLY_MODEL_RUNS'] ?? 2500);
 const harnessConfig = structLayout('rjc_harness_config');
@@ -39,9 +39,11 @@ interface Site {
   device: string;
   /** Model environment without the chain. */
   env: Omit<ModelEnv, 'chain'>;
+  /** The device a forwarded packet leaves by (FORWARD's -o, and "back out its ingress"). */
+  outOf?(ip: Uint8Array): string;
   values: PacketValues;
   /** The chain the kernel runs for an arriving packet (by destination), or null for none. */
-  chainOf(ip: Uint8Array): 'INPUT' | 'FORWARD' | null;
+  chainOf(ip: Uint8Array, env: Site['env']): 'INPUT' | 'FORWARD' | null;
   /** Why a packet is left out (the reply would need a route the single device cannot give). */
   skip?(ip: Uint8Array): string | null;
 }
@@ -52,17 +54,18 @@ const srcOf = (ip: Uint8Array) => (v4(ip) ? ip.subarray(12, 16) : ip.subarray(8,
 const inPrefix = (addr: Uint8Array, prefix: number[], bits: number) =>
   prefix.every((byte, i) => i * 8 >= bits || ((addr[i]! ^ byte) & (0xff << Math.max(0, 8 - (bits - i * 8)))) === 0);
 
-/** What the host takes in at INPUT: its addresses, (subnet) broadcasts, multicast. */
+/** What the host takes in at INPUT: its addresses, (subnet) broadcasts, the groups the device joined. */
 function inputFor(ip: Uint8Array, env: Site['env'], device: string): boolean {
   const dst = dstOf(ip);
   const full = { ...env, chain: 'INPUT' as const };
+  const joined = (a: Uint8Array) => env.multicastGroups === undefined || isJoinedGroup(a, full, device);
   if (v4(ip)) {
     const zero = srcOf(ip).every((b) => b === 0) && dst.every((b) => b === 0);
-    return dst[0]! >> 4 === 0xe || dst.every((b) => b === 0xff) || isLocalAddress(dst, full) || isSubnetBroadcast(dst, full) || zero;
+    return (dst[0]! >> 4 === 0xe && joined(dst)) || dst.every((b) => b === 0xff) || isLocalAddress(dst, full) || isSubnetBroadcast(dst, full) || zero;
   }
   // Global addresses count on any device, link-local ones only on the arrival device.
   const linkLocal = dst[0] === 0xfe && (dst[1]! & 0xc0) === 0x80;
-  return dst[0] === 0xff || isLocalAddress(dst, full, linkLocal ? device : null);
+  return (dst[0] === 0xff && joined(dst)) || isLocalAddress(dst, full, linkLocal ? device : null);
 }
 
 const lo = [
@@ -76,6 +79,7 @@ const DIRECT: Site = {
   device: 'vB',
   env: {
     inInterface: 'vB',
+    inMac: REPLIER_MAC,
     localAddresses: [{ address: '192.0.2.2', prefix: 24, interface: 'vB' }, { address: '2001:db8::2', prefix: 64, interface: 'vB' }, ...lo],
     reply: { ipv4DefaultTtl: 64, ipv6HopLimit: 64 },
   },
@@ -85,17 +89,17 @@ const DIRECT: Site = {
     ipv4Prefixes: [
       ...Array<string>(6).fill('192.0.2.1/32'),
       ...Array<string>(6).fill('192.0.2.2/32'),
-      '192.0.2.255/32', '224.0.0.1/32', '255.255.255.255/32', '0.0.0.0/32', '127.0.0.1/32', '198.51.100.7/32',
+      '192.0.2.255/32', '224.0.0.1/32', '239.1.2.3/32', '255.255.255.255/32', '0.0.0.0/32', '0.0.0.1/32', '127.0.0.1/32', '198.51.100.7/32',
     ],
     ipv6Prefixes: [
       ...Array<string>(6).fill('2001:db8::1/128'),
       ...Array<string>(6).fill('2001:db8::2/128'),
-      'ff02::1/128', 'fe80::a/128', '::/128', '::ffff:192.0.2.1/128', '2001:db8:5::9/128',
+      'ff02::1/128', 'ff02::16/128', 'fe80::a/128', '::/128', '::ffff:192.0.2.1/128', '2001:db8:5::9/128',
     ],
     ports: [9, 53, 80],
     protocols: [6, 17, 1, 58, 47, 253],
   },
-  chainOf: (ip) => (inputFor(ip, DIRECT.env, 'vB') ? 'INPUT' : null),
+  chainOf: (ip, env) => (inputFor(ip, env, 'vB') ? 'INPUT' : null),
 };
 
 /** The golden router: 198.51.100.126/25 + 2001:db8:a::fe/64 on rS (the program), .129/25 +
@@ -105,7 +109,7 @@ const FORWARD: Site = {
   device: 'rS',
   env: {
     inInterface: 'rS',
-    outInterface: 'rC',
+    inMac: REPLIER_MAC,
     localAddresses: [
       { address: '198.51.100.126', prefix: 25, interface: 'rS' },
       { address: '198.51.100.129', prefix: 25, interface: 'rC' },
@@ -120,22 +124,29 @@ const FORWARD: Site = {
     ipv4Prefixes: [
       ...Array<string>(6).fill('198.51.100.1/32'),
       ...Array<string>(6).fill('198.51.100.130/32'),
-      '198.51.100.126/32', '198.51.100.129/32', '198.51.100.127/32', '198.51.100.255/32', '198.51.100.5/32', '224.0.0.1/32', '203.0.113.9/32',
+      '198.51.100.126/32', '198.51.100.129/32', '198.51.100.127/32', '198.51.100.255/32', '198.51.100.5/32', '224.0.0.1/32', '239.1.2.3/32', '203.0.113.9/32',
     ],
     ipv6Prefixes: [
       ...Array<string>(6).fill('2001:db8:a::1/128'),
       ...Array<string>(6).fill('2001:db8:c::1/128'),
-      '2001:db8:a::fe/128', '2001:db8:c::fe/128', '2001:db8:a::5/128', 'ff02::1/128', 'fe80::a/128', '2001:db8:5::9/128',
+      '2001:db8:a::fe/128', '2001:db8:c::fe/128', '2001:db8:a::5/128', 'ff02::1/128', 'ff02::2/128', 'ff02::16/128', 'fe80::a/128', '::/128',
+      '2001:db8:5::9/128',
     ],
     ports: [9, 53, 80],
     protocols: [6, 17, 1, 58, 47, 253],
   },
-  chainOf: (ip) => {
+  chainOf: (ip, env) => {
     // A router also owns the subnet-router anycast addresses of its IPv6 prefixes (prefix::).
-    if (inputFor(ip, FORWARD.env, 'rS') || (!v4(ip) && isSubnetRouterAnycast(dstOf(ip)))) return 'INPUT';
+    if (inputFor(ip, env, 'rS') || (!v4(ip) && isSubnetRouterAnycast(dstOf(ip)))) return 'INPUT';
     const dst = dstOf(ip);
+    if (dst[0] === 0xff || (v4(ip) && dst[0]! >> 4 === 0xe)) return null; // a group rS did not join
     const routed = v4(ip) ? inPrefix(dst, [198, 51, 100, 0], 24) : inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) || inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0c], 64);
     return routed ? 'FORWARD' : null;
+  },
+  // Back out rS for rS's own subnets (hairpin), else out rC.
+  outOf: (ip) => {
+    const dst = dstOf(ip);
+    return (v4(ip) ? inPrefix(dst, [198, 51, 100, 0], 25) : inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64)) ? 'rS' : 'rC';
   },
   // Replies leave through rS: only senders on rS's side have a route back through it (not the
   // router's own IPv6 or anycast addresses, whose route back is local; IPv6 input has no
@@ -213,6 +224,9 @@ describe('reply path: BPF harness and the TypeScript model agree on random packe
       const obj = objects[flavor]!;
       const host = hosts[site.topology];
       host.ns.run(() => writeHostMaps(obj, readHostConfig()));
+      // The groups the device joined (the program reads them live from the kernel).
+      const groups = host.ns.run(() => readMulticastGroups());
+      const siteEnv: Site['env'] = { ...site.env, multicastGroups: groups.map((g) => ({ address: g.address, interface: g.interface })) };
       const prog = obj.program(flavor === 'xdp' ? 'harness_xdp' : hook === 'ingress' ? 'harness_ingress' : 'harness_egress');
       const ifindex = host.ns.run(() => findIfindex(site.device)!);
       const values = site.values;
@@ -223,7 +237,9 @@ describe('reply path: BPF harness and the TypeScript model agree on random packe
         const types = p.family === 'ipv4' ? ICMP4 : ICMP6;
         // tcp-reset 30% of the time (it only answers TCP), the ICMP types otherwise.
         const withType = (pick % 10 < 3 ? 'tcp-reset' : types[pick % types.length]) as RejectWith;
-        const frame = p.bytes;
+        const frame = Uint8Array.from(p.bytes);
+        // Now and then a unicast frame to another host's MAC (PACKET_OTHERHOST).
+        if (pick % 13 === 7 && frame.length >= 14 && (frame[0]! & 1) === 0) frame.set(macBytes('02:00:00:00:00:09'), 0);
         const report = `frame ${Buffer.from(frame).toString('hex')} (${p.kind}), --reject-with ${withType}`;
 
         // TC test-run refuses an IPv4/IPv6 EtherType without a whole fixed IP header
@@ -264,14 +280,16 @@ describe('reply path: BPF harness and the TypeScript model agree on random packe
         // The chain the kernel would run: OUTPUT at egress; at ingress by destination. The
         // model is told it and says whether the stack drops the packet before that hook.
         const ipBytes = decoded.ip?.bytes;
-        const chain = hook === 'egress' ? 'OUTPUT' : ipBytes ? site.chainOf(ipBytes) : null;
+        const chain = hook === 'egress' ? 'OUTPUT' : ipBytes ? site.chainOf(ipBytes, siteEnv) : null;
         const skipped = hook === 'ingress' && ipBytes && chain ? site.skip?.(ipBytes) : null;
         if (skipped) {
           seen.set(`${tag} skipped ${skipped}`, (seen.get(`${tag} skipped ${skipped}`) ?? 0) + 1);
           return;
         }
         const scenarioEnv: ModelEnv =
-          chain === 'OUTPUT' ? { ...site.env, chain, inInterface: undefined, outInterface: site.device } : { ...site.env, chain: chain ?? 'INPUT' };
+          chain === 'OUTPUT'
+            ? { ...siteEnv, chain, inInterface: undefined, outInterface: site.device }
+            : { ...siteEnv, chain: chain ?? 'INPUT', ...(chain === 'FORWARD' && site.outOf && ipBytes ? { outInterface: site.outOf(ipBytes) } : {}) };
         const view = decoded.ip ? hookView(decoded, scenarioEnv) : ({ ok: false, drop: 'not-ip' } as const);
         const forUs = view.ok && chain !== null;
         const bpfSees = out.parse === 0 && out.chain !== CHAIN_NONE;

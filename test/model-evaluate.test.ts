@@ -370,7 +370,9 @@ describe('other matches', () => {
     expect(matches(at(['LOCAL']), syn(1, { src: '127.0.0.1', dst: '127.0.0.1' }), { ...INPUT, inInterface: 'lo' })).toBe('match');
     expect(matches(at(['BROADCAST']), dgram(1, { dst: '192.0.2.255' }))).toBe('match');
     expect(matches(at(['BROADCAST']), dgram(1, { dst: '255.255.255.255' }))).toBe('match');
-    expect(matches(at(['BROADCAST']), dgram(1, { dst: '0.0.0.9' }), { chain: 'OUTPUT' })).toBe('match');
+    // ipv4_is_zeronet() is 0.0.0.0 only since Linux 5.3: the rest of 0.0.0.0/8 is unicast.
+    expect(matches(at(['BROADCAST']), dgram(1, { dst: '0.0.0.0' }), { chain: 'OUTPUT' })).toBe('match');
+    expect(matches(at(['UNICAST']), dgram(1, { dst: '0.0.0.9' }), { chain: 'OUTPUT' })).toBe('match');
     expect(matches(at(['MULTICAST']), dgram(1, { dst: '239.1.2.3' }))).toBe('match');
     expect(matches(at(['UNICAST']), syn(1, { dst: '203.0.113.5' }))).toBe('match');
     expect(matches(at(['BROADCAST', 'MULTICAST']), syn())).toBe('nomatch');
@@ -447,7 +449,11 @@ describe('what never reaches the filter table', () => {
     expect(stack(run(rs, u('0.0.0.0', '255.255.255.255')))).toBe('policy');
     expect(stack(run(rs, u('0.0.0.0', '224.0.0.1')))).toBe('policy');
     expect(stack(run(rs, u('0.0.0.0', '239.1.1.1')))).toBe('accept bad-source');
-    expect(stack(run(rs, u('198.51.100.1', '0.1.2.3')))).toBe('accept bad-destination');
+    expect(stack(run(rs, u('198.51.100.1', '0.0.0.0')))).toBe('accept bad-destination');
+    // Since Linux 5.3 only 0.0.0.0 is the "zero network": 0.0.0.0/8 routes like any address.
+    expect(stack(run(rs, u('198.51.100.1', '0.1.2.3'), { chain: 'FORWARD' }))).toBe('policy');
+    expect(stack(run(rs, u('0.0.0.1', '192.0.2.2')))).toBe('policy');
+    expect(stack(run(rs, u('0.0.0.1', '239.1.1.1')))).toBe('policy');
     expect(stack(run(rs, u('198.51.100.1', '127.0.0.1')))).toBe('accept bad-destination');
     expect(stack(run(rs, u('127.0.0.1', '192.0.2.2')))).toBe('accept bad-source');
     expect(stack(run(rs, u('192.0.2.2', '192.0.2.2')))).toBe('accept bad-source');
@@ -465,10 +471,52 @@ describe('what never reaches the filter table', () => {
     expect(stack(run(rs6, ipv6({ src: 'fe80::a', dst: '2001:db8::2' }, udp({ sport: 1, dport: 2 }))))).toBe('policy');
   });
 
+  it('OTHERHOST frames (another host\'s MAC) are dropped before INPUT and FORWARD when the device MAC is known', () => {
+    const u = ipv4({ dst: '192.0.2.2' }, udp({ sport: 1, dport: 2 }));
+    const mine = { ...INPUT, inMac: '02:00:00:00:00:02' };
+    expect(stack(run(rs, ethernet(u, { dst: '02:00:00:00:00:09' }), mine))).toBe('accept otherhost');
+    expect(stack(run(rs, ethernet(u, { dst: '02:00:00:00:00:02' }), mine))).toBe('policy');
+    expect(stack(run(rs, ethernet(u, { dst: 'broadcast' }), mine))).toBe('policy');
+    expect(stack(run(rs, ethernet(syn(1, { dst: '203.0.113.5' }), { dst: '02:00:00:00:00:09' }), { chain: 'FORWARD', inMac: '02:00:00:00:00:02' }))).toBe('accept otherhost');
+    expect(stack(run(rs6, ethernet(ipv6({}, udp({ sport: 1, dport: 2 })), { dst: '02:00:00:00:00:09' }), mine))).toBe('accept otherhost');
+    // Unknown device MAC (the default), or a packet without its frame: for this host.
+    expect(stack(run(rs, ethernet(u, { dst: '02:00:00:00:00:09' })))).toBe('policy');
+    expect(stack(run(rs, u, mine))).toBe('policy');
+    // A locally generated packet is PACKET_HOST whatever MAC it goes to.
+    expect(stack(run(rs, ethernet(u, { dst: '02:00:00:00:00:09' }), { chain: 'OUTPUT', inMac: '02:00:00:00:00:02' }))).toBe('policy');
+  });
+
+  it('multicast groups the ingress device has not joined never reach INPUT', () => {
+    const groups = { ...INPUT, multicastGroups: [{ address: '224.0.0.1', interface: 'eth0' }, { address: 'ff02::1', interface: 'eth0' }, { address: '239.1.1.1', interface: 'eth1' }] };
+    const u4 = (dst: string, p = 17) => ipv4({ src: '192.0.2.1', dst, protocol: p }, udp({ sport: 1, dport: 2 }));
+    expect(stack(run(rs, u4('224.0.0.1'), groups))).toBe('policy');
+    expect(stack(run(rs, u4('239.1.1.1'), groups))).toBe('accept not-joined'); // joined by eth1 only
+    expect(stack(run(rs, u4('224.0.0.22', 2), groups))).toBe('accept not-joined'); // IGMPv3 reports: routers only
+    expect(stack(run(rs6, ipv6({ dst: 'ff02::1' }, udp({ sport: 1, dport: 2 })), groups))).toBe('policy');
+    expect(stack(run(rs6, ipv6({ dst: 'ff02::16' }, udp({ sport: 1, dport: 2 })), groups))).toBe('accept not-joined');
+    expect(stack(run(rs6, ipv6({ dst: 'ff02::2' }, udp({ sport: 1, dport: 2 })), groups))).toBe('accept not-joined');
+    // Without the list every group counts as joined.
+    expect(stack(run(rs, u4('239.1.1.1')))).toBe('policy');
+  });
+
+  it('FORWARD back out the ingress device: IPv6 unspecified and link-local sources are forwarded, an IPv4 subnet-broadcast source is a martian', () => {
+    const v6 = (src: string) => ipv6({ src, dst: '2001:db8:3::99' }, udp({ sport: 1, dport: 2 }));
+    const hairpin: ModelEnv = { ...INPUT, chain: 'FORWARD', outInterface: 'eth0' };
+    const across: ModelEnv = { ...INPUT, chain: 'FORWARD', outInterface: 'eth1' };
+    expect(stack(run(rs6, v6('fe80::2'), hairpin))).toBe('policy');
+    expect(stack(run(rs6, v6('::'), hairpin))).toBe('policy');
+    expect(stack(run(rs6, v6('fe80::2'), across))).toBe('accept bad-source');
+    expect(stack(run(rs6, v6('::'), across))).toBe('accept bad-source');
+    const bcast = ipv4({ src: '192.0.2.255', dst: '203.0.113.5' }, udp({ sport: 1, dport: 2 }));
+    expect(stack(run(rs, bcast, hairpin))).toBe('accept bad-source');
+    expect(stack(run(rs, bcast, across))).toBe('policy');
+  });
+
   it('IPv6 address checks and hop-by-hop options', () => {
     const u = udp({ sport: 1, dport: 2 });
     expect(stack(run(rs6, ipv6({ src: 'ff02::1' }, u)))).toBe('accept bad-source');
-    expect(stack(run(rs6, ipv6({ src: '::ffff:192.0.2.1' }, u)))).toBe('accept bad-source');
+    // ip6_rcv_core() no longer drops v4-mapped sources (the check moved to tcp_v6_conn_request).
+    expect(stack(run(rs6, ipv6({ src: '::ffff:192.0.2.1' }, u)))).toBe('policy');
     expect(stack(run(rs6, ipv6({ dst: '::1' }, u)))).toBe('accept bad-source');
     expect(stack(run(rs6, ipv6({ dst: 'ff01::1' }, u)))).toBe('accept bad-destination');
     expect(stack(run(rs6, ipv6({ dst: 'ff02::1' }, u)))).toBe('policy');

@@ -42,8 +42,10 @@ const SETUP = [
   'sysctl -qw net.ipv6.conf.default.forwarding=1',
   'sysctl -qw net.ipv6.conf.all.accept_dad=0',
   'sysctl -qw net.ipv6.conf.default.accept_dad=0',
-  // No dummy module here: a veth pair inside the namespace stands in for the uplink.
-  'ip link add rjd0 type veth peer name rjd1',
+  // No dummy module here: a veth pair inside the namespace stands in for the uplink. rjd0 gets
+  // the MAC the generated frames are sent to (ethernet() in test/support/packets.ts): a frame
+  // to another MAC is PACKET_OTHERHOST, which the stack (and rejectc) never filter.
+  'ip link add rjd0 address 02:00:00:00:00:02 type veth peer name rjd1',
   'ip link set rjd1 up',
   'ip link set rjd0 up',
   'ip addr add 192.0.2.2/24 dev rjd0',

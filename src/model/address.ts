@@ -115,9 +115,12 @@ export function isIpv4LimitedBroadcast(a: Uint8Array): boolean {
   return a.every((b) => b === 0xff);
 }
 
-/** `ipv4_is_zeronet`: 0.0.0.0/8. */
+/**
+ * `ipv4_is_zeronet`: 0.0.0.0 only since Linux 5.3 (commit 96125bf9985a "Allow 0.0.0.0/8 as a
+ * valid address range"); the rest of 0.0.0.0/8 routes like any unicast address.
+ */
 export function isIpv4Zeronet(a: Uint8Array): boolean {
-  return a[0] === 0;
+  return a.every((b) => b === 0);
 }
 
 /** `ipv4_is_loopback`: 127.0.0.0/8. */

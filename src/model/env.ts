@@ -21,6 +21,14 @@ export interface LocalAddress {
   interface: string;
 }
 
+/** One multicast group a device has joined (as `ip maddr` shows it). */
+export interface MulticastGroup {
+  /** Canonical text, e.g. `224.0.0.1` or `ff02::1`. */
+  address: string;
+  /** The device that joined it. */
+  interface: string;
+}
+
 /** What the kernel would read when building a reply (sysctls, routes, addresses). */
 export interface ReplyConfig {
   /** `net.ipv4.ip_default_ttl` (default 64). */
@@ -71,6 +79,18 @@ export interface ModelEnv {
    * destination MAC, else `unicast`. Always `unicast` (PACKET_HOST) at OUTPUT.
    */
   l2?: L2Class;
+  /**
+   * MAC address of the ingress device (INPUT, FORWARD), e.g. `02:00:00:00:00:02`. A frame sent
+   * to another unicast MAC is PACKET_OTHERHOST, which `ip_rcv_core` / `ipv6_rcv` drop before
+   * any hook. Default: unknown (every unicast frame is for this host).
+   */
+  inMac?: string;
+  /**
+   * The multicast groups each device has joined (`ip maddr`). A multicast destination the
+   * ingress device has not joined never reaches INPUT (`ip_check_mc_rcu`, `ip6_mc_input`).
+   * Default: unknown (every group counts as joined).
+   */
+  multicastGroups?: MulticastGroup[];
   /** `skb->mark` (default 0). */
   mark?: number;
   /**

@@ -4,9 +4,12 @@
  * IPv4 option processing (RR/TS fills with a stale header checksum), IPv6 hop-by-hop option
  * checks, and the TTL / hop-limit decrement before FORWARD.
  *
+ * OTHERHOST frames and unjoined multicast groups are dropped when the environment says what
+ * the device's MAC and groups are (`env.inMac`, `env.multicastGroups`).
+ *
  * Not modelled (rejectc assumes them away; docs/semantics.md): IPv4 reassembly before INPUT
  * (a BPF hook sees fragments; {@link reassembleIpv4} exists for the golden cases), rp_filter,
- * multicast group membership, OTHERHOST frames, MTU checks in ip_forward.
+ * MTU checks in ip_forward.
  */
 import {
   addressBytes,
@@ -20,7 +23,7 @@ import {
 import { get16, put16, setIpv4HeaderChecksum } from './checksum.js';
 import { hookInterfaces, INADDR_DUMMY, replyConfig, type ModelEnv } from './env.js';
 import { compileReceivedOptions, type IpOptionsInfo } from './ip-options.js';
-import { addrType4, isLocalAddress, isSubnetBroadcast } from './local.js';
+import { addrType4, isJoinedGroup, isLocalAddress, isSubnetBroadcast } from './local.js';
 import {
   decodeIpv4,
   decodeIpv6,
@@ -46,6 +49,10 @@ export type StackDrop =
   | 'bad-destination'
   | 'bad-hop-by-hop'
   | 'not-for-host'
+  /** A unicast frame to another host's MAC (PACKET_OTHERHOST). */
+  | 'otherhost'
+  /** A multicast group the ingress device has not joined. */
+  | 'not-joined'
   | 'ttl-exceeded';
 
 /** The packet as the filter hook sees it. */
@@ -69,6 +76,7 @@ export function hookView(decoded: DecodedPacket, env: ModelEnv): HookView {
   if (!ip) return { ok: false, drop: 'not-ip' };
   if (ip.problem) return { ok: false, drop: ip.problem };
   const l2: L2Class = env.chain === 'OUTPUT' ? 'unicast' : (env.l2 ?? decoded.ethernet?.l2 ?? 'unicast');
+  if (env.chain !== 'OUTPUT' && isOtherHost(decoded, l2, env)) return { ok: false, drop: 'otherhost' };
   const macSource = decoded.ethernet ? decoded.ethernet.src : null;
   const view = ip.family === 'ipv4' ? ipv4View(ip, l2, env) : ipv6View(ip.bytes, l2, env);
   if (!view.ok) return view;
@@ -76,6 +84,27 @@ export function hookView(decoded: DecodedPacket, env: ModelEnv): HookView {
 }
 
 type ViewResult = { ok: true; packet: { ip: IpPacket; options: IpOptionsInfo | null } } | { ok: false; drop: StackDrop };
+
+/** `eth_type_trans`: a unicast frame whose destination is not the ingress device's MAC. */
+function isOtherHost(decoded: DecodedPacket, l2: L2Class, env: ModelEnv): boolean {
+  if (l2 !== 'unicast' || !decoded.ethernet || env.inMac === undefined) return false;
+  const mac = env.inMac.split(':').map((x) => Number.parseInt(x, 16));
+  return decoded.ethernet.dst.some((b, i) => b !== mac[i]);
+}
+
+/**
+ * The input and output devices are the same one (and known): the packet is routed back out
+ * where it came from. `ip_forward` / `ip6_forward` treat that case apart.
+ */
+function isHairpin(env: ModelEnv): boolean {
+  const { in: input, out } = hookInterfaces(env);
+  return input !== '' && input === out;
+}
+
+/** A multicast destination the ingress device has not joined never reaches INPUT. */
+function notJoined(dst: Uint8Array, env: ModelEnv): boolean {
+  return env.chain === 'INPUT' && env.multicastGroups !== undefined && !isJoinedGroup(dst, env, hookInterfaces(env).in);
+}
 
 function ipv4View(ip: Ipv4Packet, l2: L2Class, env: ModelEnv): ViewResult {
   const bytes = Uint8Array.from(ip.bytes);
@@ -109,10 +138,12 @@ function ipv4View(ip: Ipv4Packet, l2: L2Class, env: ModelEnv): ViewResult {
 
 /**
  * The address checks of input routing (`ip_route_input_rcu`, `ip_route_input_slow`,
- * `ip_mc_validate_source`, `fib_validate_source` with rp_filter and accept_local 0,
- * route_localnet 0): multicast or limited-broadcast sources, 0.0.0.0/8 sources (except to
- * 255.255.255.255, or 0 → 0, or to 224.0.0.0/24 and IGMP), 0.0.0.0/8 destinations, loopback
- * addresses from a device, and sources that are this host's own addresses are martians.
+ * `ip_check_mc_rcu`, `ip_mc_validate_source`, `fib_validate_source` with rp_filter and
+ * accept_local 0, route_localnet 0): multicast groups the device has not joined, multicast or
+ * limited-broadcast sources, source 0.0.0.0 (except to 255.255.255.255, or 0 → 0, or to
+ * 224.0.0.0/24 and IGMP), destination 0.0.0.0 (the rest of 0.0.0.0/8 is routed since Linux
+ * 5.3), loopback addresses from a device, sources that are this host's own addresses, and
+ * subnet-broadcast sources routed back out their ingress device are martians.
  */
 function ipv4Martian(ip: Ipv4Packet, env: ModelEnv): StackDrop | null {
   const { src, dst, protocol } = ip.header;
@@ -120,6 +151,8 @@ function ipv4Martian(ip: Ipv4Packet, env: ModelEnv): StackDrop | null {
   const zeroSrc = isIpv4Zeronet(src);
   const ownSource = !zeroSrc && isLocalAddress(src, env) && !isIpv4Loopback(src);
   if (isIpv4Multicast(dst)) {
+    // ip_check_mc_rcu first (IGMP too), then ip_mc_validate_source.
+    if (notJoined(dst, env)) return 'not-joined';
     if (isIpv4Loopback(src)) return 'bad-source';
     const localMulticast = dst[0] === 224 && dst[1] === 0 && dst[2] === 0;
     if (zeroSrc && !localMulticast && protocol !== 2) return 'bad-source';
@@ -130,6 +163,9 @@ function ipv4Martian(ip: Ipv4Packet, env: ModelEnv): StackDrop | null {
   if (zeroSrc) return 'bad-source';
   if (isIpv4Zeronet(dst) || isIpv4Loopback(dst)) return 'bad-destination';
   if (isIpv4Loopback(src) || ownSource) return 'bad-source';
+  // Back out its ingress device (send_redirects on), fib_validate_source's full check wants a
+  // unicast route toward the source: a subnet-broadcast source is a martian there.
+  if (env.chain === 'FORWARD' && isHairpin(env) && isSubnetBroadcast(src, env)) return 'bad-source';
   return null;
 }
 
@@ -161,14 +197,21 @@ function ipv6View(original: Uint8Array, l2: L2Class, env: ModelEnv): ViewResult 
   if (env.chain === 'FORWARD') {
     if (l2 !== 'unicast') return { ok: false, drop: 'not-for-host' };
     if (bytes[7]! <= 1) return { ok: false, drop: 'ttl-exceeded' };
-    // ip6_forward: "This check is security critical": no forwarding from link-local sources.
-    if (ipv6AddrType(bytes.subarray(8, 24)) & IPV6_ADDR.LINKLOCAL) return { ok: false, drop: 'bad-source' };
+    // ip6_forward: "This check is security critical": no forwarding from unspecified or
+    // link-local sources -- but only to another device; back out the ingress device the packet
+    // takes the redirect branch and is forwarded whatever its source.
+    const srcType = ipv6AddrType(bytes.subarray(8, 24));
+    if (!isHairpin(env) && (srcType === IPV6_ADDR.ANY || srcType & IPV6_ADDR.LINKLOCAL)) return { ok: false, drop: 'bad-source' };
     bytes[7] = bytes[7]! - 1;
   }
   return { ok: true, packet: { ip: decodeIpv6(bytes), options: null } };
 }
 
-/** `ip6_rcv_core` address checks and hop-by-hop option processing (`ipv6_parse_hopopts`). */
+/**
+ * `ip6_rcv_core` address checks (a v4-mapped source is no longer one of them: that check moved
+ * to `tcp_v6_conn_request`), hop-by-hop option processing (`ipv6_parse_hopopts`), and
+ * `ip6_mc_input`'s group membership.
+ */
 function ipv6ReceiveDrop(b: Uint8Array, env: ModelEnv): StackDrop | null {
   const src = b.slice(8, 24);
   const dst = b.slice(24, 40);
@@ -177,12 +220,12 @@ function ipv6ReceiveDrop(b: Uint8Array, env: ModelEnv): StackDrop | null {
   const dstType = ipv6AddrType(dst);
   if (srcType & IPV6_ADDR.MULTICAST) return 'bad-source';
   if (!onLoopback && ((srcType | dstType) & IPV6_ADDR.LOOPBACK)) return 'bad-source';
-  if (srcType & IPV6_ADDR.MAPPED) return 'bad-source';
   if (dstType & IPV6_ADDR.MULTICAST) {
     const scope = dst[1]! & 0x0f;
     if (scope === 0 || (scope === 1 && !onLoopback)) return 'bad-destination';
   }
   if (b[6] === NEXTHDR.HOP && !hopByHopOk(b)) return 'bad-hop-by-hop';
+  if (dstType & IPV6_ADDR.MULTICAST && notJoined(dst, env)) return 'not-joined';
   return null;
 }
 

@@ -8,7 +8,7 @@
  *   d.verdict, d.rule, d.reply
  */
 export { evaluate, evaluateRuleset, type CounterTouch, type Decision, type Cause, type Verdict } from './evaluate.js';
-export { DEFAULT_REPLY_CONFIG, INADDR_DUMMY, type LocalAddress, type ModelEnv, type ReplyConfig } from './env.js';
+export { DEFAULT_REPLY_CONFIG, INADDR_DUMMY, type LocalAddress, type ModelEnv, type MulticastGroup, type ReplyConfig } from './env.js';
 export { hookView, reassembleIpv4, type HookPacket, type StackDrop } from './hook-view.js';
 export { expansions, ModelUnsupportedError, type MatchResult } from './matches.js';
 export {

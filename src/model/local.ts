@@ -43,6 +43,14 @@ export function isLocalAddress(addr: Uint8Array, env: ModelEnv, device: string |
   );
 }
 
+/**
+ * True if `device` has joined the multicast group `addr` (`env.multicastGroups`; false when
+ * the list is missing: callers check for that first).
+ */
+export function isJoinedGroup(addr: Uint8Array, env: ModelEnv, device: string): boolean {
+  return (env.multicastGroups ?? []).some((g) => g.interface === device && equalAddresses(addressBytes(g.address), addr));
+}
+
 /** The subnet broadcast (`prefix | ~mask`, prefixes shorter than /31) of a local IPv4 network. */
 export function isSubnetBroadcast(addr: Uint8Array, env: ModelEnv, device: string | null = null): boolean {
   if (addr.length !== 4) return false;
@@ -60,7 +68,7 @@ export function ipv4RouteIsBroadcast(dst: Uint8Array, env: ModelEnv): boolean {
 }
 
 /**
- * `inet_dev_addr_type(net, dev, addr)` (net/ipv4/fib_frontend.c): 0.0.0.0/8 and
+ * `inet_dev_addr_type(net, dev, addr)` (net/ipv4/fib_frontend.c): 0.0.0.0 and
  * 255.255.255.255 are BROADCAST, 224/4 MULTICAST; then the local table decides (LOCAL,
  * BROADCAST for subnet broadcasts, only counted when its device is `device` if given);
  * anything else is UNICAST.

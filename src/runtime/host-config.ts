@@ -178,6 +178,34 @@ export function parseRoutes(family: AddressFamily, rows: Record<string, unknown>
   });
 }
 
+/** A multicast group one interface has joined. */
+export interface HostMulticastGroup {
+  family: AddressFamily;
+  /** Canonical text as iproute2 prints it. */
+  address: string;
+  /** The interface that joined it. */
+  interface: string;
+}
+
+/** Parses `ip -j maddr show` rows (link-layer entries are left out). */
+export function parseMulticastGroups(rows: Record<string, unknown>[]): HostMulticastGroup[] {
+  return rows.flatMap((row) => {
+    const entries = Array.isArray(row['maddr']) ? (row['maddr'] as Record<string, unknown>[]) : [];
+    return entries
+      .filter((e) => e['family'] === 'inet' || e['family'] === 'inet6')
+      .map((e) => ({ family: e['family'] === 'inet' ? ('ipv4' as const) : ('ipv6' as const), address: String(e['address']), interface: String(row['ifname']) }));
+  });
+}
+
+/**
+ * The multicast groups the interfaces of the calling thread's namespace have joined right now
+ * (`ip maddr`). The BPF program reads them live from the kernel (bpf/rjc_mcast.h); this is for
+ * the model (`ModelEnv.multicastGroups`) and for tests.
+ */
+export function readMulticastGroups(): HostMulticastGroup[] {
+  return parseMulticastGroups(ipJson(['maddr', 'show']));
+}
+
 const KNOWN_HZ = [100, 250, 300, 1000];
 
 /** The kernel's jiffies now (from /proc/timer_list), or undefined when it cannot be read. */

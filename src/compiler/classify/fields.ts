@@ -106,7 +106,7 @@ export const FIELDS: readonly FieldDef[] = [
  * Values of the address type fields (`-m addrtype`), what xt_addrtype's match functions
  * depend on:
  * - IPv4: the route type of the address, `inet_addr_type_dev_table()` (0..11, RTN_*): the
- *   program knows BROADCAST (0.0.0.0/8, 255.255.255.255, subnet broadcasts of this host),
+ *   program knows BROADCAST (0.0.0.0, 255.255.255.255, subnet broadcasts of this host),
  *   MULTICAST (224.0.0.0/4), LOCAL (127.0.0.0/8 and this host's addresses), else UNICAST;
  * - IPv6: 64 + a bit set of what `match_type6()` tests: `ipv6_addr_type()`'s ANY, MULTICAST and
  *   UNICAST, and the route lookup's LOCAL, ANYCAST (UNREACHABLE never: every destination is

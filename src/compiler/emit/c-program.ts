@@ -663,7 +663,7 @@ function addrType(): string {
     	if (pkt->family == 4) {
     		__u32 h = bpf_ntohl(a->v4);
 
-    		if ((h >> 24) == 0 || h == 0xffffffff)
+    		if (h == 0 || h == 0xffffffff) /* ipv4_is_zeronet(): 0.0.0.0 only since Linux 5.3 */
     			return ${R.BROADCAST};
     		if ((h >> 28) == 0xe)
     			return ${R.MULTICAST};

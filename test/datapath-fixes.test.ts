@@ -1,0 +1,176 @@
+/**
+ * Datapath divergences from the kernel found by the differential suite and the other engineers
+ * (issues 3 and 6), each pinned by test-run of the reply-path harness (TC and XDP) in
+ * namespaces built like the golden hosts, with the kernel function it follows:
+ * - frames to another host's MAC (PACKET_OTHERHOST: ip_rcv_core / ipv6_rcv), the device's MAC
+ *   read live (a changed MAC counts at once);
+ * - multicast groups the device has not joined (ip_check_mc_rcu, ip6_mc_input), read live;
+ * - 0.0.0.0/8 other than 0.0.0.0 routed like any address (ipv4_is_zeronet since Linux 5.3);
+ * - v4-mapped IPv6 sources reach INPUT (ip6_rcv_core no longer drops them);
+ * - ip6_forward's source check only when the packet leaves by another device; IPv4 hairpin
+ *   sources need a unicast route (fib_validate_source's full check);
+ * - a hop-by-hop header cut short by payload_len (ipv6_parse_hopopts) is dropped by the stack;
+ * - malformed IPv4 options are a receive-path drop only: at OUTPUT the packet is filtered.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RejectWith } from '../src/compiler/ir.js';
+import { CHAIN_IDS, CHAIN_NONE, NO_REPLY_REASONS, decodeStruct, encodeStruct, rejectCode, structLayout } from '../src/layout/index.js';
+import { BpfObject, TC_ACT, XDP_ACTION, findIfindex, u32 } from '../src/runtime/libbpf.js';
+import { readHostConfig } from '../src/runtime/host-config.js';
+import { writeHostMaps } from '../src/runtime/host-maps.js';
+import { ethernet, ipv4, ipv6, tcp, udp } from './support/packets.js';
+import { REPLIER_MAC, SENDER_MAC, buildHarness, createGoldenHost, type GoldenHost } from './bpf/golden.js';
+import { canUseKernel } from './support/netns.js';
+
+const harnessConfig = structLayout('rjc_harness_config');
+const harnessResult = structLayout('rjc_harness_result');
+const reasonName = (code: number) => NO_REPLY_REASONS.find((r) => r.code === code)?.name ?? (code === 255 ? 'replied' : `#${code}`);
+const OTHER_MAC = '02:00:00:00:00:09';
+const FLAVORS = ['tc', 'xdp'] as const;
+type Flavor = (typeof FLAVORS)[number];
+type ChainName = keyof typeof CHAIN_IDS | 'none';
+
+const chainName = (id: number): ChainName => (id === CHAIN_NONE ? 'none' : ((Object.keys(CHAIN_IDS) as (keyof typeof CHAIN_IDS)[]).find((k) => CHAIN_IDS[k] === id) ?? 'none'));
+
+describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', () => {
+  const objects = {} as Record<Flavor, BpfObject>;
+  const hosts: GoldenHost[] = [];
+  let direct: GoldenHost;
+  let router: GoldenHost;
+
+  beforeAll(() => {
+    for (const flavor of FLAVORS) {
+      objects[flavor] = BpfObject.open(buildHarness(flavor));
+      objects[flavor].load();
+    }
+    direct = createGoldenHost('direct');
+    hosts.push(direct);
+    // A default route out rC, so that 0.0.0.0/8 destinations have somewhere to go.
+    router = createGoldenHost('forward', ['ip route add default via 198.51.100.130 dev rC']);
+    hosts.push(router);
+  });
+  afterAll(() => {
+    hosts.forEach((h) => h.cleanup());
+    Object.values(objects).forEach((o) => o?.close());
+  });
+
+  /** Test-runs `frame` at the host's device (ingress, or TC egress as a locally generated packet). */
+  function run(h: GoldenHost, flavor: Flavor, frame: Uint8Array, withType: RejectWith = 'icmp-port-unreachable', egress = false) {
+    const obj = objects[flavor];
+    return h.ns.run(() => {
+      writeHostMaps(obj, readHostConfig());
+      obj.map('rjc_harness').update(u32(0), encodeStruct(harnessConfig, { reject_with: rejectCode(withType), chain: CHAIN_NONE }));
+      const ifindex = findIfindex(h.ifname)!;
+      const program = obj.program(flavor === 'xdp' ? 'harness_xdp' : egress ? 'harness_egress' : 'harness_ingress');
+      const r = program.testRun({
+        data: frame,
+        ctx: flavor === 'tc' ? { kind: 'skb', ifindex, ingressIfindex: egress ? 0 : ifindex } : { kind: 'xdp', ingressIfindex: ifindex },
+      });
+      const out = decodeStruct(harnessResult, obj.map('rjc_harness_out').lookup(u32(0))!) as Record<string, number>;
+      return { retval: r.retval, data: r.data, parse: out.parse!, chain: chainName(out.chain!), reason: reasonName(out.reason!) };
+    });
+  }
+
+  /** The chain each flavour detects for `frame` (the harness REJECTs whatever reaches one). */
+  const chains = (h: GoldenHost, frame: Uint8Array) =>
+    FLAVORS.map((f) => `${f} ${run(h, f, frame, frame[12] === 0x86 ? 'icmp6-port-unreachable' : 'icmp-port-unreachable').chain}`);
+  const both = (chain: ChainName) => FLAVORS.map((f) => `${f} ${chain}`);
+
+  const eth = (ip: Uint8Array, dst = REPLIER_MAC) => ethernet(ip, { dst, src: SENDER_MAC });
+  const udp4 = (src: string, dst: string, mac = REPLIER_MAC) => eth(ipv4({ src, dst, ttl: 64 }, udp({ sport: 40000, dport: 53, payload: [1, 2, 3, 4] })), mac);
+  const udp6 = (src: string, dst: string, mac = REPLIER_MAC) => eth(ipv6({ src, dst, hopLimit: 64 }, udp({ sport: 40000, dport: 53, payload: [1, 2, 3, 4] })), mac);
+  const syn4 = (src: string, dst: string) => eth(ipv4({ src, dst, ttl: 64 }, tcp({ sport: 40000, dport: 80, seq: 1000, flags: 'S' })));
+
+  it('a unicast frame to another MAC (PACKET_OTHERHOST) reaches no chain; the device MAC is read live', () => {
+    expect(chains(direct, udp4('192.0.2.1', '192.0.2.2'))).toEqual(both('INPUT'));
+    expect(chains(direct, udp4('192.0.2.1', '192.0.2.2', OTHER_MAC))).toEqual(both('none'));
+    expect(chains(direct, udp6('2001:db8::1', '2001:db8::2', OTHER_MAC))).toEqual(both('none'));
+    expect(chains(router, udp4('198.51.100.1', '198.51.100.130', OTHER_MAC))).toEqual(both('none'));
+    expect(chains(router, udp4('198.51.100.1', '198.51.100.130'))).toEqual(both('FORWARD'));
+    // Broadcast and multicast MACs are not OTHERHOST.
+    expect(chains(direct, udp4('192.0.2.1', '192.0.2.2', 'ff:ff:ff:ff:ff:ff'))).toEqual(both('INPUT'));
+    // The otherhost frame is passed untouched (the stack drops it), even with a REJECT rule.
+    expect(run(direct, 'tc', udp4('192.0.2.1', '192.0.2.2', OTHER_MAC)).retval).toBe(TC_ACT.OK);
+    expect(run(direct, 'xdp', udp4('192.0.2.1', '192.0.2.2', OTHER_MAC)).retval).toBe(XDP_ACTION.PASS);
+    // The device takes the other MAC: frames to it are for us now, to the old one no longer.
+    direct.ns.sh(`ip link set vB address ${OTHER_MAC}`);
+    try {
+      expect(chains(direct, udp4('192.0.2.1', '192.0.2.2', OTHER_MAC))).toEqual(both('INPUT'));
+      expect(chains(direct, udp4('192.0.2.1', '192.0.2.2'))).toEqual(both('none'));
+    } finally {
+      direct.ns.sh(`ip link set vB address ${REPLIER_MAC}`);
+    }
+  });
+
+  it('a multicast group reaches INPUT only when the device has joined it, read live', () => {
+    const mc4 = (group: string, mac = '01:00:5e:01:02:03') => udp4('192.0.2.1', group, mac);
+    const mc6 = (group: string) => udp6('2001:db8::1', group, '33:33:00:00:00:16');
+    expect(chains(direct, mc4('224.0.0.1'))).toEqual(both('INPUT')); // all-hosts: always joined
+    expect(chains(direct, mc4('239.1.2.3'))).toEqual(both('none'));
+    expect(chains(direct, eth(ipv4({ src: '192.0.2.1', dst: '224.0.0.22', protocol: 2 }, udp({ sport: 1, dport: 2 })), '01:00:5e:00:00:16'))).toEqual(both('none')); // IGMPv3 reports: routers' group
+    expect(chains(direct, mc6('ff02::1'))).toEqual(both('INPUT'));
+    expect(chains(direct, mc6('ff02::16'))).toEqual(both('none')); // MLDv2 reports: routers' group
+    expect(chains(direct, mc6('ff02::2'))).toEqual(both('none')); // all-routers: not on a host
+    expect(chains(router, mc6('ff02::2'))).toEqual(both('INPUT')); // a router (forwarding on) joined it
+    // Joining now counts at once (no map to refresh): no packet to a joined group goes unfiltered.
+    direct.ns.sh('ip addr add 239.1.2.3/32 dev vB autojoin');
+    direct.ns.sh('ip -6 addr add ff05::1:3/128 dev vB autojoin');
+    try {
+      expect(chains(direct, mc4('239.1.2.3'))).toEqual(both('INPUT'));
+      expect(chains(direct, mc6('ff05::1:3'))).toEqual(both('INPUT'));
+    } finally {
+      direct.ns.sh('ip addr del 239.1.2.3/32 dev vB');
+      direct.ns.sh('ip -6 addr del ff05::1:3/128 dev vB');
+    }
+    expect(chains(direct, mc4('239.1.2.3'))).toEqual(both('none'));
+  });
+
+  it('0.0.0.0/8 other than 0.0.0.0 is routed like any address (ipv4_is_zeronet since Linux 5.3)', () => {
+    expect(chains(router, udp4('198.51.100.1', '0.0.0.1'))).toEqual(both('FORWARD'));
+    expect(chains(router, udp4('198.51.100.1', '0.0.0.0'))).toEqual(both('none'));
+    expect(chains(direct, udp4('0.0.0.1', '192.0.2.2'))).toEqual(both('INPUT'));
+    expect(chains(direct, udp4('0.0.0.0', '192.0.2.2'))).toEqual(both('none'));
+  });
+
+  it('v4-mapped IPv6 sources reach INPUT and FORWARD (ip6_rcv_core no longer drops them)', () => {
+    expect(chains(direct, udp6('::ffff:192.0.2.1', '2001:db8::2'))).toEqual(both('INPUT'));
+    expect(chains(router, udp6('::ffff:192.0.2.1', '2001:db8:c::1'))).toEqual(both('FORWARD'));
+    // No RST to a v4-mapped source all the same (nf_send_reset6: not unicast).
+    for (const f of FLAVORS) expect(run(direct, f, eth(ipv6({ src: '::ffff:192.0.2.1', dst: '2001:db8::2' }, tcp({ sport: 1, dport: 2, flags: 'S' }))), 'tcp-reset').reason).toBe('bad-source');
+  });
+
+  it('ip6_forward checks unspecified and link-local sources only when the packet leaves by another device', () => {
+    expect(chains(router, udp6('fe80::2', '2001:db8:a::99'))).toEqual(both('FORWARD')); // back out rS
+    expect(chains(router, udp6('::', '2001:db8:a::99'))).toEqual(both('FORWARD'));
+    expect(chains(router, udp6('fe80::2', '2001:db8:c::1'))).toEqual(both('none')); // out rC
+    expect(chains(router, udp6('::', '2001:db8:c::1'))).toEqual(both('none'));
+  });
+
+  it('IPv4 back out the ingress device: a subnet-broadcast source is a martian (fib_validate_source full check)', () => {
+    expect(chains(router, udp4('198.51.100.127', '198.51.100.5'))).toEqual(both('none'));
+    expect(chains(router, udp4('198.51.100.127', '198.51.100.130'))).toEqual(both('FORWARD'));
+    expect(chains(router, udp4('198.51.100.1', '198.51.100.5'))).toEqual(both('FORWARD'));
+  });
+
+  it('a hop-by-hop header cut short by payload_len is dropped by the receive path (ipv6_parse_hopopts)', () => {
+    // The back end engineer's reproducer (one byte of hop-by-hop header), at FORWARD.
+    const cut = Buffer.from('02000000000202000000000186dd6eef3e510001004020010db8000a000000faf95b1fa63afd20010db8000a00000386fd08c907245938', 'hex');
+    expect(chains(router, cut)).toEqual(both('none'));
+    // The same with an L2 trailer after it (payload_len still 1).
+    expect(chains(router, Buffer.concat([cut, Buffer.alloc(8, 0xaa)]))).toEqual(both('none'));
+    // A whole hop-by-hop header of padding is fine.
+    const whole = eth(ipv6({ src: '2001:db8:a::1', dst: '2001:db8:c::1', hopLimit: 64, extensions: [{ kind: 'hop-by-hop', options: [] }] }, udp({ sport: 1, dport: 2 })));
+    expect(chains(router, whole)).toEqual(both('FORWARD'));
+  });
+
+  it('malformed IPv4 options: dropped on receive, filtered at OUTPUT (a raw socket\'s header) with nothing echoed', () => {
+    const bad = eth(ipv4({ src: '192.0.2.2', dst: '192.0.2.1', options: [7, 3, 3, 0] }, udp({ sport: 1, dport: 2, payload: [9, 9] })));
+    const inbound = eth(ipv4({ src: '192.0.2.1', dst: '192.0.2.2', options: [7, 3, 3, 0] }, udp({ sport: 1, dport: 2, payload: [9, 9] })));
+    expect(chains(direct, inbound)).toEqual(both('none'));
+    const out = run(direct, 'tc', bad, 'icmp-port-unreachable', true);
+    expect([out.parse, out.chain, out.reason]).toEqual([0, 'OUTPUT', 'replied']);
+    // The ICMP error's own header has no options: 20 bytes, then type 3 code 3.
+    expect(out.data[14]).toBe(0x45);
+    expect([out.data[34], out.data[35]]).toEqual([3, 3]);
+  });
+});
