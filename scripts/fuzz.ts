@@ -25,10 +25,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCorpus } from '../test/diff/corpus.js';
 import { corpusLine, runCorpusEntry } from '../test/diff/corpus-run.js';
-import { fuzz, summaryLine } from '../test/diff/fuzz.js';
+import { closeTopologies, fuzz, startTopologies, summaryLine } from '../test/diff/fuzz.js';
 import type { ShapeMode } from '../test/diff/install.js';
 import { regressionOf, regressionsDir, saveRegression } from '../test/diff/regressions.js';
-import { Differential } from '../test/diff/runner.js';
 import type { SideKind } from '../test/diff/topology.js';
 
 function usage(message: string): never {
@@ -66,9 +65,9 @@ async function main(): Promise<number> {
 
   if (values.corpus) return corpusMode(seed, Number(values.frames), ['kernel', ...sides]);
   process.stdout.write(`fuzz: seed ${seed}, ${runs} cases, kernel vs ${sides.join(' + ')}, ${values.shape} shape\n`);
-  const diff = await Differential.start({ kinds: ['kernel', ...sides], shape: values.shape as ShapeMode });
+  const diffs = await startTopologies({ kinds: ['kernel', ...sides], shape: values.shape as ShapeMode });
   try {
-    const report = await fuzz(diff, { runs, seed, shrinkMs, log: (l) => process.stdout.write(`${l}\n`) });
+    const report = await fuzz(diffs, { runs, seed, shrinkMs, log: (l) => process.stdout.write(`${l}\n`) });
     if (report.failure) {
       process.stdout.write(`\n${report.failure.text}\n\nreplay: npm run fuzz -- --seed ${seed} --runs ${runs}\n`);
       if (values.save) {
@@ -86,7 +85,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${summaryLine(report)}\n`);
     return report.failure ? 1 : 0;
   } finally {
-    diff.close();
+    closeTopologies(diffs);
   }
 }
 

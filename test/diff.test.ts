@@ -18,25 +18,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canUseKernel } from './support/netns.js';
-import { fuzz, summaryLine, type FuzzReport } from './diff/fuzz.js';
-import { Differential } from './diff/runner.js';
+import { closeTopologies, fuzz, startTopologies, summaryLine, type FuzzReport, type FuzzTopologies } from './diff/fuzz.js';
 
 const SEED = Number(process.env.RJC_SEED ?? Date.now() % 1_000_000_000);
 const RUNS = Number(process.env.RJC_DIFF_RUNS ?? 300);
 
 describe.runIf(canUseKernel())('differential: kernel iptables vs rejectc (TC, XDP)', () => {
-  let diff: Differential | undefined;
+  let diffs: FuzzTopologies | undefined;
   let report: FuzzReport | undefined;
 
   beforeAll(async () => {
     console.log(`differential: seed ${SEED} (RJC_SEED=${SEED} to replay), ${RUNS} cases`);
-    diff = await Differential.start({ kinds: ['kernel', 'tc', 'xdp'] });
+    diffs = await startTopologies({ kinds: ['kernel', 'tc', 'xdp'] });
   }, 120_000);
 
-  afterAll(() => diff?.close());
+  afterAll(() => closeTopologies(diffs));
 
   it(`${RUNS} random cases: every frame has the same effect on every side`, async () => {
-    report = await fuzz(diff!, { runs: RUNS, seed: SEED, shrinkMs: 90_000, log: (l) => console.log(l) });
+    report = await fuzz(diffs!, { runs: RUNS, seed: SEED, shrinkMs: 90_000, log: (l) => console.log(l) });
     console.log(summaryLine(report));
     if (report.failure) expect.fail(`RJC_SEED=${SEED}: rejectc and the kernel disagree:\n${report.failure.text}`);
     expect(report.cases).toBe(RUNS);

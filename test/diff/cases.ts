@@ -5,12 +5,12 @@
  */
 import fc from 'fast-check';
 import { arbRuleset, printSpec, type RulesetSpec } from './gen-rules.js';
-import { arbStream, buildStream, poolFromRules, type FrameSpec } from './gen-stream.js';
+import { arbStream, buildStream, poolFromRules, type StreamSpec } from './gen-stream.js';
 import type { DiffCase } from './runner.js';
 
 export interface GeneratedCase {
   spec: RulesetSpec;
-  stream: FrameSpec[];
+  stream: StreamSpec[];
 }
 
 /** Rulesets with streams aimed at their rules; shrinks rules and frames. */

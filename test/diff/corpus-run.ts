@@ -58,7 +58,8 @@ export async function runCorpusEntry(entry: CorpusEntry, options: CorpusRunOptio
     for (const m of result.masked) report.masked[m.name] = (report.masked[m.name] ?? 0) + 1;
     const first = result.divergences[0];
     if (first) {
-      const c: DiffCase = { rules: entry.rules, stream: [stream[first.element]!] };
+      // Connection tracking makes a frame's fate depend on the ones before it: keep them.
+      const c: DiffCase = { rules: entry.rules, stream: stream.slice(0, first.element + 1) };
       const small = await minimize(diff, c, options.minimizeMs ?? 60_000);
       report.failure = formatFailure(small, await diff.run(small));
     }

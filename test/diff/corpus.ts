@@ -14,7 +14,7 @@ import { printTable } from '../../src/compiler/print.js';
 import { valuesFromRuleset } from '../support/arbitrary-packets.js';
 import { roles, ruleTargets, samples, type Destination } from './aim.js';
 import { emptyFamily, printFamily } from './gen-rules.js';
-import { defaultPool, type StreamPool } from './gen-stream.js';
+import { defaultPool, tracksConnections, type StreamPool } from './gen-stream.js';
 import type { RulesPair } from './install.js';
 import { DEFAULT_SERVER_INTERFACES, type ServerInterfaces } from './topology.js';
 import { repoRoot } from './wire.js';
@@ -50,7 +50,11 @@ function rulesOf(f: FamilyRuleset): Rule[] {
   return f.tables.filter((t) => t.name === 'filter').flatMap((t) => t.chains.flatMap((c) => c.rules));
 }
 
-const VALID_IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+/**
+ * Interface names the topology can use. No dots: rejectc apply cannot pin programs for a
+ * name with a dot (bpffs refuses such names; test/regressions/interface-name-with-dot.json).
+ */
+const VALID_IFNAME = /^[A-Za-z0-9_-]{1,15}$/;
 
 /** The two interface names the rules use most (wildcards `eth+` as `eth0`), besides lo. */
 function interfacesOf(families: FamilyRuleset[]): ServerInterfaces {
@@ -77,6 +81,7 @@ function poolOf(families: FamilyRuleset[]): StreamPool {
   for (const f of families) {
     const v = valuesFromRuleset(f);
     pool.targets.push(...ruleTargets([f]));
+    pool.tracksConnections ||= tracksConnections([f]);
     pool.ports.push(...v.ports);
     pool.protocols.push(...v.protocols);
     pool.icmpTypes.push(...v.icmpTypes);
@@ -121,6 +126,16 @@ export function loadCorpus(dir = corpusDir()): { entries: CorpusEntry[]; skipped
       continue;
     }
     const families = parsed.ruleset.families;
+    const uses = (module: string) => families.some((f) => rulesOf(f).some((r) => r.matches.some((m) => m.module === module)));
+    if (uses('set')) {
+      skipped.push({ name, reason: 'uses ipset sets (-m set), whose members the corpus does not give' });
+      continue;
+    }
+    if (uses('limit') || uses('hashlimit')) {
+      // 594fa9d: "rejectc apply does not configure the state maps yet".
+      skipped.push({ name, reason: 'uses -m limit/-m hashlimit, whose state rejectc apply does not configure yet' });
+      continue;
+    }
     const find = (family: Family) => families.find((f) => f.family === family);
     entries.push({
       name,

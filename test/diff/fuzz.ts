@@ -12,8 +12,10 @@
  */
 import fc from 'fast-check';
 import { arbCase, toDiffCase, type GeneratedCase } from './cases.js';
+import { printSpec } from './gen-rules.js';
+import { filtersOutput } from './install.js';
 import { minimize } from './minimize.js';
-import { formatFailure, type CaseResult, type DiffCase, type Differential } from './runner.js';
+import { Differential, formatFailure, type CaseResult, type DiffCase, type DifferentialOptions } from './runner.js';
 
 export interface FuzzOptions {
   runs: number;
@@ -47,7 +49,7 @@ export interface FuzzReport {
   rejectRulesHit: number;
   /** What the kernel did with the frames (answered / input / forward / dropped). */
   outcomes: Record<string, number>;
-  /** Cases where the XDP side sat out (OUTPUT rules). */
+  /** Cases without an XDP side (OUTPUT rules). */
   xdpSkipped: number;
   ms: number;
   failure?: FuzzFailure;
@@ -73,15 +75,58 @@ function count(report: FuzzReport, r: CaseResult): void {
   for (const o of r.outcomes) report.outcomes[o] = (report.outcomes[o] ?? 0) + 1;
 }
 
+/**
+ * The topologies a run uses, so that consecutive cases on one of them run on the same
+ * program (a generation flip, not a program swap of about two seconds):
+ * - `stateful`: rulesets with state matches — connection tracking is on for every case here
+ *   and never on the others (RulesetSpec.stateful in gen-rules.ts);
+ * - `output`: stateless rulesets with OUTPUT rules (a TC egress program; no XDP side);
+ * - `stateless`: the rest.
+ */
+export interface FuzzTopologies {
+  stateless: Differential;
+  stateful: Differential;
+  output: Differential;
+}
+
+/** Starts the three topologies (deleting what it made if one fails). */
+export async function startTopologies(options: DifferentialOptions = {}): Promise<FuzzTopologies> {
+  const made: Differential[] = [];
+  try {
+    const start = async (o: DifferentialOptions) => {
+      const d = await Differential.start(o);
+      made.push(d);
+      return d;
+    };
+    const stateless = await start(options);
+    const stateful = await start(options);
+    const output = await start({ ...options, kinds: (options.kinds ?? ['kernel', 'tc', 'xdp']).filter((k) => k !== 'xdp') });
+    return { stateless, stateful, output };
+  } catch (err) {
+    made.forEach((d) => d.close());
+    throw err;
+  }
+}
+
+/** Closes every topology (idempotent). */
+export function closeTopologies(t: FuzzTopologies | undefined): void {
+  t?.stateless.close();
+  t?.stateful.close();
+  t?.output.close();
+}
+
 /** Runs `options.runs` generated cases; see the module comment. */
-export async function fuzz(diff: Differential, options: FuzzOptions): Promise<FuzzReport> {
+export async function fuzz(diffs: FuzzTopologies, options: FuzzOptions): Promise<FuzzReport> {
   const started = Date.now();
   const report = emptyReport(options.seed);
   let exploring = true;
+  const diffOf = (g: GeneratedCase) => (g.spec.stateful ? diffs.stateful : filtersOutput(printSpec(g.spec)) ? diffs.output : diffs.stateless);
   const property = fc.asyncProperty(arbCase(), async (g: GeneratedCase) => {
+    const diff = diffOf(g);
     const r = await diff.run(toDiffCase(g));
     if (exploring) {
       count(report, r);
+      if (diff === diffs.output) report.xdpSkipped += 1;
       if (report.cases % 50 === 0) options.log?.(`  ${report.cases} cases, ${report.frames} frames, ${Math.round((Date.now() - started) / 1000)} s`);
     }
     return passes(r);
@@ -90,6 +135,7 @@ export async function fuzz(diff: Differential, options: FuzzOptions): Promise<Fu
   exploring = false;
   if (found.failed && found.counterexample) {
     options.log?.(`  case ${report.cases} failed; minimising (at most ${Math.round((options.shrinkMs ?? 120_000) / 1000)} s)`);
+    const diff = diffOf(found.counterexample[0]);
     const smallest = await minimize(diff, toDiffCase(found.counterexample[0]), options.shrinkMs ?? 120_000);
     const result = await diff.run(smallest);
     report.failure = { case: smallest, result, text: formatFailure(smallest, result), path: found.counterexamplePath ?? '' };

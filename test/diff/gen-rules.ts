@@ -15,6 +15,7 @@
  */
 import fc from 'fast-check';
 import type { Family } from '../../src/compiler/ir.js';
+import { OPEN_DIVERGENCES } from './open.js';
 import { MAC } from './topology.js';
 
 /** A negatable value, as iptables prints it (`! -s x`, `-m tcp ! --dport 22`). */
@@ -54,6 +55,13 @@ export interface FamilySpec {
 }
 
 export interface RulesetSpec {
+  /**
+   * Stateful rulesets always track connections in both families (state matches, and the
+   * "RELATED,ESTABLISHED first" preamble in INPUT and FORWARD) and have no OUTPUT rules;
+   * stateless ones never track. Each kind runs on its own topology (fuzz.ts), so that
+   * consecutive rulesets share one program and connection tracking stays on (or off).
+   */
+  stateful: boolean;
   ipv4: FamilySpec;
   ipv6: FamilySpec;
 }
@@ -147,7 +155,7 @@ function icmpMatch(family: Family): fc.Arbitrary<MatchSpec> {
   return neg(types).map((t) => (family === 'ipv4' ? ['icmp', ...(t.not ? ['!'] : []), '--icmp-type', t.v] : ['icmp6', ...(t.not ? ['!'] : []), '--icmpv6-type', t.v]));
 }
 
-function genericMatch(family: Family, outputReachable: boolean): fc.Arbitrary<MatchSpec> {
+function genericMatch(family: Family, outputReachable: boolean, stateful: boolean): fc.Arbitrary<MatchSpec> {
   const ranges: fc.Arbitrary<[string, string]> =
     family === 'ipv4'
       ? fc.constantFrom<[string, string]>(['192.0.2.1', '192.0.2.100'], ['203.0.113.0', '203.0.113.127'], ['198.51.100.1', '198.51.100.9'], ['192.0.2.2', '192.0.2.2'])
@@ -161,6 +169,13 @@ function genericMatch(family: Family, outputReachable: boolean): fc.Arbitrary<Ma
     fc.constantFrom('"allow ssh"', 'drop-spoofed', '"quoted: with spaces"').map((c) => ['comment', '--comment', c]),
   ];
   if (family === 'ipv4') options.push(fc.constant(['ttl', '!', '--ttl-eq', '64']));
+  if (stateful) {
+    // Connection state, as real rulesets use it (test/diff/gen-flow.ts sends the connections).
+    const states = fc.constantFrom('NEW', 'ESTABLISHED', 'RELATED,ESTABLISHED', 'INVALID', 'NEW,ESTABLISHED', 'UNTRACKED', 'RELATED');
+    const state = neg(states, 2).map((st) => ['state', ...(st.not ? ['!'] : []), '--state', st.v]);
+    const conntrack = fc.tuple(neg(states, 2), fc.constantFrom(undefined, 'ORIGINAL', 'REPLY')).map(([st, dir]) => ['conntrack', ...(st.not ? ['!'] : []), '--ctstate', st.v, ...(dir ? ['--ctdir', dir] : [])]);
+    options.push(state, state, conntrack, conntrack);
+  }
   if (!outputReachable) options.push(neg(fc.constantFrom(MAC.client.toUpperCase(), '02:00:00:00:09:09')).map((m) => ['mac', ...(m.not ? ['!'] : []), '--mac-source', m.v]));
   return fc.oneof(...options);
 }
@@ -172,6 +187,7 @@ interface RuleContext {
   jumpable: readonly string[];
   /** OUTPUT can reach this chain (then no -m mac). */
   outputReachable: boolean;
+  stateful: boolean;
 }
 
 const PROTOS: Record<Family, string[]> = { ipv4: ['tcp', 'udp', 'icmp', 'gre', '47', 'all'], ipv6: ['tcp', 'udp', 'ipv6-icmp', '47', '59'] };
@@ -182,10 +198,12 @@ function target(ctx: RuleContext, proto: Neg<string> | undefined): fc.Arbitrary<
   const choices: { weight: number; arbitrary: fc.Arbitrary<string[] | undefined> }[] = [
     { weight: 4, arbitrary: fc.constant(['ACCEPT']) },
     { weight: 3, arbitrary: fc.constant(['DROP']) },
-    { weight: 6, arbitrary: fc.oneof(fc.constant<string[]>(['REJECT']), fc.constantFrom(...rejects).map((w) => ['REJECT', '--reject-with', w])) },
     { weight: 1, arbitrary: fc.constant(undefined) },
     { weight: 1, arbitrary: fc.constant(['LOG', '--log-prefix', '"rjc "']) },
   ];
+  if (!(ctx.chain === 'OUTPUT' && OPEN_DIVERGENCES.outputRejectLocalDelivery)) {
+    choices.push({ weight: 6, arbitrary: fc.oneof(fc.constant<string[]>(['REJECT']), fc.constantFrom(...rejects).map((w) => ['REJECT', '--reject-with', w])) });
+  }
   if (USER_CHAINS.includes(ctx.chain as never)) choices.push({ weight: 2, arbitrary: fc.constant(['RETURN']) });
   if (ctx.jumpable.length > 0) choices.push({ weight: 3, arbitrary: fc.tuple(fc.constantFrom(...ctx.jumpable), fc.boolean()).map(([c, g]) => [g ? '-g' : '-j', c]) });
   return fc.oneof(...choices);
@@ -197,7 +215,7 @@ function rule(ctx: RuleContext): fc.Arbitrary<RuleSpec> {
   const proto = mostly(neg(fc.constantFrom(...PROTOS[family], 'tcp', 'tcp', 'udp'), 1), 3).map((p) => (p?.v === 'all' ? { not: false, v: 'all' } : p));
   return proto.chain((p) => {
     const plain = p && !p.not ? p.v : undefined;
-    const modules: fc.Arbitrary<MatchSpec>[] = [genericMatch(family, ctx.outputReachable)];
+    const modules: fc.Arbitrary<MatchSpec>[] = [genericMatch(family, ctx.outputReachable, ctx.stateful)];
     if (plain === 'tcp') modules.push(tcpMatch(), tcpMatch(), multiportMatch());
     if (plain === 'udp') modules.push(udpMatch(), udpMatch(), multiportMatch());
     if (plain === 'icmp' && family === 'ipv4') modules.push(icmpMatch('ipv4'), icmpMatch('ipv4'));
@@ -222,19 +240,22 @@ function dedupeModules(ms: MatchSpec[]): MatchSpec[] {
   return ms.filter((m) => !seen.has(m[0]!) && (seen.add(m[0]!), true));
 }
 
+const ESTABLISHED_FIRST: RuleSpec = { matches: [['state', '--state', 'RELATED,ESTABLISHED']], target: ['ACCEPT'] };
+
 const RULE_COUNTS: Record<string, number> = { INPUT: 7, FORWARD: 5, OUTPUT: 2, U1: 4, U2: 3, U3: 3 };
 
-function familySpec(family: Family): fc.Arbitrary<FamilySpec> {
+function familySpec(family: Family, stateful: boolean): fc.Arbitrary<FamilySpec> {
   const policy = fc.oneof({ weight: 5, arbitrary: fc.constant('ACCEPT' as const) }, { weight: 1, arbitrary: fc.constant('DROP' as const) });
-  const chainRules = (ctx: RuleContext) => fc.array(rule(ctx), { maxLength: RULE_COUNTS[ctx.chain] ?? 3 });
-  const users = (name: string, i: number) => chainRules({ family, chain: name, jumpable: USER_CHAINS.slice(i + 1), outputReachable: false });
+  const chainRules = (ctx: Omit<RuleContext, 'family' | 'stateful'>) => fc.array(rule({ ...ctx, family, stateful }), { maxLength: RULE_COUNTS[ctx.chain] ?? 3 });
+  const users = (name: string, i: number) => chainRules({ chain: name, jumpable: USER_CHAINS.slice(i + 1), outputReachable: false });
   return fc
     .record({
-      input: chainRules({ family, chain: 'INPUT', jumpable: USER_CHAINS, outputReachable: false }),
-      forward: chainRules({ family, chain: 'FORWARD', jumpable: USER_CHAINS, outputReachable: false }),
+      input: chainRules({ chain: 'INPUT', jumpable: USER_CHAINS, outputReachable: false }),
+      forward: chainRules({ chain: 'FORWARD', jumpable: USER_CHAINS, outputReachable: false }),
       // OUTPUT sees the server's own answers (TCP RSTs, ICMP errors, echo replies): rare, simple.
-      output: fc.oneof({ weight: 4, arbitrary: fc.constant([] as RuleSpec[]) }, { weight: 1, arbitrary: chainRules({ family, chain: 'OUTPUT', jumpable: [], outputReachable: true }) }),
-      policies: fc.tuple(policy, policy, fc.oneof({ weight: 9, arbitrary: fc.constant('ACCEPT' as const) }, { weight: 1, arbitrary: fc.constant('DROP' as const) })),
+      // (Not for stateful rulesets: each kind runs on its own topology, see fuzz.ts.)
+      output: stateful ? fc.constant([] as RuleSpec[]) : fc.oneof({ weight: 4, arbitrary: fc.constant([] as RuleSpec[]) }, { weight: 1, arbitrary: chainRules({ chain: 'OUTPUT', jumpable: [], outputReachable: true }) }),
+      policies: fc.tuple(policy, policy, stateful ? fc.constant('ACCEPT' as const) : fc.oneof({ weight: 9, arbitrary: fc.constant('ACCEPT' as const) }, { weight: 1, arbitrary: fc.constant('DROP' as const) })),
       u1: users('U1', 0),
       u2: users('U2', 1),
       u3: users('U3', 2),
@@ -242,8 +263,9 @@ function familySpec(family: Family): fc.Arbitrary<FamilySpec> {
     .map((r) => ({
       family,
       chains: [
-        { name: 'INPUT', policy: r.policies[0], rules: r.input },
-        { name: 'FORWARD', policy: r.policies[1], rules: r.forward },
+        // The classic stateful firewall: replies and related traffic first.
+        { name: 'INPUT', policy: r.policies[0], rules: stateful ? [ESTABLISHED_FIRST, ...r.input] : r.input },
+        { name: 'FORWARD', policy: r.policies[1], rules: stateful ? [ESTABLISHED_FIRST, ...r.forward] : r.forward },
         { name: 'OUTPUT', policy: r.policies[2], rules: r.output },
         { name: 'U1', rules: r.u1 },
         { name: 'U2', rules: r.u2 },
@@ -262,7 +284,8 @@ export function emptyFamily(family: Family): FamilySpec {
  * nearly empty, as many real hosts do.
  */
 export function arbRuleset(): fc.Arbitrary<RulesetSpec> {
-  return fc.record({ ipv4: familySpec('ipv4'), ipv6: familySpec('ipv6') });
+  const of = (stateful: boolean) => fc.record({ stateful: fc.constant(stateful), ipv4: familySpec('ipv4', stateful), ipv6: familySpec('ipv6', stateful) });
+  return fc.oneof({ weight: 3, arbitrary: of(false) }, { weight: 1, arbitrary: of(true) });
 }
 
 function negated(flag: string, n: Neg<string> | undefined): string[] {

@@ -22,7 +22,7 @@
  * cannot: bpf/KNOWN-DIFFERENCES.md).
  */
 import fc from 'fast-check';
-import type { Family } from '../../src/compiler/ir.js';
+import type { Family, FamilyRuleset } from '../../src/compiler/ir.js';
 import {
   ethernet,
   fragmentIpv4,
@@ -43,34 +43,21 @@ import {
 import { parseRuleset } from '../../src/compiler/frontend.js';
 import { valuesFromRuleset } from '../support/arbitrary-packets.js';
 import { aim, ruleTargets, type Destination, type RuleTarget } from './aim.js';
+import { arbFlow, buildFlow, describeFlow, type FlowSpec } from './gen-flow.js';
+import { OPEN_DIVERGENCES } from './open.js';
+import type { StreamElement } from './runner.js';
 import { COMMON_PORTS } from './gen-rules.js';
 import { MAC, ONLINK_SOURCES_V4, ONLINK_SOURCES_V6 } from './topology.js';
 
-/**
- * Divergences found by this suite whose fix is outside it, recorded in test/regressions/
- * (status "open", replayed by test/diff-regressions.test.ts): the generators leave these
- * inputs out until the fix lands, so that the random run keeps finding new things. When a
- * regression turns "fixed", delete its entry here.
- */
-export const OPEN_DIVERGENCES = {
-  /** Frames to another host's MAC: otherhost-ipv4-forward.json, otherhost-ipv6-input.json. */
-  otherhostFrames: true,
-  /** 0.0.0.0/8 addresses other than 0.0.0.0: zeronet-ipv4-destination.json. */
-  zeronetAddresses: true,
-  /** IPv6 v4-mapped sources: v4mapped-ipv6-source-input.json, v4mapped-ipv6-source-forward.json. */
-  v4mappedSources: true,
-  /**
-   * Link-local sources routed back out s0: linklocal-source-ipv6-hairpin.json (and, for the
-   * same reason, no link-local destination other than the server's own is generated).
-   */
-  linklocalHairpin: true,
-  /** Global sources to the server's link-local address: linklocal-destination-ipv6-reply.json. */
-  globalToLinklocal: true,
-} as const;
-
 /** Rewrites a stream element that falls into an {@link OPEN_DIVERGENCES} class into one that does not. */
-function avoidOpen(s: FrameSpec): FrameSpec {
+function avoidOpen(s: FrameSpec, pool: StreamPool): FrameSpec {
   const out = { ...s };
+  if (OPEN_DIVERGENCES.conntrackGrePptp && pool.tracksConnections && out.l4.kind === 'raw' && out.l4.protocol === 47 && out.l4.bytes.length > 1) {
+    const bytes = Uint8Array.from(out.l4.bytes);
+    bytes[1] = bytes[1]! & 0xf8;
+    out.l4 = raw(47, bytes);
+  }
+  if (OPEN_DIVERGENCES.conntrackUnverifiedChecksum && pool.tracksConnections && out.l4.kind === 'tcp' && out.l4.doff !== undefined && [7, 68].includes(out.options[0] ?? -1)) out.l4 = { ...out.l4, doff: undefined };
   const linklocal = (a: string) => a.toLowerCase().startsWith('fe80:');
   if (OPEN_DIVERGENCES.otherhostFrames && out.l2 === 'otherhost') out.l2 = 'unicast';
   if (OPEN_DIVERGENCES.zeronetAddresses && out.family === 'ipv4') {
@@ -78,7 +65,7 @@ function avoidOpen(s: FrameSpec): FrameSpec {
     if (/^0\./.test(out.src) && out.src !== '0.0.0.0') out.src = '0.0.0.0';
   }
   if (OPEN_DIVERGENCES.v4mappedSources && out.src.toLowerCase().startsWith('::ffff:')) out.src = '::';
-  if (OPEN_DIVERGENCES.linklocalHairpin && out.to === 'hairpin' && linklocal(out.src)) out.src = '2001:db8::77';
+  if (OPEN_DIVERGENCES.linklocalHairpin && out.to === 'hairpin' && (linklocal(out.src) || out.src === '::')) out.src = '2001:db8::77';
   if (OPEN_DIVERGENCES.globalToLinklocal && out.dst === SERVER_LINK_LOCAL && !linklocal(out.src)) out.src = 'fe80::1';
   return out;
 }
@@ -99,6 +86,8 @@ export interface StreamPool {
   icmp6Types: { type: number; code: number }[];
   /** Per rule, what a packet needs to match it; frames are aimed at one half of the time. */
   targets: RuleTarget[];
+  /** The ruleset has state/conntrack matches (see OPEN_DIVERGENCES.conntrackInvalid). */
+  tracksConnections: boolean;
 }
 
 const SOURCES: Record<Family, string[]> = {
@@ -129,7 +118,12 @@ const DESTINATIONS: Record<Family, Record<Destination, string[]>> = {
 
 /** The pool of random cases: the topology's addresses and the ports generated rules use. */
 export function defaultPool(): StreamPool {
-  return { ports: [...COMMON_PORTS], sources: { ipv4: [], ipv6: [] }, destinations: { ipv4: { input: [], forward: [], hairpin: [], special: [] }, ipv6: { input: [], forward: [], hairpin: [], special: [] } }, protocols: [], icmpTypes: [], icmp6Types: [], targets: [] };
+  return { ports: [...COMMON_PORTS], sources: { ipv4: [], ipv6: [] }, destinations: { ipv4: { input: [], forward: [], hairpin: [], special: [] }, ipv6: { input: [], forward: [], hairpin: [], special: [] } }, protocols: [], icmpTypes: [], icmp6Types: [], targets: [], tracksConnections: false };
+}
+
+/** Does a ruleset use connection tracking (`-m state`, `-m conntrack`)? */
+export function tracksConnections(rulesets: readonly FamilyRuleset[]): boolean {
+  return rulesets.some((f) => f.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.matches.some((m) => m.module === 'state' || m.module === 'conntrack')))));
 }
 
 /**
@@ -141,6 +135,7 @@ export function poolFromRules(rules: { ipv4: string; ipv6: string }): StreamPool
   for (const family of ['ipv4', 'ipv6'] as const) {
     const parsed = parseRuleset(rules[family], `${family}.rules`, { family });
     pool.targets.push(...ruleTargets(parsed.ruleset.families));
+    pool.tracksConnections ||= tracksConnections(parsed.ruleset.families);
     const v = valuesFromRuleset(parsed.ruleset);
     pool.ports.push(...v.ports);
     pool.protocols.push(...v.protocols);
@@ -151,6 +146,9 @@ export function poolFromRules(rules: { ipv4: string; ipv6: string }): StreamPool
   pool.protocols = [...new Set(pool.protocols)];
   return pool;
 }
+
+/** A stream element: a frame (or fragment train) from the client, or a connection. */
+export type StreamSpec = FrameSpec | FlowSpec;
 
 /** One stream element; {@link buildFrames} turns it into one or more frames. */
 export interface FrameSpec {
@@ -195,7 +193,7 @@ function l4(family: Family, pool: StreamPool): fc.Arbitrary<L4Spec> {
     { weight: 2, arbitrary: fc.integer({ min: 0, max: 255 }) },
   );
   const tcpSpec = fc
-    .record({ sport: port, dport: port, seq: fc.nat({ max: 0xffffffff }), ack: fc.nat({ max: 0xffffffff }), flags, payload, checksum, options: fc.constantFrom<number[]>([], [], [2, 4, 5, 0xb4], [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0]), doff: fc.option(fc.integer({ min: 0, max: 15 }), { freq: 10, nil: undefined }) })
+    .record({ sport: port, dport: port, seq: fc.nat({ max: 0xffffffff }), ack: fc.nat({ max: 0xffffffff }), flags, payload, checksum, options: fc.constantFrom<number[]>([], [], [2, 4, 5, 0xb4], [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0]), doff: fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 15 }) }) })
     .map((r) => tcp(r));
   const udpSpec = fc.record({ sport: port, dport: port, payload, checksum }).map((r) => udp(r));
   const known = family === 'ipv4' ? pool.icmpTypes : pool.icmp6Types;
@@ -278,12 +276,15 @@ function frameSpec(family: Family, pool: StreamPool): fc.Arbitrary<FrameSpec> {
 }
 
 /** One stream element of one of `families`, aimed at `pool`. */
-export function arbElement(pool: StreamPool = defaultPool(), families: readonly Family[] = ['ipv4', 'ipv6']): fc.Arbitrary<FrameSpec> {
-  return fc.oneof(...families.map((f) => frameSpec(f, pool))).map(avoidOpen);
+export function arbElement(pool: StreamPool = defaultPool(), families: readonly Family[] = ['ipv4', 'ipv6']): fc.Arbitrary<StreamSpec> {
+  const frames = fc.oneof(...families.map((f) => frameSpec(f, pool))).map((s) => avoidOpen(s, pool));
+  const flows = fc.oneof(...families.map((f) => arbFlow(f, pool.ports)));
+  // Connections mostly for rulesets with state matches; now and then for the others too.
+  return fc.oneof({ weight: pool.tracksConnections ? 3 : 9, arbitrary: frames }, { weight: 1, arbitrary: flows });
 }
 
 /** A stream: 1 to `max` stream elements of either family (weighted by `families`). */
-export function arbStream(pool: StreamPool = defaultPool(), max = 8, families: readonly Family[] = ['ipv4', 'ipv6']): fc.Arbitrary<FrameSpec[]> {
+export function arbStream(pool: StreamPool = defaultPool(), max = 8, families: readonly Family[] = ['ipv4', 'ipv6']): fc.Arbitrary<StreamSpec[]> {
   return fc.array(arbElement(pool, families), { minLength: 1, maxLength: max });
 }
 
@@ -326,6 +327,6 @@ export function describeFrame(s: FrameSpec): string {
 }
 
 /** The stream of a case, built. */
-export function buildStream(specs: readonly FrameSpec[]): { label: string; frames: Uint8Array[] }[] {
-  return specs.map((s) => ({ label: describeFrame(s), frames: buildFrames(s) }));
+export function buildStream(specs: readonly StreamSpec[]): StreamElement[] {
+  return specs.map((s) => ('kind' in s ? { label: describeFlow(s), ...buildFlow(s) } : { label: describeFrame(s), frames: buildFrames(s) }));
 }

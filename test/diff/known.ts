@@ -9,8 +9,9 @@ import type { FamilyRuleset } from '../../src/compiler/ir.js';
 import { decodeIp, evaluate, type LocalAddress } from '../../src/model/index.js';
 import type { RulesPair } from './install.js';
 import { addressText, maskVolatile } from './compare.js';
-import { SERVER_LINK_LOCAL } from './gen-stream.js';
-import { SERVER_V4, SERVER_V6, type ServerInterfaces, type SideKind } from './topology.js';
+import { SERVER_LINK_LOCAL, tracksConnections } from './gen-stream.js';
+import { addressBytes, inPrefix } from '../../src/model/address.js';
+import { FAR_V4, FAR_V6, SERVER_V4, SERVER_V6, type ServerInterfaces, type SideKind } from './topology.js';
 import type { Observation, Passed } from './wire.js';
 
 /** The case's rules as the model reads them (for differences that need the rules). */
@@ -68,16 +69,29 @@ function toServer(ip: Uint8Array): boolean {
   return ([...SERVER_V4, ...SERVER_V6, SERVER_LINK_LOCAL] as string[]).includes(text);
 }
 
+/** Does the server route `ip` out toward the far namespace (FAR_V4/FAR_V6 prefixes and links)? */
+function toFar(ip: Uint8Array): boolean {
+  const d = decodeIp(ip).ip;
+  if (!d) return false;
+  const dst = d.header.dst;
+  const prefixes = d.family === 'ipv4' ? [FAR_V4.prefix, FAR_V4.link] : [FAR_V6.prefix, FAR_V6.link];
+  return prefixes.some((p) => {
+    const [net, len] = p.split('/');
+    return inPrefix(dst, addressBytes(net!), Number(len));
+  });
+}
+
 /**
  * Would the kernel's filter OUTPUT chain let `ip` pass? `ip` is a packet the server sends:
- * out of the client-side interface, or over lo when it is addressed to the server itself.
+ * over lo when it is addressed to the server itself, else out of the interface its route
+ * takes (the far side's, or the client side's).
  */
 function outputAccepts(rules: ParsedRules, ip: Uint8Array, ifs: ServerInterfaces): boolean {
   const decoded = decodeIp(ip);
   const family = decoded.ip?.family;
   const ruleset = family ? rules[family] : undefined;
   if (!ruleset) return true;
-  const outInterface = toServer(ip) ? 'lo' : ifs.in;
+  const outInterface = toServer(ip) ? 'lo' : toFar(ip) ? ifs.out : ifs.in;
   return evaluate(ruleset, decoded, { chain: 'OUTPUT', outInterface, localAddresses: localAddresses(ifs) }).verdict === 'accept';
 }
 
@@ -106,8 +120,8 @@ function isReply(ip: Uint8Array): boolean {
  * server sends itself, seen at INPUT on lo). A reply rejectc builds at its TC/XDP hook leaves
  * without traversing any netfilter hook (bpf/KNOWN-DIFFERENCES.md) — also a reply to a
  * packet the server itself sent (OUTPUT), which rejectc delivers to the server's INPUT.
- * Explains exactly this: rejectc's side has REJECT replies (to the client, or delivered to
- * the server) that the kernel's side lacks, the model says the kernel's OUTPUT chain refuses
+ * Explains exactly this: rejectc's side has REJECT replies (to the client, to the far side,
+ * or delivered to the server) that the kernel's side lacks, the model says the kernel's OUTPUT chain refuses
  * each of them, the kernel's side may have ICMP errors it sent itself over lo, and
  * everything else is identical.
  */
@@ -119,12 +133,13 @@ const REPLY_THROUGH_OUTPUT: KnownDifference = {
     const refused = (ip: Uint8Array) => isReply(ip) && !outputAccepts(ctx.rules, ip, ctx.interfaces);
     const eq = sameMasked(ctx.origs);
     const clientR = rejectc.client.filter((f) => !refused(ipOf(f)));
+    const farR = rejectc.far.filter((f) => !refused(ipOf(f)));
     const passedR = rejectc.passed.filter((p) => !(p.hook === 'INPUT' && toServer(p.packet) && refused(p.packet)));
     const passedK = kernel.passed.filter((p) => !(p.hook === 'INPUT' && p.indev === 1 && isIcmpError(p.packet)));
-    if (clientR.length === rejectc.client.length && passedR.length === rejectc.passed.length) return false;
+    if (clientR.length === rejectc.client.length && farR.length === rejectc.far.length && passedR.length === rejectc.passed.length) return false;
     const sameFrame = (a: Uint8Array, b: Uint8Array) => same(a.subarray(0, 14), b.subarray(0, 14)) && eq(ipOf(a), ipOf(b));
     const samePassed = (a: Passed, b: Passed) => a.hook === b.hook && a.indev === b.indev && a.outdev === b.outdev && eq(a.packet, b.packet);
-    return equalLists(kernel.client, clientR, sameFrame) && equalLists(passedK, passedR, samePassed) && equalLists(kernel.far, rejectc.far, sameFrame);
+    return equalLists(kernel.client, clientR, sameFrame) && equalLists(passedK, passedR, samePassed) && equalLists(kernel.far, farR, sameFrame);
   },
 };
 
@@ -146,15 +161,54 @@ const CONNTRACK_DEFRAG: KnownDifference = {
   explains(ctx) {
     const ip = decodeIp(ipOf(ctx.frame)).ip;
     if (!ip) return false;
-    const fragment = ip.family === 'ipv4' ? ip.header.mf || ip.header.fragOffset !== 0 : ip.fragment !== 'none';
+    // IPv6: any fragment header, also an "atomic" one (offset 0, no more fragments), which
+    // reassembly removes as well.
+    const fragment = ip.family === 'ipv4' ? ip.header.mf || ip.header.fragOffset !== 0 : hasFragmentHeader(ip.bytes);
     const ruleset = ctx.rules[ip.family];
-    const tracks = ruleset?.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.matches.some((m) => m.module === 'state' || m.module === 'conntrack'))));
-    return fragment && tracks === true;
+    return fragment && ruleset !== undefined && tracksConnections([ruleset]);
   },
 };
 
+/**
+ * XDP has no egress hook, so rejectc cannot note the connections the kernel tracks for ICMP
+ * queries and protocols other than TCP and UDP (the kfuncs look up TCP and UDP only): their
+ * state is not known there (rejectc's own warning W270). Explains a difference on the XDP
+ * side only, for such a frame, while the ruleset tracks connections.
+ */
+const XDP_CONNECTION_STATE: KnownDifference = {
+  name: 'xdp-connection-state',
+  reason: 'an XDP program cannot see the connections of ICMP queries and protocols other than TCP/UDP (no egress hook, no kfunc lookup)',
+  explains(ctx) {
+    if (ctx.side !== 'xdp') return false;
+    const ip = decodeIp(ipOf(ctx.frame)).ip;
+    const ruleset = ip ? ctx.rules[ip.family] : undefined;
+    if (!ip || !ruleset || !tracksConnections([ruleset])) return false;
+    const proto = ip.family === 'ipv4' ? ip.header.protocol : ip.findHdr.ok ? ip.findHdr.protocol : -1;
+    const off = ip.family === 'ipv4' ? ip.header.headerLength : ip.findHdr.ok ? ip.findHdr.offset : -1;
+    if (proto === 6 || proto === 17) return false;
+    const type = off >= 0 ? ip.bytes[off] : undefined;
+    if (proto === 1) return type !== undefined && [0, 8, 13, 14, 15, 16, 17, 18].includes(type);
+    if (proto === 58) return type !== undefined && type >= 128;
+    return true;
+  },
+};
+
+/** Does an IPv6 packet carry a fragment header (walking hop-by-hop, routing, dest-opts, AH)? */
+function hasFragmentHeader(b: Uint8Array): boolean {
+  let next = b[6] ?? 59;
+  let at = 40;
+  for (let i = 0; i < 16 && at + 2 <= b.length; i++) {
+    if (next === 44) return true;
+    if (next !== 0 && next !== 43 && next !== 60 && next !== 51) return false;
+    const len = next === 51 ? (b[at + 1]! + 2) * 4 : (b[at + 1]! + 1) * 8;
+    next = b[at]!;
+    at += len;
+  }
+  return false;
+}
+
 /** The list, in the order they are tried. */
-export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG];
+export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG, XDP_CONNECTION_STATE];
 
 /** The name of the known difference that explains a divergence, or undefined. */
 export function classifyKnown(ctx: KnownContext): string | undefined {

@@ -34,18 +34,17 @@ export async function minimize(diff: Differential, c: DiffCase, budgetMs: number
   if (!key) return c;
   const fails = async (candidate: DiffCase): Promise<boolean> => failureKey(await diff.run(candidate)) === key;
   let best = c;
-  // Stream elements: try each alone first (most divergences need one frame), then deletions.
-  for (const el of best.stream) {
-    if (Date.now() > deadline) return best;
-    if (best.stream.length > 1 && (await fails({ ...best, stream: [el] }))) {
-      best = { ...best, stream: [el] };
-      break;
+  // Stream elements: the last one alone first (most divergences need one frame), then
+  // chunks of halving size (a frame's fate can depend on earlier ones: connection tracking).
+  const last = best.stream[best.stream.length - 1];
+  if (last && best.stream.length > 1 && (await fails({ ...best, stream: [last] }))) best = { ...best, stream: [last] };
+  for (let size = Math.floor(best.stream.length / 2); size >= 1; size = Math.floor(size / 2)) {
+    for (let at = best.stream.length - 1 - size; at >= 0 && best.stream.length > 1; at -= size) {
+      if (Date.now() > deadline) return best;
+      const from = Math.max(0, at);
+      const stream = [...best.stream.slice(0, from), ...best.stream.slice(from + size)];
+      if (stream.length > 0 && (await fails({ ...best, stream }))) best = { ...best, stream };
     }
-  }
-  for (let i = best.stream.length - 1; i >= 0 && best.stream.length > 1; i--) {
-    if (Date.now() > deadline) return best;
-    const stream = best.stream.filter((_, j) => j !== i);
-    if (await fails({ ...best, stream })) best = { ...best, stream };
   }
   for (const family of ['ipv4', 'ipv6'] as const) {
     for (const index of ruleLines(best.rules[family]).reverse()) {
@@ -57,8 +56,10 @@ export async function minimize(diff: Differential, c: DiffCase, budgetMs: number
   for (const [e, el] of best.stream.entries()) {
     for (let f = el.frames.length - 1; f >= 0 && el.frames.length > 1; f--) {
       if (Date.now() > deadline) return best;
-      const frames = best.stream[e]!.frames.filter((_, j) => j !== f);
-      const stream = best.stream.map((s, j) => (j === e ? { ...s, frames } : s));
+      const current = best.stream[e]!;
+      const frames = current.frames.filter((_, j) => j !== f);
+      const from = current.from?.filter((_, j) => j !== f);
+      const stream = best.stream.map((s, j) => (j === e ? { ...s, frames, ...(from ? { from } : {}) } : s));
       if (await fails({ ...best, stream })) best = { ...best, stream };
     }
   }

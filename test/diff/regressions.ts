@@ -26,8 +26,17 @@ export interface RegressionFile {
   sides?: string[];
   /** Fixed cases: the known differences (test/diff/known.ts) the replay must mask, by name. */
   masked?: string[];
+  /** Open cases where a firewall refuses the rules instead: which one. */
+  refusedBy?: 'kernel' | 'rejectc';
+  /** Server interface names, when the case needs its own (default s0 / s1). */
+  interfaces?: { in: string; out: string };
+  /** How rejectc compiles the rules (default `fixed`; `natural` as a user's apply does). */
+  shape?: 'fixed' | 'natural';
+  /** Cases run first, their results ignored: the history the divergence needs. */
+  before?: { rules: { ipv4: string; ipv6: string }; stream: RegressionFile['stream'] }[];
   rules: { ipv4: string; ipv6: string };
-  stream: { label: string; frames: string[] }[];
+  /** Frames in hex; `from` per frame when some come from the far side. */
+  stream: { label: string; frames: string[]; from?: ('client' | 'far')[] }[];
 }
 
 export function regressionsDir(): string {
@@ -42,13 +51,13 @@ export function loadRegressions(dir = regressionsDir()): { name: string; file: R
     .map((name) => ({ name, file: JSON.parse(readFileSync(join(dir, name), 'utf8')) as RegressionFile }));
 }
 
-export function caseOf(file: RegressionFile): DiffCase {
-  return { rules: file.rules, stream: file.stream.map((s) => ({ label: s.label, frames: s.frames.map(fromHex) })) };
+export function caseOf(file: Pick<RegressionFile, 'rules' | 'stream'>): DiffCase {
+  return { rules: file.rules, stream: file.stream.map((s) => ({ label: s.label, frames: s.frames.map(fromHex), ...(s.from ? { from: s.from } : {}) })) };
 }
 
 /** The JSON of a case (written by the fuzz script's `--save`, and by hand for a new regression). */
 export function regressionOf(c: DiffCase, meta: Pick<RegressionFile, 'title' | 'status' | 'notes'> & { sides?: string[] }): RegressionFile {
-  return { ...meta, rules: c.rules, stream: c.stream.map((s) => ({ label: s.label, frames: s.frames.map(toHex) })) };
+  return { ...meta, rules: c.rules, stream: c.stream.map((s) => ({ label: s.label, frames: s.frames.map(toHex), ...(s.from ? { from: s.from } : {}) })) };
 }
 
 export function saveRegression(path: string, file: RegressionFile): void {

@@ -12,12 +12,17 @@ import { installKernel, installRejectcSides, Workdir, type RulesPair, type Shape
 import { classifyKnown, parseForModel, type KnownContext, type ParsedRules } from './known.js';
 import { createTopology, DEFAULT_SERVER_INTERFACES, type DiffTopology, type ServerInterfaces, type Side, type SideKind } from './topology.js';
 import type { Netns } from '../support/netns.js';
-import { Wire, type Observations } from './wire.js';
+import { Wire, type Observations, type Via } from './wire.js';
 
-/** One element of a stream: one or more frames sent back to back (a fragment train). */
+/**
+ * One element of a stream: one or more frames sent one after the other (a fragment train, or
+ * the packets of a connection), each from the client unless `from` says otherwise.
+ */
 export interface StreamElement {
   label: string;
   frames: Uint8Array[];
+  /** Per frame, the end it is injected at (default: all from the client). */
+  from?: Via[];
 }
 
 /** A case: a ruleset (both families) and a stream. */
@@ -126,6 +131,8 @@ export class Differential {
     const result: CaseResult = { skipped: [], divergences: [], masked: [], frames: 0, outcomes: [], rulesHit: 0, rejectRulesHit: 0 };
     const { parsed, errors } = parseForModel(rules);
     this.parsed = parsed;
+    // Connections tracked for an earlier case must not decide this one's state matches.
+    await this.wire.flushConntrack();
     let kernelError: string | undefined;
     try {
       installKernel(this.kernelSide().server, rules);
@@ -155,7 +162,7 @@ export class Differential {
     for (const [e, element] of stream.entries()) {
       const origs = element.frames.map((f) => f.subarray(14));
       for (const [f, frame] of element.frames.entries()) {
-        const seen: Observations = await this.wire.send(frame);
+        const seen: Observations = await this.wire.send(frame, element.from?.[f] ?? 'client');
         const kernel = normalize(seen.kernel!, origs);
         result.outcomes.push(outcomeOf(kernel));
         result.frames += 1;
@@ -191,13 +198,11 @@ export class Differential {
 function kernelRuleHits(server: Netns): { rules: number; rejects: number } {
   let rules = 0;
   let rejects = 0;
-  for (const cmd of ['iptables-legacy-save', 'ip6tables-legacy-save']) {
-    for (const line of server.exec([cmd, '-c', '-t', 'filter']).stdout.split('\n')) {
-      const m = /^\[(\d+):\d+\] -A /.exec(line);
-      if (!m || m[1] === '0') continue;
-      rules += 1;
-      if (/ -j REJECT\b/.test(line)) rejects += 1;
-    }
+  for (const line of server.sh('iptables-legacy-save -c -t filter; ip6tables-legacy-save -c -t filter').stdout.split('\n')) {
+    const m = /^\[(\d+):\d+\] -A /.exec(line);
+    if (!m || m[1] === '0') continue;
+    rules += 1;
+    if (/ -j REJECT\b/.test(line)) rejects += 1;
   }
   return { rules, rejects };
 }
@@ -211,7 +216,7 @@ export function formatFailure(c: DiffCase, r: CaseResult): string {
   lines.push('--- ipv4 rules (iptables-legacy-restore) ---', c.rules.ipv4.trimEnd(), '--- ipv6 rules (ip6tables-legacy-restore) ---', c.rules.ipv6.trimEnd(), '--- stream ---');
   for (const [e, el] of c.stream.entries()) {
     for (const [f, frame] of el.frames.entries()) {
-      lines.push(`#${e}.${f} ${el.label}: ${toHex(frame)}`);
+      lines.push(`#${e}.${f} ${el.label}${el.from?.[f] === 'far' ? ' [from far]' : ''}: ${toHex(frame)}`);
       lines.push(`     ${describeIp(frame.subarray(14))}`);
       for (const d of r.divergences.filter((x) => x.element === e && x.frame === f)) {
         lines.push(`  ${d.side} differs from the kernel:`);

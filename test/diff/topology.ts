@@ -118,6 +118,10 @@ function buildSide(kind: SideKind, ifs: ServerInterfaces, made: Netns[]): Side {
   };
   const client = newNs('c', true);
   const server = newNs('s', false);
+  // No duplicate address detection: a link-local address stays "tentative" (not yet local to
+  // the kernel) for a second or two after link-up, while rejectc, applied at once, already
+  // counts it as local. The interfaces created below take these defaults.
+  server.exec(['sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
   const far = newNs('f', true);
   execArgv(['ip', '-n', client.name, 'link', 'add', IF.client, 'address', MAC.client, 'type', 'veth', 'peer', 'name', ifs.in, 'address', MAC.serverIn, 'netns', server.name]);
   execArgv(['ip', '-n', far.name, 'link', 'add', IF.far, 'address', MAC.far, 'type', 'veth', 'peer', 'name', ifs.out, 'address', MAC.serverOut, 'netns', server.name]);

@@ -10,10 +10,11 @@ TC, rejectc at XDP). It enters each side's namespaces with setns(2) only to open
   server   NFLOG netlink socket (group NFLOG_GROUP): the iptables `security` table of the
            server logs every packet that reached INPUT or FORWARD *after* the filter table
            (priority 50 > 0), so an accepted packet is seen, a dropped one is not
-  far      AF_PACKET socket on the third namespace's veth: frames the server forwarded
+  far      AF_PACKET socket on the third namespace's veth: frames the server forwarded; it
+           also injects the far hosts' side of a connection (`"via": "far"`)
 
-Ordering, not timeouts, bounds each observation: after the test frame, the client sends an
-ARP request for the server's address (ARP passes iptables and rejectc alike). The process is
+Ordering, not timeouts, bounds each observation: after the test frame (from either end), the
+client sends an ARP request for the server's address (ARP passes iptables and rejectc alike). The process is
 pinned to one CPU, so the frame, everything it causes (a reply, a forward, an NFLOG message)
 and the ARP request go through that CPU's backlog in order: when the ARP reply reaches the
 client, every effect of the frame has been queued on the sockets.
@@ -21,8 +22,10 @@ client, every effect of the frame has been queued on the sockets.
 Protocol: one JSON object per line on stdin, one JSON answer per line on stdout.
   {"op":"open","sides":[{"id","client":{"ns","ifname","mac","ip"},"server":{"ns","ip",
     "csumOff":[ifname...]},"far":{"ns","ifname"}}]}                 -> {"ok":true}
-  {"op":"send","frame":HEX}     -> {"ok":true,"sides":{id:{"client":[HEX],"nflog":[{"hook",
+  {"op":"send","frame":HEX,"via":"client"|"far"}
+                                -> {"ok":true,"sides":{id:{"client":[HEX],"nflog":[{"hook",
                                     "indev","outdev","payload"}],"far":[HEX]}}}
+  {"op":"flush-conntrack"}      -> {"ok":true}: every server's connection table emptied
   errors                        -> {"ok":false,"error":TEXT}
 """
 import ctypes
@@ -104,6 +107,24 @@ def nflog_socket():
     return s
 
 
+def ctnetlink_socket():
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    s.bind((0, 0))
+    return s
+
+
+def flush_conntrack(s):
+    """IPCTNL_MSG_CT_DELETE without a tuple: ctnetlink flushes the table (all families)."""
+    msg_type = (1 << 8) | 2  # NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE
+    body = struct.pack("=BBH", socket.AF_UNSPEC, 0, 0)
+    s.send(struct.pack("=IHHII", 16 + len(body), msg_type, 0x1 | 0x4, 1, 0) + body)
+    ack = s.recv(65536)
+    _, kind, _, _, _ = struct.unpack_from("=IHHII", ack)
+    err = struct.unpack_from("=i", ack, 16)[0] if kind == 2 else 0
+    if err not in (0, -2):  # ENOENT: nothing tracked yet
+        raise OSError(-err, f"conntrack flush: {os.strerror(-err)}")
+
+
 def parse_nflog(data):
     """NFULNL_MSG_PACKET messages of one netlink read -> [{hook, indev, outdev, payload}]."""
     out = []
@@ -167,6 +188,7 @@ class Side:
         for ifname in server.get("csumOff", []):
             tx_checksum_off(ifname)
         self.nflog = nflog_socket()
+        self.ctnl = ctnetlink_socket()
         enter(far["ns"])
         self.far = packet_socket(far["ifname"])
         enter(client["ns"])
@@ -184,11 +206,11 @@ class Side:
             drain(s)
 
 
-def send(sides, frame):
+def send(sides, frame, via):
     for side in sides:
         side.drain()
     for side in sides:
-        side.client.send(frame)
+        (side.far if via == "far" else side.client).send(frame)
     for side in sides:
         side.client.send(side.barrier)
     got = {side.id: [] for side in sides}
@@ -231,8 +253,12 @@ def main():
             if req["op"] == "open":
                 sides = [Side(spec) for spec in req["sides"]]
                 answer = {"ok": True}
+            elif req["op"] == "flush-conntrack":
+                for side in sides:
+                    flush_conntrack(side.ctnl)
+                answer = {"ok": True}
             elif req["op"] == "send":
-                answer = {"ok": True, "sides": send(sides, bytes.fromhex(req["frame"]))}
+                answer = {"ok": True, "sides": send(sides, bytes.fromhex(req["frame"]), req.get("via", "client"))}
             else:
                 answer = {"ok": False, "error": f"unknown op {req['op']}"}
         except Exception as err:  # reported to the caller, who decides

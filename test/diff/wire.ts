@@ -37,6 +37,9 @@ export interface Observation {
 
 export type Observations = Partial<Record<SideKind, Observation>>;
 
+/** Which end of a side a frame is injected at. */
+export type Via = 'client' | 'far';
+
 interface RawObservation {
   client: string[];
   nflog: { hook: number; indev: number; outdev: number; payload: string }[];
@@ -99,9 +102,12 @@ export class Wire {
     return answer.sides;
   }
 
-  /** Sends `frame` (a whole Ethernet frame) into every side; resolves to what it caused. */
-  async send(frame: Uint8Array): Promise<Observations> {
-    const raw = (await this.request({ op: 'send', frame: Buffer.from(frame).toString('hex') })) as Record<SideKind, RawObservation>;
+  /**
+   * Sends `frame` (a whole Ethernet frame) into every side, from the client (default) or from
+   * the far namespace; resolves to what it caused.
+   */
+  async send(frame: Uint8Array, via: Via = 'client'): Promise<Observations> {
+    const raw = (await this.request({ op: 'send', frame: Buffer.from(frame).toString('hex'), via })) as Record<SideKind, RawObservation>;
     const out: Observations = {};
     for (const [kind, o] of Object.entries(raw) as [SideKind, RawObservation][]) {
       out[kind] = {
@@ -111,6 +117,11 @@ export class Wire {
       };
     }
     return out;
+  }
+
+  /** Empties the connection table of every side's server (state left by earlier cases). */
+  async flushConntrack(): Promise<void> {
+    await this.request({ op: 'flush-conntrack' });
   }
 
   /** Stops the helper (idempotent). */
