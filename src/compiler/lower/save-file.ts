@@ -141,9 +141,10 @@ export function lowerSaveFile(
             else report('W100', at);
             continue;
           }
-          const open = wordTokens.findIndex((t) => restoreUnterminated(t.image));
-          if (open >= 0) {
-            report('E101', words[open]!.span);
+          // Only a quoted word (one with a '"') can leave a quote open.
+          const open = words.find((w, i) => w.quoted && restoreUnterminated(wordTokens[i]!.image));
+          if (open) {
+            report('E101', open.span);
             continue;
           }
           const inv: Invocation = {
