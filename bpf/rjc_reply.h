@@ -144,7 +144,9 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 	} else {
 		p.family = AF_INET6;
 		__builtin_memcpy(p.ipv6_dst, pkt->saddr.v6, 16);
-		if (!want_src)
+		/* The reply's source matters only to source-specific routes; a link-local one (an
+		 * orig sent to our link-local address) would make the helper refuse the lookup. */
+		if (!want_src && !rjc_ip6_is_linklocal(&pkt->daddr))
 			__builtin_memcpy(p.ipv6_src, pkt->daddr.v6, 16);
 	}
 	rc = rjc_ctx_fib(ctx, &p, flags);

@@ -48,6 +48,9 @@ describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', (
     // A default route out rC, so that 0.0.0.0/8 destinations have somewhere to go.
     router = createGoldenHost('forward', ['ip route add default via 198.51.100.130 dev rC']);
     hosts.push(router);
+    // rS's link-local address is local (in the local table) once its duplicate address
+    // detection is over.
+    for (let i = 0; i < 60 && !/local fe80::ff:fe00:2 /.test(router.ns.sh('ip -6 route show table local').stdout); i++) router.ns.sh('sleep 0.1');
   });
   afterAll(() => {
     hosts.forEach((h) => h.cleanup());
@@ -161,6 +164,20 @@ describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', (
     // A whole hop-by-hop header of padding is fine.
     const whole = eth(ipv6({ src: '2001:db8:a::1', dst: '2001:db8:c::1', hopLimit: 64, extensions: [{ kind: 'hop-by-hop', options: [] }] }, udp({ sport: 1, dport: 2 })));
     expect(chains(router, whole)).toEqual(both('FORWARD'));
+  });
+
+  it('an orig sent to our link-local address from a global source is answered from that address', () => {
+    const ll = 'fe80::ff:fe00:2'; // rS's link-local address (EUI-64 of 02:00:00:00:00:02)
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    for (const f of FLAVORS) {
+      const icmp = run(router, f, udp6('2001:db8:a::1', ll), 'icmp6-adm-prohibited');
+      expect([icmp.chain, icmp.reason], f).toEqual(['INPUT', 'replied']);
+      expect(hex(icmp.data.subarray(14 + 8, 14 + 24)), `${f}: ICMPv6 source`).toBe('fe80000000000000000000fffe000002');
+      expect(hex(icmp.data.subarray(14 + 24, 14 + 40)), `${f}: ICMPv6 destination`).toBe('20010db8000a00000000000000000001');
+      const rst = run(router, f, eth(ipv6({ src: '2001:db8:a::1', dst: ll, hopLimit: 64 }, tcp({ sport: 40000, dport: 80, seq: 1, flags: 'S' }))), 'tcp-reset');
+      expect([rst.chain, rst.reason], f).toEqual(['INPUT', 'replied']);
+      expect(hex(rst.data.subarray(14 + 8, 14 + 24)), `${f}: RST source`).toBe('fe80000000000000000000fffe000002');
+    }
   });
 
   it('malformed IPv4 options: dropped on receive, filtered at OUTPUT (a raw socket\'s header) with nothing echoed', () => {
