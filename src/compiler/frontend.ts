@@ -67,9 +67,8 @@ export function parseRuleset(text: string, file: string, options: ParseOptions =
     if (form === 'save') {
       lowerSaveFile(lineSource(lines), text, lineMap, builder, forced);
     } else {
-      const script = scriptInvocations(lines, text, lineMap, forced);
+      const script = scriptInvocations(lines, text, lineMap, { ...forced, onInvocation: (inv) => builder.execute(inv, inv.family!) });
       diagnostics.push(...script.diagnostics);
-      for (const inv of script.invocations) builder.execute(inv, inv.family!);
     }
   }
   const ruleset = builder.result();

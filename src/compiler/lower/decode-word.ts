@@ -10,7 +10,6 @@
  *   perform. Expansions are reported, and their text is kept as written.
  */
 import type { InputForm } from '../../../grammar/tokens.js';
-import type { Span } from '../span.js';
 import type { SpanSource } from './positions.js';
 import { SourceWord, type Word } from './words.js';
 
@@ -37,9 +36,8 @@ export interface DecodedWord {
  */
 export function decodeWord(image: string, start: number, form: InputForm, lines: SpanSource): DecodedWord {
   const out = form === 'save' ? decodeRestore(image) : decodeShell(image, start);
-  const span: Span = lines.span(start, start + image.length);
   return {
-    word: { text: out.text, span, quoted: out.quoted },
+    word: new SourceWord(out.text, out.quoted, start, start + image.length, lines),
     expansions: out.expansions,
     unterminated: out.unterminated,
   };
@@ -125,7 +123,11 @@ function expansionAt(image: string, i: number): { length: number; name: string }
   return { length: 0, name: '' };
 }
 
+/** Characters that make a shell word more than its own text: quotes, escapes, expansions. */
+const SHELL_SPECIAL = /["'\\$`]/;
+
 function decodeShell(image: string, start: number): Decoded {
+  if (!SHELL_SPECIAL.test(image)) return { text: image, quoted: false, unterminated: false, expansions: NONE };
   let text = '';
   let quoted = false;
   let unterminated = false;

@@ -65,6 +65,11 @@ interface Assignment {
 export interface ScriptOptions {
   /** Family for programs that do not say (`$IPT` never assigned in the script). */
   family?: Family;
+  /**
+   * Receives each invocation as soon as it is found, in order, instead of the result's list
+   * (which is then empty): a large script's words need not live all at once.
+   */
+  onInvocation?: (inv: Invocation) => void;
 }
 
 export interface ScriptResult {
@@ -85,7 +90,8 @@ export function scriptInvocations(lines: SourceLine[], text: string, lineMap: Sp
     if (line.kind !== 'commands') continue;
     for (const command of line.commands) {
       const inv = interpret(command);
-      if (inv) invocations.push(inv);
+      if (inv && options.onInvocation) options.onInvocation(inv);
+      else if (inv) invocations.push(inv);
     }
   }
   return { invocations, diagnostics };
