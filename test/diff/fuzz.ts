@@ -1,6 +1,6 @@
 /**
  * The random differential property, shared by test/diff.test.ts (CI) and scripts/fuzz.ts
- * (long runs): generated cases ({@link arbCase}) through a {@link Differential}; a case
+ * (long runs): generated cases ({@link arbCase}) through the {@link FuzzTopologies}; a case
  * fails when a rejectc side and the kernel disagree about a frame (beyond the known
  * differences masked by name) or about whether the ruleset is valid.
  *
