@@ -12,7 +12,7 @@
  *  drop           TC_ACT_SHOT                            XDP_DROP
  *  reply leaves   rjc_ctx_send: bpf_redirect(ifindex, 0) XDP_TX (ingress only)
  *                 rjc_ctx_send_local (egress/OUTPUT):    not defined (compile error)
- *                 bpf_redirect(ifindex, BPF_F_INGRESS)
+ *                 bpf_redirect(lo, BPF_F_INGRESS)
  *  resize tail    bpf_skb_change_tail                    bpf_xdp_adjust_tail
  *  grow at L3     bpf_skb_adjust_room(BPF_ADJ_ROOM_MAC)  bpf_xdp_adjust_head + move L2 header
  *  csum state     ip_summed via bpf_cast_to_kern_ctx     none (see rjc_ctx_csum_trusted)
@@ -167,12 +167,19 @@ static __always_inline int rjc_ctx_send(rjc_ctx_t *ctx)
 	return bpf_redirect(ctx->ifindex, 0);
 }
 
+/* LOOPBACK_IFINDEX (include/net/net_namespace.h): lo is the first device of every namespace. */
+#define RJC_LOOPBACK_IFINDEX 1
+
 /* Deliver the rewritten packet to the local stack (OUTPUT replies: the orig was locally
- * generated, the reply is for a local socket). BPF_F_INGRESS makes it arrive as if received
- * on the device, so the sending socket sees the RST / ICMP error. TC only. */
-static __always_inline int rjc_ctx_send_local(rjc_ctx_t *ctx)
+ * generated, the reply is for a local socket). The kernel's reply to a local packet is routed
+ * to a local address and comes in through lo, where INPUT sees `-i lo`: BPF_F_INGRESS into lo
+ * does the same (the frame must carry lo's all-zero MAC, see rjc_swap_macs()). With
+ * `via_dev` (IPv4 with strict rp_filter, where a reply from a remote address entering lo is
+ * a martian: RJC_CFG_F_OUTPUT_VIA_DEV4) it enters through the hook's own device instead.
+ * TC only. */
+static __always_inline int rjc_ctx_send_local(rjc_ctx_t *ctx, int via_dev)
 {
-	return bpf_redirect(ctx->ifindex, BPF_F_INGRESS);
+	return bpf_redirect(via_dev ? ctx->ifindex : RJC_LOOPBACK_IFINDEX, BPF_F_INGRESS);
 }
 
 /* Hook directions exist in TC: ingress (INPUT/FORWARD) and egress (OUTPUT). */

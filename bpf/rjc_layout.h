@@ -109,6 +109,7 @@ static __always_inline int rjc_reject_family(__u8 with)
 /* --- rjc_config.flags bits --- */
 #define RJC_CFG_F_FWMARK_REFLECT4          1    /* fwmark-reflect-ipv4: net.ipv4.fwmark_reflect=1: replies keep the orig's mark (else mark 0) */
 #define RJC_CFG_F_FWMARK_REFLECT6          2    /* fwmark-reflect-ipv6: net.ipv6.fwmark_reflect=1: replies keep the orig's mark (else mark 0) */
+#define RJC_CFG_F_OUTPUT_VIA_DEV4          4    /* output-via-dev-ipv4: strict rp_filter on lo (max of conf.all and conf.lo is 1): IPv4 OUTPUT replies enter through the hook device, not lo, where their remote source would be a martian */
 
 /* --- structs (layout computed in src/layout/struct.ts; asserted below) --- */
 

@@ -174,14 +174,27 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 	return 0;
 }
 
+/* IPv4 OUTPUT replies enter the local stack through the hook's device rather than lo
+ * (rjc_ctx_send_local()) when the runtime says lo's rp_filter is strict. */
+static __always_inline int rjc_output_via_dev(const struct rjc_config *cfg, const struct rjc_pkt *pkt)
+{
+	return pkt->family == 4 && cfg && (cfg->flags & RJC_CFG_F_OUTPUT_VIA_DEV4);
+}
+
 /* Ethernet addresses of the reply: to the sender's MAC, from the MAC the orig was sent to.
  * When that was a broadcast/multicast MAC (a RST still answers it, nf-reject.md §4.1.6) the
  * source is the device's own MAC from rjc_dev; if the runtime did not provide it, the orig's
- * destination MAC is kept. */
+ * destination MAC is kept. An OUTPUT reply delivered through lo carries lo's all-zero
+ * addresses, as the kernel's looped-back frames do (eth_type_trans() then says PACKET_HOST);
+ * one delivered through the device goes to the device's own MAC (the orig's source). */
 static __always_inline int rjc_swap_macs(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
 {
 	__u8 macs[12];
 
+	if (pkt->chain == RJC_CHAIN_OUTPUT && !rjc_output_via_dev(rjc_config_get(), pkt)) {
+		__builtin_memset(macs, 0, sizeof(macs));
+		return rjc_ctx_store(ctx, 0, macs, 12);
+	}
 	__builtin_memcpy(macs, pkt->smac, 6);
 	__builtin_memcpy(macs + 6, pkt->dmac, 6);
 	if (pkt->l2 != RJC_L2_HOST) {

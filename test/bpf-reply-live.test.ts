@@ -24,7 +24,7 @@ import { readHostConfig } from '../src/runtime/host-config.js';
 import { writeHostMaps } from '../src/runtime/host-maps.js';
 import { probeTcp, probeUdp, startProbe } from '../src/runtime/probe.js';
 import type { RejectWith } from '../src/compiler/ir.js';
-import { createPair, stop, type Pair } from './support/netns.js';
+import { createPair, stop, type Netns, type Pair } from './support/netns.js';
 import { ethernet, ipv4, tcp } from './support/packets.js';
 import { buildHarness } from './bpf/golden.js';
 
@@ -132,9 +132,10 @@ describe('BPF reply path live over veth, compared with the kernel REJECT', () =>
     }
   });
 
-  it('OUTPUT (TC egress): a local connect() is refused and a local UDP send gets the ICMP error, delivered to the sender', () => {
+  it('OUTPUT (TC egress): a local connect() is refused and a local UDP send gets the ICMP error, delivered to the sender through lo', () => {
     // The harness at egress of the client's own device: its locally generated packets are
-    // OUTPUT, the reply is redirected into its own stack (BPF_F_INGRESS).
+    // OUTPUT, the reply is redirected into its own stack through lo (BPF_F_INGRESS), where the
+    // kernel's own reply to a local packet comes in: both clients' INPUT accept only `-i lo`.
     const egress = BpfObject.open(buildHarness('tc'));
     objects.push(egress);
     egress.load();
@@ -144,9 +145,14 @@ describe('BPF reply path live over veth, compared with the kernel REJECT', () =>
       attachTc(egress.program('harness_egress'), { ifindex: findIfindex(ours.pair.ifA)!, direction: 'egress', handle: 1, priority: 1 });
     });
     setOurs(harness, 'tcp-reset'); // B's ingress never sees the packets: they are rejected at A's egress
+    const onlyLo = (ns: Netns, tool: string) => {
+      ns.exec([tool, '-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT']);
+      ns.exec([tool, '-A', 'INPUT', '-j', 'DROP']);
+    };
     try {
       kernel.pair.b.exec(['iptables', '-F', 'INPUT']);
       kernel.pair.b.exec(['ip6tables', '-F', 'INPUT']);
+      for (const tool of ['iptables', 'ip6tables']) for (const ns of [a, kernel.pair.a]) onlyLo(ns, tool);
       for (const [family, host] of [
         ['ipv4', '192.0.2.2'],
         ['ipv6', '2001:db8::2'],
@@ -174,7 +180,23 @@ describe('BPF reply path live over veth, compared with the kernel REJECT', () =>
           icmp: { type: family === 'ipv4' ? 3 : 1, code: family === 'ipv4' ? 13 : 1, offender: family === 'ipv4' ? '192.0.2.2' : '2001:db8::1' },
         });
       }
+
+      // Strict rp_filter: an IPv4 reply from a remote address entering lo is a martian, so
+      // the runtime has IPv4 replies enter through the device (RJC_CFG_F_OUTPUT_VIA_DEV4)...
+      for (const tool of ['iptables', 'ip6tables']) a.exec([tool, '-F', 'INPUT']);
+      a.exec(['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=1']);
+      setOurs(egress, 'tcp-reset');
+      const strict = a.run(() => readHostConfig());
+      expect(strict.ipv4.loRpFilter).toBe(1);
+      a.run(() => writeHostMaps(egress, strict));
+      expect(probeTcp(a.name, '192.0.2.2', PORT), 'strict rp_filter, through the device').toEqual({ result: 'refused', errno: 'ECONNREFUSED' });
+      expect(probeTcp(a.name, '2001:db8::2', PORT), 'IPv6 has no rp_filter: through lo').toEqual({ result: 'refused', errno: 'ECONNREFUSED' });
+      // ...which it must: through lo the same RST is dropped.
+      a.run(() => writeHostMaps(egress, { ...strict, ipv4: { ...strict.ipv4, loRpFilter: 0 } }));
+      expect(probeTcp(a.name, '192.0.2.2', PORT, 1).result, 'strict rp_filter, through lo').toBe('timeout');
     } finally {
+      a.exec(['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0']);
+      for (const tool of ['iptables', 'ip6tables']) for (const ns of [a, kernel.pair.a]) ns.exec([tool, '-F', 'INPUT']);
       a.exec(['tc', 'qdisc', 'del', 'dev', ours.pair.ifA, 'clsact'], { allowFail: true });
     }
   });

@@ -132,6 +132,7 @@ export const ADDR_TYPES: readonly NamedCode[] = [
 export const CONFIG_FLAGS: readonly NamedCode[] = [
   { name: 'fwmark-reflect-ipv4', code: 1, cName: 'RJC_CFG_F_FWMARK_REFLECT4', description: 'net.ipv4.fwmark_reflect=1: replies keep the orig\'s mark (else mark 0)' },
   { name: 'fwmark-reflect-ipv6', code: 2, cName: 'RJC_CFG_F_FWMARK_REFLECT6', description: 'net.ipv6.fwmark_reflect=1: replies keep the orig\'s mark (else mark 0)' },
+  { name: 'output-via-dev-ipv4', code: 4, cName: 'RJC_CFG_F_OUTPUT_VIA_DEV4', description: 'strict rp_filter on lo (max of conf.all and conf.lo is 1): IPv4 OUTPUT replies enter through the hook device, not lo, where their remote source would be a martian' },
 ];
 
 /** Hook directions, the `dir` argument of `rjc_chain()`. */

@@ -70,6 +70,13 @@ export interface HostConfig {
     /** net.ipv4.ip_default_ttl */
     defaultTtl: number;
     icmp: IcmpRateConfig;
+    /**
+     * lo's reverse-path filter mode as the kernel applies it (IN_DEV_RPFILTER: the larger of
+     * net.ipv4.conf.all.rp_filter and conf.lo.rp_filter): 0 off, 1 strict, 2 loose. Strict
+     * makes a reply from a remote address that enters through lo a martian. Optional: 0
+     * when absent.
+     */
+    loRpFilter?: number;
   };
   ipv6: {
     /** net.ipv6.conf.all.hop_limit */
@@ -272,6 +279,7 @@ export function readHostConfig(devices?: readonly string[]): HostConfig {
         ratelimitMs: sysctlInt('net/ipv4/icmp_ratelimit', 1000),
         ratemask: ratemaskFromBits(sysctlInt('net/ipv4/icmp_ratemask', 6168)),
       },
+      loRpFilter: Math.max(sysctlInt('net/ipv4/conf/all/rp_filter', 0), sysctlInt('net/ipv4/conf/lo/rp_filter', 0)),
     },
     ipv6: {
       allHopLimit: sysctlInt('net/ipv6/conf/all/hop_limit', 64),

@@ -34,7 +34,12 @@ const configFlag = (name: string) => CONFIG_FLAGS.find((f) => f.name === name)?.
 
 /** rjc_config.flags from the host's sysctls. */
 function configFlags(cfg: HostConfig): number {
-  return (cfg.fwmarkReflect.ipv4 ? configFlag('fwmark-reflect-ipv4') : 0) | (cfg.fwmarkReflect.ipv6 ? configFlag('fwmark-reflect-ipv6') : 0);
+  return (
+    (cfg.fwmarkReflect.ipv4 ? configFlag('fwmark-reflect-ipv4') : 0) |
+    (cfg.fwmarkReflect.ipv6 ? configFlag('fwmark-reflect-ipv6') : 0) |
+    // Strict rp_filter on lo: a reply from a remote address entering lo would be a martian.
+    (cfg.ipv4.loRpFilter === 1 ? configFlag('output-via-dev-ipv4') : 0)
+  );
 }
 
 /** "02:00:00:00:00:0a" → 6 numbers; '' (no link-layer address) → zeros. */
