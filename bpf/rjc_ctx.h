@@ -15,6 +15,7 @@
  *                 bpf_redirect(lo, BPF_F_INGRESS)
  *  resize tail    bpf_skb_change_tail                    bpf_xdp_adjust_tail
  *  grow at L3     bpf_skb_adjust_room(BPF_ADJ_ROOM_MAC)  bpf_xdp_adjust_head + move L2 header
+ *  shrink at L3   bpf_skb_adjust_room(-, ADJ_ROOM_MAC)   bpf_xdp_adjust_head + move L2 header
  *  csum state     ip_summed via bpf_cast_to_kern_ctx     none (see rjc_ctx_csum_trusted)
  */
 #ifndef RJC_CTX_H
@@ -114,6 +115,16 @@ static __always_inline int rjc_ctx_insert_l3(rjc_ctx_t *ctx, __u32 l2_len, __u32
 	if (l2_len != 14)
 		return -1;
 	return bpf_skb_adjust_room(ctx, room, BPF_ADJ_ROOM_MAC, 0);
+}
+
+/* Remove `room` bytes right after the L2 header (`l2_len` bytes, ETH_HLEN in TC): the start of
+ * the L3 header goes, everything after it keeps its place in the buffer (so a
+ * CHECKSUM_PARTIAL skb's csum_start still points at the same transport header). */
+static __always_inline int rjc_ctx_remove_l3(rjc_ctx_t *ctx, __u32 l2_len, __u32 room)
+{
+	if (l2_len != 14)
+		return -1;
+	return bpf_skb_adjust_room(ctx, -(__s32)room, BPF_ADJ_ROOM_MAC, 0);
 }
 
 static __always_inline int rjc_ctx_fib(rjc_ctx_t *ctx, struct bpf_fib_lookup *p, __u32 flags)
@@ -220,9 +231,9 @@ static __always_inline int rjc_ctx_set_len(rjc_ctx_t *ctx, __u32 len)
 	return bpf_xdp_adjust_tail(ctx, (int)len - (int)rjc_ctx_len(ctx));
 }
 
-/* Move the head back by `room` bytes and the L2 header (`l2_len` <= 18 bytes) with it, so
- * that `room` bytes appear between L2 and L3. */
-static __always_inline int rjc_ctx_insert_l3(rjc_ctx_t *ctx, __u32 l2_len, __u32 room)
+/* Move the head by `delta` bytes and the L2 header (`l2_len` <= 18 bytes) with it: a negative
+ * delta opens room between L2 and L3, a positive one removes the first L3 bytes. */
+static __always_inline int rjc_xdp_move_head(rjc_ctx_t *ctx, __u32 l2_len, int delta)
 {
 	__u8 l2[18];
 
@@ -230,9 +241,21 @@ static __always_inline int rjc_ctx_insert_l3(rjc_ctx_t *ctx, __u32 l2_len, __u32
 		return -1;
 	if (bpf_xdp_load_bytes(ctx, 0, l2, l2_len == 14 ? 14 : 18))
 		return -1;
-	if (bpf_xdp_adjust_head(ctx, -(int)room))
+	if (bpf_xdp_adjust_head(ctx, delta))
 		return -1;
 	return bpf_xdp_store_bytes(ctx, 0, l2, l2_len == 14 ? 14 : 18);
+}
+
+/* Insert `room` zero bytes between the L2 header and the L3 header. */
+static __always_inline int rjc_ctx_insert_l3(rjc_ctx_t *ctx, __u32 l2_len, __u32 room)
+{
+	return rjc_xdp_move_head(ctx, l2_len, -(int)room);
+}
+
+/* Remove the first `room` bytes of the L3 header (the L2 header moves forward). */
+static __always_inline int rjc_ctx_remove_l3(rjc_ctx_t *ctx, __u32 l2_len, __u32 room)
+{
+	return rjc_xdp_move_head(ctx, l2_len, (int)room);
 }
 
 static __always_inline int rjc_ctx_fib(rjc_ctx_t *ctx, struct bpf_fib_lookup *p, __u32 flags)

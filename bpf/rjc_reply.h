@@ -207,6 +207,18 @@ static __always_inline int rjc_swap_macs(rjc_ctx_t *ctx, const struct rjc_pkt *p
 	return rjc_ctx_store(ctx, 0, macs, 12);
 }
 
+/* A RST built over a CHECKSUM_PARTIAL orig: the skb stays PARTIAL, its csum_start pointing at
+ * the orig's TCP header. Where IPv4 options or IPv6 extension headers (`extra` bytes) sat in
+ * front of it, remove them first, so that the RST's TCP header lands where the skb points:
+ * the trim to the RST's length then keeps that checksum field (pskb_trim_rcsum refuses to cut
+ * it off) and whoever completes the checksum completes the RST's. */
+static __always_inline int rjc_rst_align_partial(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, const struct rjc_reply *r, __u32 extra)
+{
+	if (r->csum_state != RJC_CSUM_PARTIAL || !extra)
+		return 0;
+	return rjc_ctx_remove_l3(ctx, pkt->l3_off, extra);
+}
+
 /* Checksum gate of one orig transport segment at frame offset `off`, `len` bytes, with
  * `pseudo` (0 for protocols without a pseudo-header) and `extra` (the IPv4 header sum the
  * kernel includes, see rjc_ip4_hook_view). Mirrors nf_ip_checksum()/nf_ip6_checksum() for a

@@ -269,8 +269,8 @@ __noinline int rjc_rst4_build(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_re
 	pseudo = rjc_csum_pseudo4(iph->saddr, iph->daddr, IPPROTO_TCP, 20);
 	*(__u16 *)&out[20 + RJC_TCP_OFF_CHECK] = rjc_rst_csum(&out[20], pseudo, r->csum_state);
 
-	if (rjc_ctx_store(ctx, pkt->l3_off, out, 40) || rjc_ctx_set_len(ctx, pkt->l3_off + 40) ||
-	    rjc_swap_macs(ctx, pkt))
+	if (rjc_rst_align_partial(ctx, pkt, r, pkt->ihl - 20) || rjc_ctx_store(ctx, pkt->l3_off, out, 40) ||
+	    rjc_ctx_set_len(ctx, pkt->l3_off + 40) || rjc_swap_macs(ctx, pkt))
 		return RJC_NOREPLY_FAILED;
 	return RJC_NOREPLY_NONE;
 }

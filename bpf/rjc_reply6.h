@@ -94,8 +94,8 @@ __noinline int rjc_rst6_build(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_re
 	pseudo = rjc_csum_pseudo6(pkt->daddr.v6, pkt->saddr.v6, IPPROTO_TCP, 20);
 	*(__u16 *)&out[40 + RJC_TCP_OFF_CHECK] = rjc_rst_csum(&out[40], pseudo, r->csum_state);
 
-	if (rjc_ctx_store(ctx, pkt->l3_off, out, 60) || rjc_ctx_set_len(ctx, pkt->l3_off + 60) ||
-	    rjc_swap_macs(ctx, pkt))
+	if (rjc_rst_align_partial(ctx, pkt, r, pkt->x_off - pkt->l3_off - RJC_IP6_HLEN) ||
+	    rjc_ctx_store(ctx, pkt->l3_off, out, 60) || rjc_ctx_set_len(ctx, pkt->l3_off + 60) || rjc_swap_macs(ctx, pkt))
 		return RJC_NOREPLY_FAILED;
 	return RJC_NOREPLY_NONE;
 }

@@ -201,6 +201,31 @@ describe('BPF reply path live over veth, compared with the kernel REJECT', () =>
     }
   });
 
+  it('CHECKSUM_PARTIAL with IPv4 options / an IPv6 hop-by-hop header: connect() is refused by our RST as by the kernel\'s', () => {
+    // A local SYN carrying options is CHECKSUM_PARTIAL with its TCP header behind them; the
+    // RST, written where the orig's headers were, must keep the checksum field the skb points
+    // at inside the packet (it was trimmed off before: no RST, "build-failed").
+    setOurs(harness, 'tcp-reset');
+    const rr = '070b040000000000000000' + '01'; // Record Route, 2 slots, then NOP to 12 bytes
+    const hbh = '0000010400000000'; // hop-by-hop: PadN of 4
+    // TX checksum offload on (the skb crosses the veth still PARTIAL) and off (the kernel
+    // completes the checksum in software at csum_start: it must be the RST's own field).
+    for (const txcsum of ['on', 'off']) {
+      for (const side of [ours, kernel]) liveProbe(side.pair.b.name, ['txcsum', side.pair.ifB, txcsum]);
+      for (const [family, host, opts] of [
+        ['ipv4', '192.0.2.2', rr],
+        ['ipv6', '2001:db8::2', hbh],
+      ] as const) {
+        setKernel(family, 'tcp', 'tcp-reset');
+        const theirs = liveProbe<{ result: string }>(kernel.pair.a.name, ['connect', host, String(PORT), opts, '2']);
+        const mine = liveProbe<{ result: string }>(ours.pair.a.name, ['connect', host, String(PORT), opts, '2']);
+        expect(theirs, `kernel, ${family}, tx checksum offload ${txcsum}`).toEqual({ result: 'refused' });
+        expect(mine, `${family}, tx checksum offload ${txcsum}`).toEqual(theirs);
+      }
+    }
+    for (const side of [ours, kernel]) liveProbe(side.pair.b.name, ['txcsum', side.pair.ifB, 'on']);
+  });
+
   it('CHECKSUM_PARTIAL: with TX checksum offload off, our RST refuses connect(); a full checksum in its field would not', () => {
     setOurs(harness, 'tcp-reset');
     setKernel('ipv4', 'tcp', 'tcp-reset');

@@ -15,7 +15,14 @@ Each prints exactly one JSON object on stdout.
       a non-linear skb, as from NICs and AF_PACKET generators. Then waits up to WAIT_MS for
       the first IPv4/IPv6 frame arriving on IFNAME from another MAC.
       {"reply": HEX|null}
+
+  live-probe.py connect HOST PORT OPTS_HEX TIMEOUT_S
+      A TCP connect() from a socket whose packets carry the given IP options (IPv4:
+      IP_OPTIONS) or hop-by-hop header (IPv6: IPV6_HOPOPTS). Such a local SYN leaves
+      CHECKSUM_PARTIAL with its transport header behind the options.
+      {"result": "connected"|"refused"|"timeout"}
 """
+
 import ctypes
 import fcntl
 import json
@@ -79,9 +86,32 @@ def raw(ifname, frame_hex, wait_ms, linear):
             return
 
 
+def connect(host, port, opts_hex, timeout):
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    opts = bytes.fromhex(opts_hex)
+    if family == socket.AF_INET:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, opts)
+    else:
+        s.setsockopt(socket.IPPROTO_IPV6, 54, opts)  # IPV6_HOPOPTS
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+        result = 'connected'
+    except ConnectionRefusedError:
+        result = 'refused'
+    except socket.timeout:
+        result = 'timeout'
+    finally:
+        s.close()
+    out({'result': result})
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == 'txcsum':
         txcsum(argv[1], argv[2] == 'on')
+    elif len(argv) >= 5 and argv[0] == 'connect':
+        connect(argv[1], int(argv[2]), argv[3], float(argv[4]))
     elif len(argv) >= 4 and argv[0] == 'raw':
         raw(argv[1], argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else None)
     else:
