@@ -57,6 +57,7 @@ function avoidOpen(s: FrameSpec, pool: StreamPool): FrameSpec {
     bytes[1] = bytes[1]! & 0xf8;
     out.l4 = raw(47, bytes);
   }
+  if (OPEN_DIVERGENCES.conntrackNoNextHeader && pool.tracksConnections && out.family === 'ipv6' && out.l4.kind === 'raw' && out.l4.protocol === 59) out.l4 = raw(47, []);
   if (OPEN_DIVERGENCES.conntrackUnverifiedChecksum && pool.tracksConnections && out.l4.kind === 'tcp' && out.l4.doff !== undefined && [7, 68].includes(out.options[0] ?? -1)) out.l4 = { ...out.l4, doff: undefined };
   const linklocal = (a: string) => a.toLowerCase().startsWith('fe80:');
   if (OPEN_DIVERGENCES.otherhostFrames && out.l2 === 'otherhost') out.l2 = 'unicast';

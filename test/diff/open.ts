@@ -37,5 +37,10 @@ export const OPEN_DIVERGENCES = {
    * for conntrack, NEW for rejectc: conntrack-invalid-gre-pptp.json. GRE is sent as version 0.
    */
   conntrackGrePptp: true,
+  /**
+   * With a ruleset that tracks connections: IPv6 "no next header" (59), not NEW for the
+   * kernel, NEW for rejectc: conntrack-ipv6-no-next-header.json. Sent as GRE instead.
+   */
+  conntrackNoNextHeader: true,
 } as const;
 
