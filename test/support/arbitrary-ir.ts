@@ -150,7 +150,9 @@ function canonicalByteBurst(cost: number, wanted: number): number {
   let burst = wanted;
   for (let i = 0; i < 3; i++) {
     const bytes = parseHashlimitBurst(formatByteBurst(cost, burst));
-    if (!bytes.ok) return 0;
+    // Printing rounds down to kb/mb (as iptables does): a burst that prints below one
+    // packet's worth of bytes would not read back, so generate no burst then.
+    if (!bytes.ok || bytes.value < costToBytes(cost)) return 0;
     const again = Math.ceil(bytes.value / costToBytes(cost));
     if (again === burst) break;
     burst = again;
