@@ -10,7 +10,9 @@
  * - ip6_forward's source check only when the packet leaves by another device; IPv4 hairpin
  *   sources need a unicast route (fib_validate_source's full check);
  * - a hop-by-hop header cut short by payload_len (ipv6_parse_hopopts) is dropped by the stack;
- * - malformed IPv4 options are a receive-path drop only: at OUTPUT the packet is filtered.
+ * - malformed IPv4 options are a receive-path drop only: at OUTPUT the packet is filtered;
+ * - an orig sent to our IPv6 link-local address from a global source is answered;
+ * - pin directories of interfaces named like eth0.10 (bpffs refuses dots).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RejectWith } from '../src/compiler/ir.js';
@@ -20,6 +22,7 @@ import { readHostConfig } from '../src/runtime/host-config.js';
 import { writeHostMaps } from '../src/runtime/host-maps.js';
 import { ethernet, ipv4, ipv6, tcp, udp } from './support/packets.js';
 import { REPLIER_MAC, SENDER_MAC, buildHarness, createGoldenHost, type GoldenHost } from './bpf/golden.js';
+import { pinDirOf } from '../src/runtime/bpffs.js';
 import { canUseKernel } from './support/netns.js';
 
 const harnessConfig = structLayout('rjc_harness_config');
@@ -189,5 +192,13 @@ describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', (
     // The ICMP error's own header has no options: 20 bytes, then type 3 code 3.
     expect(out.data[14]).toBe(0x45);
     expect([out.data[34], out.data[35]]).toEqual([3, 3]);
+  });
+});
+
+describe('pin directories of interfaces with a dot in their name', () => {
+  it('write the dot as a colon (bpffs refuses dots; interface names cannot hold colons)', () => {
+    expect(pinDirOf('eth0.10')).toMatch(/\/eth0:10$/);
+    expect(pinDirOf('vif0.0')).not.toBe(pinDirOf('vif0'));
+    expect(pinDirOf('eth0')).toMatch(/\/eth0$/);
   });
 });

@@ -102,12 +102,15 @@ export function physicalPinPath(logical: string): string {
 
 /**
  * The pin directory of interface `ifname` in the calling thread's network namespace
- * (not created; see {@link ensurePinDir}).
+ * (not created; see {@link ensurePinDir}). bpffs refuses names with a dot (bpf_lookup keeps
+ * them for its own files), which interface names may have (`eth0.10`): a dot is written as a
+ * colon, which an interface name cannot contain, so names stay apart.
  */
 export function pinDirOf(ifname: string): string {
   checkIfname(ifname);
   const scope = netnsScope();
-  return scope ? `${PIN_ROOT}/${scope}/${ifname}` : `${PIN_ROOT}/${ifname}`;
+  const name = ifname.replaceAll('.', ':');
+  return scope ? `${PIN_ROOT}/${scope}/${name}` : `${PIN_ROOT}/${name}`;
 }
 
 /**
