@@ -18,6 +18,7 @@ export function arbCase(): fc.Arbitrary<GeneratedCase> {
   return arbRuleset().chain((spec) => arbStream(poolFromRules(printSpec(spec))).map((stream) => ({ spec, stream })));
 }
 
+/** The generated case as the runner takes it: both rules files printed, the stream built. */
 export function toDiffCase(g: GeneratedCase): DiffCase {
   return { rules: printSpec(g.spec), stream: buildStream(g.stream) };
 }

@@ -1,0 +1,86 @@
+/**
+ * The differential suite's comparison, without the kernel: what maskVolatile hides (exactly
+ * the fields the kernel fills non-deterministically, nothing else), and that each known
+ * difference explains only its own documented shape of divergence.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseRuleset } from '../src/compiler/frontend.js';
+import { maskVolatile } from './diff/compare.js';
+import { emptyFamily, printFamily } from './diff/gen-rules.js';
+import { classifyKnown, type KnownContext } from './diff/known.js';
+import { DEFAULT_SERVER_INTERFACES, MAC } from './diff/topology.js';
+import type { Observation } from './diff/wire.js';
+import { ethernet, icmp, ipOptions, ipv4, ipv6, tcp, udp } from './support/packets.js';
+
+const orig4 = ipv4({ src: '203.0.113.7', dst: '192.0.2.2' }, udp({ sport: 1000, dport: 53 }));
+/** The kind of ICMP error the server sends about orig4. */
+const error4 = ipv4({ src: '192.0.2.2', dst: '203.0.113.7', id: 0x4321, tos: 0xc0 }, icmp({ type: 3, code: 3, payload: orig4 }));
+
+function differingBytes(a: Uint8Array, b: Uint8Array): number[] {
+  return [...a.keys()].filter((i) => a[i] !== b[i]);
+}
+
+describe('maskVolatile', () => {
+  it('hides the IPv4 identification and header checksum of an ICMP error the server built, and nothing else', () => {
+    const masked = maskVolatile(error4, [orig4]);
+    expect(differingBytes(error4, masked)).toEqual([4, 5, 10, 11].filter((i) => error4[i] !== 0));
+  });
+
+  it('hides nothing of a TCP RST, of a forwarded copy of the orig, or of an ICMP message that is the orig itself', () => {
+    const rst = ipv4({ src: '192.0.2.2', dst: '203.0.113.7', df: true, id: 0 }, tcp({ sport: 53, dport: 1000, flags: 'RA' }));
+    expect(maskVolatile(rst, [orig4])).toEqual(rst);
+    const echo = ipv4({ src: '203.0.113.7', dst: '198.51.100.9' }, icmp({ type: 8, payload: [1, 2, 3] }));
+    const forwarded = Uint8Array.from(echo);
+    forwarded[8] = 63;
+    expect(maskVolatile(forwarded, [echo])).toEqual(forwarded);
+  });
+
+  it('hides the flow label of an ICMPv6 message the server built, not its traffic class or anything else', () => {
+    const orig6 = ipv6({ src: '2001:db8:3::7', dst: '2001:db8::2' }, udp({ sport: 1000, dport: 53 }));
+    const error6 = ipv6({ src: '2001:db8::2', dst: '2001:db8:3::7', flowLabel: 0xabcde, trafficClass: 0 }, icmp({ type: 1, code: 4, payload: orig6 }));
+    expect(differingBytes(error6, maskVolatile(error6, [orig6]))).toEqual([1, 2, 3]);
+  });
+
+  it('hides the time slots of a Timestamp option, and the checksums that cover them', () => {
+    const stamped = ipv4({ src: '203.0.113.7', dst: '198.51.100.9', options: ipOptions.timestamp(2, 1) }, udp({ sport: 1, dport: 2 }));
+    stamped.set([1, 2, 3, 4], 24); // the first slot, filled by a hop
+    const masked = maskVolatile(stamped, []);
+    expect(differingBytes(stamped, masked)).toEqual([10, 11, 24, 25, 26, 27].filter((i) => stamped[i] !== 0));
+  });
+});
+
+describe('known differences', () => {
+  const frameOf = (ip: Uint8Array) => ethernet(ip, { dst: MAC.serverIn, src: MAC.client });
+  const syn = ipv4({ src: '203.0.113.7', dst: '192.0.2.2' }, tcp({ sport: 1000, dport: 23, flags: 'S' }));
+  const rst = ethernet(ipv4({ src: '192.0.2.2', dst: '203.0.113.7', df: true, id: 0 }, tcp({ sport: 23, dport: 1000, flags: 'RA', seq: 0, ack: 1 })), { dst: MAC.client, src: MAC.serverIn });
+  const rules = (output: string[]) => {
+    const text = printFamily(emptyFamily('ipv4')).replace('COMMIT', [...output.map((l) => `-A OUTPUT ${l}`), 'COMMIT'].join('\n'));
+    return { ipv4: parseRuleset(text, 'ipv4.rules', { family: 'ipv4' }).ruleset.families[0] };
+  };
+  const nothing: Observation = { client: [], passed: [], far: [] };
+  const context = (output: string[], kernel: Observation, rejectc: Observation): KnownContext => ({
+    rules: rules(output),
+    frame: frameOf(syn),
+    origs: [syn],
+    kernel,
+    rejectc,
+    side: 'tc',
+    interfaces: DEFAULT_SERVER_INTERFACES,
+  });
+
+  it('reply-filtered-by-output explains a RST the kernel\'s OUTPUT chain drops', () => {
+    expect(classifyKnown(context(['-p tcp -j DROP'], nothing, { ...nothing, client: [rst] }))).toBe('reply-filtered-by-output');
+  });
+
+  it('but not when OUTPUT lets it pass, nor when something else differs too', () => {
+    expect(classifyKnown(context(['-p udp -j DROP'], nothing, { ...nothing, client: [rst] }))).toBeUndefined();
+    const passed = { hook: 'INPUT' as const, indev: 2, outdev: 0, packet: syn };
+    expect(classifyKnown(context(['-p tcp -j DROP'], nothing, { ...nothing, client: [rst], passed: [passed] }))).toBeUndefined();
+    expect(classifyKnown(context(['-p tcp -j DROP'], { ...nothing, client: [rst] }, nothing))).toBeUndefined();
+  });
+
+  it('conntrack-defrag explains nothing for a ruleset without state matches', () => {
+    const frag = frameOf(ipv4({ src: '203.0.113.7', dst: '198.51.100.9', mf: true }, udp({ sport: 1, dport: 2, payload: new Uint8Array(16) })));
+    expect(classifyKnown({ ...context([], { ...nothing, client: [rst] }, nothing), frame: frag })).toBeUndefined();
+  });
+});
