@@ -5,6 +5,10 @@
  *   rjc_recent_prepare(&pkt, chain);   // once per packet, before the rule walk
  *   rjc_recent_check(table, seconds_prefix, flags, hitcount, negated)   // per candidate rule
  *
+ * The check changes the table (--set, --remove, --update when it matches), so the classifier
+ * runs it exactly once per packet and rule, when the kernel would reach the match
+ * (src/compiler/classify/side-effects.ts).
+ *
  * Entries are keyed by (table id = FNV-1a of the name, family, masked address) in an LRU hash
  * map shared by all tables of the program; each keeps RJC_RECENT_STAMPS time stamps in
  * jiffies (a ring, as the kernel's ip_pkt_list_tot). HZ comes from rjc_recent_cfg, written by
@@ -18,6 +22,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "rjc_pkt.h"
+#include "rjc_limit.h" /* rjc_jiffies(): jiffies_64, or the test clock under RJC_LIMIT_TEST_CLOCK */
 
 #define RJC_CHK_RECENT     10 /* rjc_check.kind (src/compiler/classify/stateful.ts) */
 /* Time stamps kept per address. xt_recent keeps ip_pkt_list_tot (default 20, at most 255) and
@@ -116,7 +121,7 @@ __noinline int rjc_recent_check(__u32 table, __u32 seconds_prefix, __u8 flags, _
 	__u8 cmd = flags & RJC_RECENT_CMD_MASK;
 	const union rjc_addr *a;
 	struct rjc_recent_entry *e;
-	__u64 now = bpf_jiffies64(), time;
+	__u64 now = rjc_jiffies(), time;
 	__u32 hz, hits = 0;
 	int ret = !!negated;
 

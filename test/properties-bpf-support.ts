@@ -28,6 +28,9 @@ import {
 } from '../src/model/address.js';
 import { decodeFrame, evaluateRuleset, hookView, type Decision, type ModelEnv } from '../src/model/index.js';
 import { readHostConfig, type HostConfig } from '../src/runtime/host-config.js';
+import { u32 } from '../src/runtime/map.js';
+import { hostRamBytes, rateObjectParams, rateRunConfig } from '../src/runtime/rate-limits.js';
+import { recentConfig } from '../src/runtime/recent.js';
 import { createNetns, deleteNetns, type Netns } from './support/netns.js';
 
 /** Large enough for every random ruleset of the property tests: one program per hook. */
@@ -103,6 +106,87 @@ export interface Compiled {
   ruleset: Ruleset;
   maps: MapsJson;
   c: string;
+}
+
+/**
+ * For the property tests of matches with state (rate limits, recent): one program built with
+ * RJC_LIMIT_TEST_CLOCK (its time is the rjc_test_clock map the test writes), loaded for the
+ * first ruleset; every later ruleset (of the same shape) replaces its maps. Each ruleset
+ * starts with fresh state, as the model's: its run-time configuration written for the host's
+ * HZ, hashlimit flows and recent entries deleted.
+ */
+export class TestClockProgram {
+  private program: LoadedRuleset | undefined;
+
+  constructor(private readonly t: TestHost) {}
+
+  /** The program with `compiled`'s rules and fresh state. Call inside the test namespace. */
+  load(compiled: Compiled): LoadedRuleset {
+    if (!this.program) this.program = LoadedRuleset.load({ maps: compiled.maps, c: `#define RJC_LIMIT_TEST_CLOCK\n${compiled.c}` }, this.t.host);
+    else this.program.replace(compiled.maps);
+    const maps = this.program.obj.maps;
+    const config = [...rateRunConfig(rateObjectParams(compiled.maps, this.t.host.hz, hostRamBytes())), ...(maps.has('rjc_recent_cfg') ? recentConfig(this.t.host.hz) : [])];
+    for (const { name, entries } of config) for (const e of entries) maps.get(name)!.update(e.key, e.value);
+    for (const name of ['rjc_hl_entries', 'rjc_recent']) {
+      const map = maps.get(name);
+      for (const key of [...(map?.keys() ?? [])]) map!.delete(key);
+    }
+    return this.program;
+  }
+
+  /**
+   * Sets the program's clock to `ns` nanoseconds (CLOCK_MONOTONIC), with jiffies at the host's
+   * HZ counted from just before a 32-bit wrap (as the kernel starts them). Returns both, for
+   * the model's clock.
+   */
+  setTime(ns: bigint): { ns: bigint; jiffies: bigint } {
+    const jiffies = 4_294_667_296n + (ns * BigInt(this.t.host.hz)) / 1_000_000_000n;
+    const v = Buffer.alloc(24);
+    v.writeBigUInt64LE(ns, 0);
+    v.writeBigUInt64LE(jiffies, 8);
+    this.program!.obj.maps.get('rjc_test_clock')!.update(u32(0), v);
+    return { ns, jiffies };
+  }
+
+  /**
+   * Runs timed packets through `compiled` (loaded with fresh state) and the model, in the test
+   * namespace: each packet `gapMs` after the previous one, its frame from `frameOf` (given the
+   * receiving device's MAC), the model's environment from `env` (given the time). Asserts
+   * agreement on verdict, deciding rule and counters (replies are not compared: the reply
+   * budget's clock is the test's). Returns the packet cases that reached a filter chain.
+   */
+  runPackets<P extends { gapMs: number; egress: boolean; mark: number }>(
+    compiled: Compiled,
+    script: string,
+    packets: readonly P[],
+    frameOf: (p: P, mac: string) => Uint8Array,
+    env: (now: { ns: bigint; jiffies: bigint }) => Partial<ModelEnv>,
+    tally: Map<string, number>,
+  ): number {
+    const t = this.t;
+    return t.ns.run(() => {
+      const p = this.load(compiled);
+      const mac = t.host.interfaces.find((i) => i.name === 'rjd0')!.mac;
+      let ns = 10n ** 12n;
+      let cases = 0;
+      for (const pk of packets) {
+        ns += BigInt(pk.gapMs) * 1_000_000n;
+        const now = this.setTime(ns);
+        const frame = frameOf(pk, mac);
+        if (!hookView(decodeFrame(frame), { chain: pk.egress ? 'OUTPUT' : 'INPUT' }).ok) continue;
+        const pc: PacketCase = { frame, egress: pk.egress, dev: pk.egress ? 'lo' : 'rjd0', mark: pk.mark, env: env(now) };
+        const r = bothOutcomes(t, p, compiled, pc);
+        if (r.model) r.model.reply = r.bpf.reply = null;
+        if (expectAgreement(script, pc, r, 'tc', tally)) cases++;
+      }
+      return cases;
+    });
+  }
+
+  close(): void {
+    this.program?.close();
+    this.program = undefined;
+  }
 }
 
 /** Parses and compiles a script with the test shape; null if the front end refused it. */

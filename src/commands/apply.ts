@@ -119,7 +119,7 @@ export function parseRulesFiles(sources: readonly SourceText[], family?: Family)
  * Compiles rules files, or reads a compile directory; prints diagnostics; undefined on errors.
  * `hookGiven`: the user named a hook (else a directory's own hook is used).
  */
-function compiledInput(inputs: readonly string[], options: ApplyCommandOptions, hookGiven: boolean, ipsets: IpsetFile | null): Compiled | undefined {
+function compiledInput(inputs: readonly string[], options: ApplyCommandOptions, hookGiven: boolean, ipsets: IpsetFile | null, hz: number): Compiled | undefined {
   const [first] = inputs;
   if (inputs.length === 1 && first !== '-' && existsSync(first!) && statSync(first!).isDirectory()) {
     const dir = first!;
@@ -142,7 +142,8 @@ function compiledInput(inputs: readonly string[], options: ApplyCommandOptions, 
     printDiagnostics(parsed.diagnostics, sources);
     return undefined;
   }
-  const result = compile(parsed.ruleset, { hook: options.hook ?? 'tc', ...(ipsets ? { ipsets } : {}) });
+  // The host's HZ: rate limits this kernel refuses are reported here, with their code frame (E261).
+  const result = compile(parsed.ruleset, { hook: options.hook ?? 'tc', hz, ...(ipsets ? { ipsets } : {}) });
   printDiagnostics([...parsed.diagnostics, ...result.diagnostics], sources);
   if (!result.artifacts || hasErrors(result.diagnostics)) return undefined;
   const usesSets = result.classified?.checks.some((ch) => ch.kind === 'set') ?? false;
@@ -211,10 +212,10 @@ export default async function applyCommand(rules: string | string[], options: Ap
   requireBpfPrivileges('rejectc apply');
   const ipsets = readIpsetOption(options.ipset);
   if (ipsets === undefined) return EXIT.user;
-  const compiled = compiledInput(inputs, options, command?.getOptionValueSource('hook') !== 'default', ipsets);
+  const host = readHostConfig();
+  const compiled = compiledInput(inputs, options, command?.getOptionValueSource('hook') !== 'default', ipsets, host.hz);
   if (!compiled) return EXIT.user;
   if (compiled.usesSets && !ipsets) throw new UserError('the rules use -m set: give the sets with --ipset FILE (the output of "ipset save")');
-  const host = readHostConfig();
   const budget = replyBudget(compiled.sources, options.replyLimit, icmpSysctlsOf(host, host.hz));
   if (!budget) return EXIT.user;
   const artifact = artifactFromManifest(compiled.maps, compiled.object);

@@ -89,7 +89,7 @@ export function compile(ruleset: Ruleset, options: CompileOptions): CompileResul
   const entries = encodeEntries(classified, specs);
   const outputFiltered = flat.flat.chains.some((ch) => ch.chain === 'OUTPUT' && (ch.rules.length > 0 || ch.policy === 'DROP'));
   // Conntrack checks need the egress program too: it keeps rjc_ct_shadow (bpf/rjc_ct.h).
-  const usesCt = classified.checks.some((ch) => ch.kind === 'ct');
+  const usesCt = classified.shape.conntrack === true;
   const programs = programSpecs(options.hook, outputFiltered || (usesCt && options.hook === 'tc'));
   const maps = buildManifest(classified, specs, entries, programs, ruleset.file);
   const c = emitProgram({ classified, specs, programs, source: ruleset.file });

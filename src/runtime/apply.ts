@@ -210,7 +210,6 @@ function clearGeneration(map: BpfMap, generation: NonNullable<RulesetArtifact['m
  * packet sees changes until rjc_gen flips in the switch step.
  */
 async function prepareFlip(base: Common & { old: InterfaceState }, host: HostConfig, config: RuntimeConfig | undefined): Promise<Flip | undefined> {
-  const m = base.artifact.manifest!;
   const configMaps = new Map<string, BpfMap>();
   for (const name of new Set([...(config?.sizes ?? []), ...(config?.entries ?? [])].map((c) => c.name))) {
     const map = openInstanceMap(base.pinDir, base.old.instance, name);
@@ -265,6 +264,11 @@ async function fillInactiveGeneration(base: Common & { old: InterfaceState }, ho
   const names = m.maps.filter((x) => x.role === 'ruleset' || x.role === 'control' || x.role === 'counters').map((x) => x.name);
   const maps = openInstanceMaps(base.pinDir, base.old.instance, names);
   if (!maps) return undefined; // pins incomplete (e.g. made by another version): load a new program
+  if (!layoutsMatch(m, maps)) {
+    // Same shape, other map layouts (a program built by another rejectc version): load a new one.
+    maps.forEach((x) => x.close());
+    return undefined;
+  }
   try {
     const genMap = maps.get(m.generation.map)!;
     const genOffset = m.maps.find((x) => x.name === m.generation.map)?.value.fields.find((f) => f.name === m.generation.field)?.offset ?? 0;
@@ -288,6 +292,14 @@ async function fillInactiveGeneration(base: Common & { old: InterfaceState }, ho
     maps.forEach((x) => x.close());
     throw err;
   }
+}
+
+/** True when every map of `m` that is open in `maps` has the key, value and entry counts `m` gives. */
+function layoutsMatch(m: NonNullable<RulesetArtifact['manifest']>, maps: ReadonlyMap<string, BpfMap>): boolean {
+  return m.maps.every((spec) => {
+    const map = maps.get(spec.name);
+    return !map || (map.keySize === spec.keySize && map.valueSize === spec.valueSize && map.maxEntries === spec.maxEntries);
+  });
 }
 
 /** The pinned host-configuration maps of an instance (those it has). */

@@ -5,12 +5,24 @@
 import { diag, type Diagnostic } from '../diagnostics.js';
 import type { CounterInfo, FlatChain, FlatRuleset } from '../flatten/types.js';
 import { buildIndex, type ClassifierIndex } from './index-build.js';
-import { computeShape, MAX_SLOTS, type MinimumShape, type Shape } from './shape.js';
+import { computeShape, MAX_SLOTS, type MinimumShape, type Shape, type ShapeModules } from './shape.js';
+import { recentStamps } from './stateful.js';
 import { buildSlotLists, type Slot, type SlotList } from './slots.js';
 import type { PostCheck } from './steps.js';
 import { NO_RATES, type RatePlan } from './rate-limits.js';
 
 export { unsupportedParts } from './support.js';
+
+/** The post-check modules `checks` need in the program (a recent ring as its largest --hitcount needs). */
+function checkModules(checks: readonly PostCheck[]): ShapeModules {
+  const uses = (kind: PostCheck['kind']) => checks.some((c) => c.kind === kind);
+  return {
+    ...(uses('ct') ? { conntrack: true as const } : {}),
+    ...(uses('set') ? { sets: true as const } : {}),
+    ...(uses('owner') ? { owner: true as const } : {}),
+    ...(uses('recent') ? { recent: recentStamps(checks) } : {}),
+  };
+}
 
 export interface Classified {
   /** Every flat chain (policies of chains without rules included). */
@@ -56,6 +68,7 @@ export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp', minimum?: Minimu
   }
   const checksPerSlot = slots.reduce((m, s) => Math.max(m, s.checks.length), 0);
   const hashlimit = rates.objects.some((o) => o.kind === 'hashlimit');
-  const shape = computeShape({ hook, index, counters: flat.counters.length + 6, checks: checks.length, checksPerSlot, stage1, rates: rates.objects.length, hashlimit, ...(minimum ? { minimum } : {}) });
+  const modules = checkModules(checks);
+  const shape = computeShape({ hook, index, counters: flat.counters.length + 6, checks: checks.length, checksPerSlot, stage1, rates: rates.objects.length, hashlimit, modules, ...(minimum ? { minimum } : {}) });
   return { classified: { chains: flat.chains, lists, slots, index, checks, checkFirst, counters: flat.counters, rates, shape }, diagnostics: [] };
 }

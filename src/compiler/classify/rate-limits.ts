@@ -15,9 +15,9 @@
  * ruleset map rjc_rl_slot (identity in maps.json; the runtime writes the slots it allocates),
  * so a limit's state can outlive a ruleset replace and be shared by every interface.
  *
- * Checks have side effects (a token is spent when the match is reached), unlike every other
- * post-check: ./slots.ts evaluates each exactly once, when the steps before it matched, and
- * sends the walk past the rule (`fail`) when the rule cannot match from there.
+ * Checks have side effects (a token is spent when the match is reached; ./side-effects.ts):
+ * ./slots.ts evaluates each exactly once, when the steps before it matched, and sends the walk
+ * past the rule (the slot's `fail`) when the rule cannot match from there.
  */
 import type { Diagnostic } from '../diagnostics.js';
 import type { Family, HashlimitMatch, LimitMatch, Match, Rule, Ruleset } from '../ir.js';
@@ -77,29 +77,17 @@ export interface RatePlan {
 
 /**
  * A rate-limit post-check. Encoding in rjc_check: `kind` RATE_CHECK_KIND, `value` the rate
- * index, `mask` the slot the walk goes on at when the check (or a later check of the same
- * slot) fails, `pad[0]` the rule's XT_HASHLIMIT_* mode bits (hashlimit).
+ * index, `mask` 0, `pad[0]` the rule's XT_HASHLIMIT_* mode bits (hashlimit). Where the walk
+ * goes on when the rule stops matching is the slot's (rjc_action.fail, ./slots.ts).
  */
 export interface RateCheck {
   kind: 'rate';
   module: 'limit' | 'hashlimit';
   rate: number;
   ruleMode: number;
-  /** Global slot to go on at when the rule does not match from here (set per slot; 0 until then). */
-  fail: number;
   negated: false;
   value: number;
   mask: number;
-}
-
-/** True for checks with side effects: they must run exactly once, in rule order. */
-export function hasSideEffects(check: { kind: string }): check is RateCheck {
-  return check.kind === 'rate';
-}
-
-/** A copy of `c` that sends the walk to global slot `fail` when the rule stops matching. */
-export function withFail(c: RateCheck, fail: number): RateCheck {
-  return { ...c, fail, mask: fail >>> 0 };
 }
 
 function forEachFilterRule(ruleset: Ruleset, fn: (place: RulePlace) => void): void {
@@ -173,12 +161,12 @@ export function rateCheck(m: Match, expansion: number, plan: RatePlan): RateChec
   if (m.module === 'limit') {
     const base = plan.limitBase.get(m);
     if (base === undefined) return undefined;
-    return { kind: 'rate', module: 'limit', rate: base + expansion, ruleMode: 0, fail: 0, negated: false, value: base + expansion, mask: 0 };
+    return { kind: 'rate', module: 'limit', rate: base + expansion, ruleMode: 0, negated: false, value: base + expansion, mask: 0 };
   }
   if (m.module === 'hashlimit') {
     const table = plan.tableOf.get(m);
     if (table === undefined) return undefined;
-    return { kind: 'rate', module: 'hashlimit', rate: table, ruleMode: hashlimitModeBits(m), fail: 0, negated: false, value: table, mask: 0 };
+    return { kind: 'rate', module: 'hashlimit', rate: table, ruleMode: hashlimitModeBits(m), negated: false, value: table, mask: 0 };
   }
   return undefined;
 }

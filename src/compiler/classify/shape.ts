@@ -1,9 +1,10 @@
 /**
- * The shape of a compiled ruleset: which fields the program reads and the capacity of every
- * map. Two rulesets with the same shape run on the same program with the same maps, so the
- * runtime can replace one by the other by writing maps behind a generation flip (see
- * emit/map-specs.ts). Capacities are rounded up to powers of two so that small edits keep
- * the shape.
+ * The shape of a compiled ruleset: which fields the program reads, which post-check modules
+ * it runs, and the capacity of every map. Two rulesets with the same shape run on the same
+ * program with the same maps, so the runtime can replace one by the other by writing maps
+ * behind a generation flip (see emit/map-specs.ts). Everything that changes the generated
+ * code or a map layout is part of the shape; capacities are rounded up to powers of two so
+ * that small edits keep it.
  */
 import { createHash } from 'node:crypto';
 import { fieldDef, fieldOrder, type FieldId } from './fields.js';
@@ -45,7 +46,21 @@ export interface Shape {
   rates?: number;
   /** The program runs -m hashlimit (reads what hashlimit keys on from every packet). */
   hashlimit?: true;
+  /**
+   * Post-check modules the program runs besides -m mark and the rate limits, each with its
+   * own code and maps; absent when not used, so that shapes (and ids) without them stay as
+   * they were. `conntrack`: -m state / -m conntrack (bpf/rjc_ct.h); `sets`: -m set
+   * (bpf/rjc_set.h); `owner`: -m owner (bpf/rjc_owner.h); `recent`: -m recent
+   * (bpf/rjc_recent.h), the time stamps its table entries hold (RJC_RECENT_STAMPS).
+   */
+  conntrack?: true;
+  sets?: true;
+  owner?: true;
+  recent?: number;
 }
+
+/** The post-check modules of a shape (see {@link Shape}). */
+export type ShapeModules = Pick<Shape, 'conntrack' | 'sets' | 'owner' | 'recent'>;
 
 /** The most slots a program holds: 64 level-1 words of 64 blocks of 64 slots. */
 export const MAX_SLOTS = 64 * 64 * 64;
@@ -73,6 +88,8 @@ export interface MinimumShape {
   rates?: number;
   /** Include -m hashlimit support. */
   hashlimit?: boolean;
+  /** Include these post-check modules (recent: at least this many time stamps per entry). */
+  modules?: ShapeModules;
 }
 
 export interface ShapeInputs {
@@ -87,6 +104,8 @@ export interface ShapeInputs {
   /** Rate-limit objects of the ruleset, and whether some is a hashlimit table. */
   rates?: number;
   hashlimit?: boolean;
+  /** The post-check modules the ruleset's checks use. */
+  modules?: ShapeModules;
 }
 
 export function computeShape(inputs: ShapeInputs): Shape {
@@ -104,6 +123,18 @@ export function computeShape(inputs: ShapeInputs): Shape {
     fields: fieldShapes(inputs, min),
     // Only present when used, so that shapes (and ids) of rulesets without limits stay as they were.
     ...rateShape(Math.max(inputs.rates ?? 0, min.rates ?? 0), inputs.hashlimit === true || min.hashlimit === true),
+    ...moduleShape(inputs.modules ?? {}, min.modules ?? {}),
+  };
+}
+
+/** The modules of both, each present only when used (see {@link Shape}). */
+function moduleShape(a: ShapeModules, b: ShapeModules): ShapeModules {
+  const recent = Math.max(a.recent ?? 0, b.recent ?? 0);
+  return {
+    ...(a.conntrack || b.conntrack ? { conntrack: true as const } : {}),
+    ...(a.sets || b.sets ? { sets: true as const } : {}),
+    ...(a.owner || b.owner ? { owner: true as const } : {}),
+    ...(recent > 0 ? { recent } : {}),
   };
 }
 
@@ -145,6 +176,9 @@ function fieldShapes(inputs: ShapeInputs, min: MinimumShape): FieldShape[] {
 export function fitsShape(actual: Shape, target: Shape): boolean {
   if (actual.hook !== target.hook || actual.slots > target.slots || actual.counters > target.counters || actual.checks > target.checks || actual.checksPerSlot > target.checksPerSlot) return false;
   if ((actual.rates ?? 0) > (target.rates ?? 0) || (actual.hashlimit === true && target.hashlimit !== true)) return false;
+  // A module the ruleset needs must be in the program; a larger recent ring counts the same.
+  if ((['conntrack', 'sets', 'owner'] as const).some((m) => actual[m] === true && target[m] !== true)) return false;
+  if (actual.recent !== undefined && (target.recent === undefined || actual.recent > target.recent)) return false;
   if (actual.fields.length !== target.fields.length) return false;
   return actual.fields.every((f, i) => {
     const t = target.fields[i]!;

@@ -161,7 +161,8 @@ export function searchLinear(slots: readonly Slot[], values: FieldValues, start:
   return -1;
 }
 
-function pureCheckPasses(c: Exclude<PostCheck, RateCheck>, inputs: CheckInputs): boolean {
+/** One check other than a rate limit (a recent check may change its table: `inputs.recent` decides). */
+function checkPasses(c: Exclude<PostCheck, RateCheck>, inputs: CheckInputs): boolean {
   if (c.kind === 'ct') return ctCheckPasses(c, inputs.conntrack ?? INVALID_VIEW);
   if (c.kind === 'set') return inputs.sets !== undefined && setCheckPasses(c, inputs.sets.file, inputs.sets.packet);
   if (c.kind === 'recent') return inputs.recent?.(c) ?? false;
@@ -171,22 +172,19 @@ function pureCheckPasses(c: Exclude<PostCheck, RateCheck>, inputs: CheckInputs):
 
 /**
  * A slot's post-checks in order, as rjc_checks_pass() runs them: `pass`, or the first
- * failure; `fail` is the slot the walk goes on at (0: the next candidate), set once a rate
- * check ran; `hotdrop` when a rate check dropped the packet.
+ * failure; `hotdrop` when a rate check dropped the packet.
  */
-export function runChecks(checks: readonly PostCheck[], inputs: CheckInputs): { pass: boolean; fail: number; hotdrop: boolean } {
-  let fail = 0;
+export function runChecks(checks: readonly PostCheck[], inputs: CheckInputs): { pass: boolean; hotdrop: boolean } {
   for (const c of checks) {
     if (c.kind === 'rate') {
-      fail = c.fail;
       const r = inputs.rate?.(c) ?? 'nomatch';
-      if (r === 'hotdrop') return { pass: false, fail, hotdrop: true };
-      if (r === 'nomatch') return { pass: false, fail, hotdrop: false };
+      if (r === 'hotdrop') return { pass: false, hotdrop: true };
+      if (r === 'nomatch') return { pass: false, hotdrop: false };
       continue;
     }
-    if (!pureCheckPasses(c, inputs)) return { pass: false, fail, hotdrop: false };
+    if (!checkPasses(c, inputs)) return { pass: false, hotdrop: false };
   }
-  return { pass: true, fail: 0, hotdrop: false };
+  return { pass: true, hotdrop: false };
 }
 
 export function checksPass(checks: readonly PostCheck[], inputs: CheckInputs): boolean {
@@ -221,7 +219,8 @@ export function runList(
     const checked = runChecks(slot.checks, inputs);
     if (checked.hotdrop) return { slot: s, action: { kind: 'hotdrop' }, counters };
     if (!checked.pass) {
-      from = checked.fail > 0 ? checked.fail : s + 1;
+      // The rule cannot match: past it (and past the chain a jump rule inlines).
+      from = slot.fail > s ? slot.fail : s + 1;
       continue;
     }
     if (slot.action.kind === 'hotdrop' || (slot.hotdrop & (1 << (inputs.hdr ?? 0))) !== 0) return { slot: s, action: { kind: 'hotdrop' }, counters };

@@ -13,26 +13,30 @@
  *   the rule's action; continue/skip go past all of them.
  * Each list (family × chain) is padded to a multiple of {@link BLOCK} slots.
  *
- * Rate-limit checks (./rate-limits.ts) spend a token whenever the kernel reaches them: when
- * every step before them matched, whatever the steps after them decide. So each runs exactly
- * once, where the walk first meets it:
+ * Checks with side effects (./side-effects.ts: -m limit, -m hashlimit, a recent match that
+ * changes its table) run whenever the kernel reaches them: when every step before them
+ * matched, whatever the steps after them decide. So every post-check runs exactly once, where
+ * the walk first meets it:
  * - a rule whose side-effecting check is followed by a step with header conditions (or a
  *   hotdrop) is split into segments at those points: a "gate" slot per segment but the last
  *   (its steps so far; action: go on at the next segment's first slot), then the rule's
- *   slot(s), whose conditions leave out the checks the gates already ran;
- * - a slot holding a side-effecting check carries the slot where the walk goes on when the
- *   rule cannot match any more once that check ran (it failed, or a later check of the slot
- *   did): the next rule, or for a jump the end of the inlined chain, so that no other
- *   alternative or hotdrop slot of the rule, and no rule of the chain, runs it again;
- * - the rules of an inlined chain leave the side-effecting checks of the jump rules out: they
- *   are reached only when those checks passed.
+ *   slot(s); each slot holds the checks of its own segment only (the gates ran the others);
+ * - every slot with post-checks carries `fail`, the slot where the walk goes on when one of
+ *   them fails: the rule cannot match any more, so the walk goes past it (the next rule; for
+ *   a jump, the end of the inlined chain), so that no other alternative, gate or hotdrop
+ *   slot of the rule, and no rule of the chain, runs a check of it again;
+ * - the rules of an inlined chain leave the checks of the jump rules out: they are reached
+ *   only when those checks passed at the jump rule's slot. (Re-running them would not only
+ *   repeat side effects: a check that only reads, like `--rcheck`, may see what a rule of
+ *   the chain changed.)
  */
 import type { Family, FilterHook, Policy, RejectWith, Rule } from '../ir.js';
 import type { Expansion, FlatChain, FlatRule } from '../flatten/types.js';
 import { intervalsOf, termContains, type Term } from './atoms.js';
 import { fieldDef, HDR, HDR_MAX, type FieldId } from './fields.js';
 import { ruleSteps, type FieldTerm, type PostCheck, type Step } from './steps.js';
-import { hasSideEffects, NO_RATES, type RateCheck, type RatePlan } from './rate-limits.js';
+import { NO_RATES, type RatePlan } from './rate-limits.js';
+import { hasSideEffects } from './side-effects.js';
 
 /** Rules per block: one u64 word of the level-2 bitmaps. */
 export const BLOCK = 64;
@@ -57,6 +61,11 @@ export interface Slot {
    */
   hotdrop: number;
   checks: PostCheck[];
+  /**
+   * Global slot where the walk goes on when one of `checks` fails: past the rule (or the chain
+   * a jump rule inlines). 0 for a slot without checks.
+   */
+  fail: number;
   /** False when the slot can never match (padding, or a condition false at this hook). */
   live: boolean;
   action: SlotAction;
@@ -92,9 +101,9 @@ function cachedSteps(cache: StepCache, rule: Rule, expansion: Expansion, family:
   return steps;
 }
 
-/** `steps` without their side-effecting checks (run already where the walk came from). */
-function withoutSideEffects(steps: readonly Step[]): Step[] {
-  return steps.map((s) => (s.checks.some(hasSideEffects) ? { ...s, checks: s.checks.filter((c) => !hasSideEffects(c)) } : s));
+/** `steps` without their post-checks (run already, at a slot the walk passed to get here). */
+function withoutChecks(steps: readonly Step[]): Step[] {
+  return steps.map((s) => (s.checks.length > 0 ? { ...s, checks: [] } : s));
 }
 
 /** A step the index decides (or that can hotdrop, or never matches). */
@@ -171,7 +180,7 @@ function conditionKey(c: Condition): string {
 
 /** Every slot is made here, with one property order (one object shape for the engine). */
 function makeSlot(fields: Slot['fields'], hotdrop: number, checks: PostCheck[], live: boolean, action: SlotAction, counter: number | null, flat: number, role: Slot['role']): Slot {
-  return { fields, hotdrop, checks, live, action, counter, flat, role };
+  return { fields, hotdrop, checks, fail: 0, live, action, counter, flat, role };
 }
 
 const PAD: Slot = makeSlot(new Map(), 0, [], false, { kind: 'none' }, null, -1, 'pad');
@@ -222,26 +231,25 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
   const slots: Slot[] = [];
   const flatFirstSlot: number[] = [];
   const stepsOf = (p: FlatRule['path'][number]) => cachedSteps(cache, p.rule, p.expansion, family, hook, rates);
-  const hasOwnSideEffects = (r: FlatRule) => r.role !== 'goto-end' && stepsOf(r.path[r.path.length - 1]!).some((st) => st.checks.some(hasSideEffects));
-  // Where the walk may resume other than at the next slot: skip targets, and where a rule with
-  // side effects sends the walk when it stops matching.
+  const ownSteps = (r: FlatRule) => (r.role === 'goto-end' ? [] : stepsOf(r.path[r.path.length - 1]!));
+  const hasSideEffectsOwn = (r: FlatRule) => ownSteps(r).some((st) => st.checks.some(hasSideEffects));
+  // Where the walk may resume past slots it did not look at: skip targets, and where a failed
+  // check sends it past a jump rule's chain or past the later segments of a rule with side
+  // effects. (Past the rest of any other rule, its remaining slots would fail the same way.)
   const skipTargets = new Set<number>();
-  const failTarget = new Map<FlatRule, number>();
   for (const r of flat.rules) {
     if (r.action.kind === 'skip') skipTargets.add(r.action.to);
-    if (!hasOwnSideEffects(r)) continue;
-    const to = noMatchTarget(flat.rules, r);
-    failTarget.set(r, to);
-    skipTargets.add(to);
+    if ((r.role === 'jump' && ownSteps(r).some((st) => st.checks.length > 0)) || hasSideEffectsOwn(r)) skipTargets.add(noMatchTarget(flat.rules, r));
   }
   const pending: { slot: Slot; flatTarget: number }[] = [];
-  const pendingFails: { check: RateCheck; flatTarget: number }[] = [];
+  const pendingFails: { slot: Slot; flatTarget: number }[] = [];
   let seenHotdrops = new Set<string>();
 
-  const add = (cond: Condition, action: SlotAction, counter: number | null, flat: number, role: Slot['role'], hotdrop = 0): Slot[] =>
+  const add = (r: FlatRule, cond: Condition, action: SlotAction, counter: number | null, role: Slot['role'], hotdrop = 0): Slot[] =>
     cond.alternatives.map((alt) => {
-      const slot = makeSlot(fieldMap(alt), hotdrop, cond.checks, !cond.never, action, counter, flat, role);
+      const slot = makeSlot(fieldMap(alt), hotdrop, cond.checks, !cond.never, action, counter, r.index, role);
       slots.push(slot);
+      if (cond.checks.length > 0) pendingFails.push({ slot, flatTarget: noMatchTarget(flat.rules, r) });
       return slot;
     });
   /** Hotdrop slots for the steps of `own` that can hotdrop, each after `before` and the steps of `own` before it. */
@@ -253,59 +261,50 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
       const key = conditionKey(cond);
       if (seenHotdrops.has(key)) return;
       seenHotdrops.add(key);
-      add(cond, { kind: 'hotdrop' }, null, r.index, 'hotdrop');
+      add(r, cond, { kind: 'hotdrop' }, null, 'hotdrop');
     });
-  };
-  /** `cond` with each side-effecting check copied to carry the rule's fail target (fixed up below). */
-  const failing = (cond: Condition, r: FlatRule): Condition => {
-    const to = failTarget.get(r);
-    if (to === undefined || !cond.checks.some(hasSideEffects)) return cond;
-    const checks = cond.checks.map((c) => {
-      if (!hasSideEffects(c)) return c;
-      const copy: RateCheck = { ...c };
-      pendingFails.push({ check: copy, flatTarget: to });
-      return copy;
-    });
-    return { ...cond, checks };
   };
 
   for (const r of flat.rules) {
     if (skipTargets.has(r.index)) seenHotdrops = new Set();
     flatFirstSlot.push(firstSlot + slots.length);
-    // The jump rules on the way ran their side-effecting checks already: this rule is reached
-    // only when those passed.
-    const prefix = withoutSideEffects(r.path.slice(0, -1).flatMap(stepsOf));
-    const ownSteps = stepsOf(r.path[r.path.length - 1]!);
+    // The jump rules on the way ran their checks already: this rule is reached only when
+    // those passed.
+    const prefix = withoutChecks(r.path.slice(0, -1).flatMap(stepsOf));
     let made: Slot[];
     if (r.role === 'goto-end') {
       // Synthetic: the goto rule's steps, which matched (and ran their checks) before its chain.
-      made = add(conjunction([...prefix, ...withoutSideEffects(ownSteps)]), terminal(r), r.counter, r.index, 'rule');
+      made = add(r, conjunction([...prefix, ...withoutChecks(stepsOf(r.path[r.path.length - 1]!))]), terminal(r), r.counter, 'rule');
     } else {
-      const segments = segmentsOf(ownSteps);
+      const segments = segmentsOf(ownSteps(r));
       const passed: Step[] = [];
       made = [];
       segments.forEach((own, i) => {
-        const before = [...prefix, ...withoutSideEffects(passed)];
+        // The gates before ran the checks of the segments passed.
+        const before = [...prefix, ...withoutChecks(passed)];
         passed.push(...own);
         const lastSegment = i === segments.length - 1;
         const folded = segments.length === 1 ? fold(before, own) : null;
         if (!folded) addHotdrops(r, before, own);
-        const cond = failing(folded ? folded.cond : conjunction([...before, ...own]), r);
+        const cond = folded ? folded.cond : conjunction([...before, ...own]);
         if (lastSegment) {
-          made = add(cond, terminal(r), r.counter, r.index, 'rule', folded?.hotdrop ?? 0);
+          made = add(r, cond, terminal(r), r.counter, 'rule', folded?.hotdrop ?? 0);
           return;
         }
-        const gates = add(cond, { kind: 'next', to: -1 }, null, r.index, 'gate');
+        const gates = add(r, cond, { kind: 'next', to: -1 }, null, 'gate');
         // The next segment's first slot comes next.
         for (const g of gates) g.action = { kind: 'next', to: firstSlot + slots.length };
       });
     }
+    // A hotdrop slot stands for an identical one later only while the tables its checks read
+    // stay as they were.
+    if (hasSideEffectsOwn(r)) seenHotdrops = new Set();
     const nextFlat = r.action.kind === 'continue' ? r.index + 1 : r.action.kind === 'skip' ? r.action.to : -1;
     if (nextFlat >= 0) for (const slot of made) pending.push({ slot, flatTarget: nextFlat });
   }
   flatFirstSlot.push(firstSlot + slots.length);
   for (const { slot, flatTarget } of pending) slot.action = { kind: 'next', to: flatFirstSlot[flatTarget]! };
-  for (const { check, flatTarget } of pendingFails) check.fail = check.mask = flatFirstSlot[flatTarget]!;
+  for (const { slot, flatTarget } of pendingFails) slot.fail = flatFirstSlot[flatTarget]!;
   while (slots.length % BLOCK !== 0 || slots.length === 0) slots.push(PAD);
   return { family, chain: hook, policy: flat.policy, firstSlot, slots, flatFirstSlot, flat };
 }

@@ -10,7 +10,7 @@
  * result then), `value`/`mask` as documented per code.
  */
 import { addressBytes } from '../../model/address.js';
-import type { Cidr, ConntrackMatch, Family, Match, Neg, OwnerMatch, Range, RecentMatch, Rule, Ruleset, SetMatch, StateMatch } from '../ir.js';
+import type { Cidr, ConntrackMatch, Family, Neg, OwnerMatch, Range, RecentMatch, Ruleset, SetMatch, StateMatch } from '../ir.js';
 import { diag, type Diagnostic } from '../diagnostics.js';
 import { recentMaskPrefix } from '../../model/state/recent.js';
 import { ownerBits, type SocketOwner } from '../../model/state/owner.js';
@@ -199,7 +199,10 @@ export function recentStamps(checks: readonly { kind: string; hitcount?: number 
 
 /** rjc_check.kind of a recent check (RJC_CHK_RECENT in bpf/rjc_recent.h). */
 export const RECENT_CHECK_KIND = 10;
-const RECENT_CMD = { set: 0, rcheck: 1, update: 2, remove: 3 } as const;
+/** The command in the low bits of a recent check's flag byte (RJC_RECENT_* in bpf/rjc_recent.h). */
+export const RECENT_CMD = { set: 0, rcheck: 1, update: 2, remove: 3 } as const;
+/** The other bits of the flag byte. */
+export const RECENT_FLAG = { cmdMask: 0x03, rttl: 0x04, reap: 0x08, rdest: 0x10 } as const;
 
 /**
  * `-m recent`: one check. Encoding in rjc_check: `value` the table id (FNV-1a of the name),
@@ -216,30 +219,22 @@ export interface RecentCheck {
   negated: boolean;
 }
 
-/** Modules whose conditions are post-checks, evaluated in rule order with the recent check. */
-const CHECK_MODULES = new Set<Match['module']>(['mark', 'state', 'conntrack', 'set', 'recent', 'owner', 'comment']);
-
 /**
- * Why a rule's recent match cannot be compiled exactly, if it cannot. --set, --update,
- * --remove (and --reap) change the table whenever the kernel reaches the match, whatever the
- * matches after it decide; rejectc decides header matches before post-checks, so a header
- * match may not follow such a recent match in the same rule.
+ * Why a rule's recent match cannot be compiled exactly, if it cannot. (A recent match that
+ * changes its table runs exactly when the kernel reaches it, whatever the matches around it:
+ * see ./side-effects.ts.)
  */
-export function recentProblem(rule: Rule, m: RecentMatch): string | undefined {
+export function recentProblem(m: RecentMatch): string | undefined {
   if (recentMaskPrefix(m.mask, m.mask?.includes(':') ? 'ipv6' : 'ipv4') === undefined) return `--mask ${m.mask} is not a prefix mask`;
   if ((m.seconds ?? 0) >= 2 ** 24) return `--seconds ${m.seconds} is longer than rejectc's 194-day limit`;
   if ((m.hitcount ?? 0) > MAX_RECENT_STAMPS) return `--hitcount ${m.hitcount} is more than xt_recent can ever count (ip_pkt_list_tot is at most ${MAX_RECENT_STAMPS})`;
-  const changes = m.command.value !== 'rcheck' || m.reap === true;
-  if (!changes) return undefined;
-  const after = rule.matches.slice(rule.matches.indexOf(m) + 1).find((x) => !CHECK_MODULES.has(x.module));
-  if (after) return `-m recent --${m.command.value} changes its table even when a later match fails, and the later -m ${after.module} is decided before it here: put -m ${after.module} before -m recent`;
   return undefined;
 }
 
 /** The check of a recent match. Precondition: no {@link recentProblem}. */
 export function recentChecks(m: RecentMatch, family: Family): RecentCheck[] {
   const prefix = recentMaskPrefix(m.mask, family)!;
-  const flags = RECENT_CMD[m.command.value] | (m.rttl ? 0x04 : 0) | (m.reap ? 0x08 : 0) | (m.side === 'rdest' ? 0x10 : 0);
+  const flags = RECENT_CMD[m.command.value] | (m.rttl ? RECENT_FLAG.rttl : 0) | (m.reap ? RECENT_FLAG.reap : 0) | (m.side === 'rdest' ? RECENT_FLAG.rdest : 0);
   return [{ kind: 'recent', name: m.name, value: setId(m.name), mask: ((m.seconds ?? 0) | (prefix << 24)) >>> 0, flags, hitcount: m.hitcount ?? 0, negated: m.command.negated }];
 }
 

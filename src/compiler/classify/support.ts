@@ -20,12 +20,12 @@ const NOT_COMPILED: Partial<Record<MatchModule, string>> = {
   rt: 'IPv6 routing header matching is not compiled yet',
 };
 
-function moduleProblem(m: Match, rule: Rule): string | undefined {
+function moduleProblem(m: Match): string | undefined {
   if (m.module === 'addrtype' && (m.limitIfaceIn || m.limitIfaceOut)) return '--limit-iface-in/--limit-iface-out (a per-device address lookup) are not compiled yet';
   if (m.module === 'tcp' && m.option) return 'TCP option matching (--tcp-option) is not compiled yet';
   if (m.module === 'conntrack') return conntrackProblem(m);
   if (m.module === 'set') return setProblem(m);
-  if (m.module === 'recent') return recentProblem(rule, m);
+  if (m.module === 'recent') return recentProblem(m);
   return NOT_COMPILED[m.module];
 }
 
@@ -33,7 +33,7 @@ function moduleProblem(m: Match, rule: Rule): string | undefined {
 export function unsupportedParts(rule: Rule): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const m of rule.matches) {
-    const reason = moduleProblem(m, rule);
+    const reason = moduleProblem(m);
     // Point at the option that is refused when it is one option of a compiled module.
     const at = m.module === 'tcp' && m.option ? m.option.span : m.span;
     if (reason) out.push(diag('E400', at, { module: m.module, reason }));

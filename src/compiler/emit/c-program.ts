@@ -9,7 +9,6 @@
  * order, taking each candidate slot's action (post-checks, counters, continue/skip) until a
  * terminal action or the end of the list (the policy).
  */
-import { recentStamps } from '../classify/stateful.js';
 import { structLayoutC } from './c-structs.js';
 import { c, type Fragment } from './template.js';
 import { ADDRTYPE, fieldDef, type FieldId } from '../classify/fields.js';
@@ -132,11 +131,10 @@ export function emitProgram(inputs: EmitInputs): string {
   const fields = shape.fields.map((f) => f.id);
   const flavor = shape.hook === 'xdp' ? 'RJC_FLAVOR_XDP' : 'RJC_FLAVOR_TC';
   const hasChecks = shape.checksPerSlot > 0;
-  const usesCt = cl.checks.some((ch) => ch.kind === 'ct');
-  const usesSet = cl.checks.some((ch) => ch.kind === 'set');
-  const usesRecent = cl.checks.some((ch) => ch.kind === 'recent');
-  const usesOwner = cl.checks.some((ch) => ch.kind === 'owner');
-  // Rate limits: decided by the shape (a test shape may include them for rulesets without).
+  // Modules: decided by the shape (a test shape may include them for rulesets without).
+  const usesCt = shape.conntrack === true;
+  const usesSet = shape.sets === true;
+  const usesOwner = shape.owner === true;
   const usesRate = shape.rates !== undefined;
   const structs = new Map<string, MapSpec['value']>();
   for (const s of inputs.specs) {
@@ -207,7 +205,7 @@ export function emitProgram(inputs: EmitInputs): string {
     #include "rjc.h"
     ${usesCt ? '#include "rjc_ct.h" /* -m state, -m conntrack */' : undefined}
     ${usesSet ? '#define RJC_USES_SET\n#include "rjc_set.h" /* -m set */' : undefined}
-    ${usesRecent ? `#define RJC_USES_RECENT\n#define RJC_RECENT_STAMPS ${recentStamps(cl.checks)}\n#include "rjc_recent.h" /* -m recent */` : undefined}
+    ${shape.recent !== undefined ? `#define RJC_USES_RECENT\n#define RJC_RECENT_STAMPS ${shape.recent}\n#include "rjc_recent.h" /* -m recent */` : undefined}
     ${usesOwner ? '#define RJC_USES_OWNER\n#include "rjc_owner.h" /* -m owner */' : undefined}
 
     #define RJC_SLOTS    ${shape.slots}
@@ -364,7 +362,7 @@ export function emitProgram(inputs: EmitInputs): string {
     	a = bpf_map_lookup_elem(&rjc_act, &k);
     	if (!a)
     		goto policy;
-    ${hasChecks ? (usesRate ? RATE_TAKE : '\tif (a->nchecks && !rjc_checks_pass(s, a))\n\t\treturn 0;') : undefined}
+    ${hasChecks ? takeChecks(usesRate) : undefined}
     	if (a->kind == RJC_ACT_HOTDROP${usesHdr ? ' || (a->hotdrop >> s->hdr) & 1' : ''}) {
     		/* A match could not read the packet: the kernel drops it at once, no counter. */
     		s->outcome = RJC_OUT_HOTDROP;
@@ -703,28 +701,37 @@ function rateDefines(rates: number, hashlimit: boolean): string {
   ].join('\n');
 }
 
-/** rjc_take()'s post-checks when rate limits are compiled: a failed rule may send the walk on, a hashlimit may hotdrop. */
-const RATE_TAKE = [
-  '\tif (a->nchecks) {',
-  '\t\t__u32 fail = 0;',
-  '\t\tint r = rjc_checks_pass(s, a, &fail);',
-  '',
-  '\t\tif (r == RJC_CHECKS_HOTDROP) {',
-  '\t\t\t/* hashlimit could not key the packet, or its table is full: dropped, no counter. */',
-  '\t\t\ts->outcome = RJC_OUT_HOTDROP;',
-  '\t\t\ts->slot = slot;',
-  '\t\t\treturn 1;',
-  '\t\t}',
-  '\t\tif (!r) {',
-  '\t\t\t/* After a rate limit ran, the rule cannot match any more: go past it (and past the',
-  '\t\t\t * chain it jumps to), so that no other slot of it spends a token again. */',
-  '\t\t\tif (!fail)',
-  '\t\t\t\treturn 0;',
-  '\t\t\trjc_skip_to(s, fail);',
-  '\t\t\treturn s->outcome != RJC_OUT_NONE;',
-  '\t\t}',
-  '\t}',
-].join('\n');
+/**
+ * rjc_take()'s post-checks. A failed check means the rule cannot match: the walk goes on at
+ * the slot's `fail`, past the rule (and past the chain a jump rule inlines), so that no other
+ * slot of it runs a check again (src/compiler/classify/slots.ts). With rate limits, a
+ * hashlimit may hotdrop.
+ */
+function takeChecks(usesRate: boolean): string {
+  return [
+    '\tif (a->nchecks) {',
+    '\t\tint r = rjc_checks_pass(s, a);',
+    '',
+    ...(usesRate
+      ? [
+          '\t\tif (r == RJC_CHECKS_HOTDROP) {',
+          '\t\t\t/* hashlimit could not key the packet, or its table is full: dropped, no counter. */',
+          '\t\t\ts->outcome = RJC_OUT_HOTDROP;',
+          '\t\t\ts->slot = slot;',
+          '\t\t\treturn 1;',
+          '\t\t}',
+        ]
+      : []),
+    '\t\tif (!r) {',
+    '\t\t\t/* The rule cannot match: go past it, so that no check of it runs twice. */',
+    '\t\t\tif (a->fail <= slot)',
+    '\t\t\t\treturn 0;',
+    '\t\t\trjc_skip_to(s, a->fail);',
+    '\t\t\treturn s->outcome != RJC_OUT_NONE;',
+    '\t\t}',
+    '\t}',
+  ].join('\n');
+}
 
 function rateCheckCode(): string {
   return c`
@@ -758,10 +765,9 @@ function checksCode(usesRate: boolean): string {
   const rateBranch = c`
     #ifdef RJC_USES_RATE
     		if (chk->kind == RJC_CHK_LIMIT || chk->kind == RJC_CHK_HASHLIMIT) {
-    			/* From here on, a failure ends the rule: go on at chk->mask. */
+    			/* Spends a token (or creates a flow): runs once per packet and rule. */
     			int r = rjc_rate_check(s->gen, chk->kind, chk->value, chk->pad[0]);
 
-    			*fail = chk->mask;
     			if (r == RJC_HL_HOTDROP)
     				return RJC_CHECKS_HOTDROP;
     			if (r != RJC_HL_MATCH)
@@ -774,7 +780,7 @@ function checksCode(usesRate: boolean): string {
     ${usesRate ? rateCheckCode() : undefined}
 
     /* Post-checks (conditions the index does not hold): -m mark, -m state, -m conntrack, -m set, -m recent, -m owner${usesRate ? ', -m limit, -m hashlimit' : ''}. */
-    static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a${usesRate ? ', __u32 *fail' : ''})
+    static __always_inline int rjc_checks_pass(const struct rjc_walk *s, const struct rjc_action *a)
     {
     	for (__u32 i = 0; i < RJC_CHECKS_PER_SLOT; i++) {
     		__u32 k;

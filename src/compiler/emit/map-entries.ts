@@ -147,6 +147,7 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       if (a.kind === 'next') w.values.writeUInt32LE(a.to, v + off(value, 'next'));
       w.values.writeUInt32LE(s.counter ?? 0xffffffff, v + off(value, 'counter'));
       w.values.writeUInt32LE(c.checkFirst[i]!, v + off(value, 'check'));
+      w.values.writeUInt32LE(s.fail, v + off(value, 'fail'));
     });
     return w.done();
   }
@@ -175,8 +176,7 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
         w.values.writeUInt8(ch.dirs | (ch.returnNomatch ? 0x80 : 0), v + off(value, 'pad') + 1);
       }
       if (ch.kind === 'rate') {
-        // value: the rate index; mask: where the walk goes on when the rule stops matching;
-        // pad[0]: the rule's hashlimit mode bits (bpf/rjc_limit.h).
+        // value: the rate index; pad[0]: the rule's hashlimit mode bits (bpf/rjc_limit.h).
         w.values.writeUInt8(ch.ruleMode, v + off(value, 'pad'));
       }
       if (ch.kind === 'ct') {

@@ -81,6 +81,7 @@ export const ACTION_STRUCT: StructDef = {
     { name: 'next', type: 'u32', doc: 'kind 4: go on searching at this slot' },
     { name: 'counter', type: 'u32', doc: 'rjc_cnt index to count in, or 0xffffffff for none' },
     { name: 'check', type: 'u32', doc: 'first post-check' },
+    { name: 'fail', type: 'u32', doc: 'with post-checks: the slot to go on at when one fails (past the rule, or past the chain a jump rule inlines)' },
   ],
 };
 
