@@ -33,6 +33,9 @@
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
+/* LOOPBACK_IFINDEX (include/net/net_namespace.h): lo is the first device of every namespace. */
+#define RJC_LOOPBACK_IFINDEX 1
+
 /* CO-RE view of the receiving device (struct net_device, no vmlinux.h): libbpf relocates the
  * fields against the running kernel's BTF; read with BPF_CORE_READ (probe reads, so a NULL or
  * stale pointer only makes the read fail). rjc_ctx_kdev() gives the hook's device. What the
@@ -177,9 +180,6 @@ static __always_inline int rjc_ctx_send(rjc_ctx_t *ctx)
 {
 	return bpf_redirect(ctx->ifindex, 0);
 }
-
-/* LOOPBACK_IFINDEX (include/net/net_namespace.h): lo is the first device of every namespace. */
-#define RJC_LOOPBACK_IFINDEX 1
 
 /* Deliver the rewritten packet to the local stack (OUTPUT replies: the orig was locally
  * generated, the reply is for a local socket). The kernel's reply to a local packet is routed

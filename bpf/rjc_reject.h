@@ -103,7 +103,7 @@ static __always_inline int rjc_reject(rjc_ctx_t *ctx, struct rjc_pkt *pkt, __u8 
 
 		if (!cfg || !(cfg->flags & reflect))
 			ctx->mark = 0;
-		if (chain == RJC_CHAIN_OUTPUT)
+		if (r.route == RJC_ROUTE_LOCAL)
 			return rjc_ctx_send_local(ctx, rjc_output_via_dev(cfg, pkt));
 	}
 #endif

@@ -13,10 +13,16 @@
 
 #define RJC_DEFAULT_TTL 64
 
+/* rjc_reply.route: where the reply goes (rjc_back_route()). */
+#define RJC_ROUTE_DEV   0 /* back out the device the orig came in on, to the sender's MAC */
+#define RJC_ROUTE_LOCAL 1 /* to one of our own addresses: into the local stack through lo (TC) */
+#define RJC_ROUTE_BCAST 2 /* to a subnet-directed broadcast address: out the device to ff:ff:ff:ff:ff:ff */
+
 /* State handed from a builder's checks to its build step (see rjc_reject()). */
 struct rjc_reply {
 	union rjc_addr src;  /* reply source address, network order */
 	__u32 egress;        /* device the reply route leaves by (IPv6 hop_limit lookup) */
+	__u8 route;          /* RJC_ROUTE_* */
 	__u16 tcplen;        /* RST: orig TCP segment length (IP length - TCP offset) */
 	__u16 quote_len;     /* ICMP: bytes of the orig packet quoted */
 	__u8 ttl;            /* reply TTL / hop limit */
@@ -73,13 +79,14 @@ static __always_inline __u8 rjc_route6_hoplimit(const union rjc_addr *addr)
 }
 
 /* ip6_dst_hoplimit() of the reply's route toward `dst`: the route's hoplimit metric, else the
- * egress device's conf.<dev>.hop_limit, else conf.all.hop_limit. In OUTPUT `dst` is one of our
- * own addresses: its route is the local one (no metric, via lo), not a main-table route. */
+ * egress device's conf.<dev>.hop_limit, else conf.all.hop_limit. When `dst` is one of our own
+ * addresses (OUTPUT, or a spoofed own source) its route is the local one (no metric, via lo),
+ * not a main-table route. */
 static __always_inline __u8 rjc_ip6_hoplimit(const struct rjc_pkt *pkt, const union rjc_addr *dst, __u32 egress)
 {
 	struct rjc_dev_config *dev;
 	struct rjc_config *cfg;
-	__u8 hl = pkt->chain == RJC_CHAIN_OUTPUT ? 0 : rjc_route6_hoplimit(dst);
+	__u8 hl = egress == RJC_LOOPBACK_IFINDEX ? 0 : rjc_route6_hoplimit(dst);
 
 	if (hl)
 		return hl;
@@ -107,8 +114,10 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 	int rc;
 
 	r->egress = rjc_ctx_ifindex(ctx);
+	r->route = RJC_ROUTE_DEV;
 	if (pkt->chain == RJC_CHAIN_OUTPUT) {
-		r->egress = 1; /* loopback */
+		r->egress = RJC_LOOPBACK_IFINDEX;
+		r->route = RJC_ROUTE_LOCAL;
 		if (want_src) {
 			/* The kernel's source is the route's toward the orig source, a local address
 			 * (the orig destination if that is local). Its reply reaches the socket over
@@ -131,6 +140,36 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 		if (want_src)
 			r->src = pkt->daddr;
 		return 0;
+	}
+	/* Sources the stack lets in whose route back is not a unicast route (the FIB helper
+	 * answers NOT_FWDED for them; with forwarding off it answers nothing at all), each
+	 * answered as the kernel does when the reply source is known already (RST, INPUT):
+	 * - IPv6, one of our own addresses (ip6_rcv_core has no martian check): the reply is
+	 *   delivered to ourselves through lo. XDP cannot deliver locally: no reply.
+	 * - IPv4, a subnet-directed broadcast of the ingress device (fib_validate_source only
+	 *   refuses our own addresses): the reply goes out to the link's broadcast MAC.
+	 * With a source to select (FORWARD ICMP), no reply. */
+	if (pkt->family == 6 && rjc_addr6_type(&pkt->saddr, r->egress) == RJC_ADDR_LOCAL) {
+#ifdef RJC_FLAVOR_XDP
+		return RJC_NOREPLY_NO_ROUTE;
+#else
+		if (want_src)
+			return RJC_NOREPLY_NO_ROUTE;
+		r->egress = RJC_LOOPBACK_IFINDEX;
+		r->route = RJC_ROUTE_LOCAL;
+		return 0;
+#endif
+	}
+	if (pkt->family == 4) {
+		struct rjc_addr4_key key = { .addr = pkt->saddr.v4 };
+		struct rjc_addr_info *info = bpf_map_lookup_elem(&rjc_addr4, &key);
+
+		if (info && info->type == RJC_ADDR_BROADCAST) {
+			if (want_src || info->ifindex != r->egress)
+				return RJC_NOREPLY_NO_ROUTE; /* replies leave by the ingress device only */
+			r->route = RJC_ROUTE_BCAST;
+			return 0;
+		}
 	}
 	if (want_src)
 		flags |= BPF_FIB_LOOKUP_SRC;
@@ -181,21 +220,24 @@ static __always_inline int rjc_output_via_dev(const struct rjc_config *cfg, cons
 	return pkt->family == 4 && cfg && (cfg->flags & RJC_CFG_F_OUTPUT_VIA_DEV4);
 }
 
-/* Ethernet addresses of the reply: to the sender's MAC, from the MAC the orig was sent to.
- * When that was a broadcast/multicast MAC (a RST still answers it, nf-reject.md §4.1.6) the
- * source is the device's own MAC from rjc_dev; if the runtime did not provide it, the orig's
- * destination MAC is kept. An OUTPUT reply delivered through lo carries lo's all-zero
- * addresses, as the kernel's looped-back frames do (eth_type_trans() then says PACKET_HOST);
- * one delivered through the device goes to the device's own MAC (the orig's source). */
-static __always_inline int rjc_swap_macs(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+/* Ethernet addresses of the reply: to the sender's MAC (the link's broadcast MAC for
+ * RJC_ROUTE_BCAST), from the MAC the orig was sent to. When that was a broadcast/multicast MAC
+ * (a RST still answers it, nf-reject.md §4.1.6) the source is the device's own MAC from
+ * rjc_dev; if the runtime did not provide it, the orig's destination MAC is kept. A reply
+ * delivered through lo carries lo's all-zero addresses, as the kernel's looped-back frames do
+ * (eth_type_trans() then says PACKET_HOST); an OUTPUT one delivered through the device goes to
+ * the device's own MAC (the orig's source). */
+static __always_inline int rjc_swap_macs(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, const struct rjc_reply *r)
 {
 	__u8 macs[12];
 
-	if (pkt->chain == RJC_CHAIN_OUTPUT && !rjc_output_via_dev(rjc_config_get(), pkt)) {
+	if (r->route == RJC_ROUTE_LOCAL && !rjc_output_via_dev(rjc_config_get(), pkt)) {
 		__builtin_memset(macs, 0, sizeof(macs));
 		return rjc_ctx_store(ctx, 0, macs, 12);
 	}
 	__builtin_memcpy(macs, pkt->smac, 6);
+	if (r->route == RJC_ROUTE_BCAST)
+		__builtin_memset(macs, 0xff, 6);
 	__builtin_memcpy(macs + 6, pkt->dmac, 6);
 	if (pkt->l2 != RJC_L2_HOST) {
 		__u32 ifindex = rjc_ctx_ifindex(ctx);

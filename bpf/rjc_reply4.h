@@ -270,7 +270,7 @@ __noinline int rjc_rst4_build(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_re
 	*(__u16 *)&out[20 + RJC_TCP_OFF_CHECK] = rjc_rst_csum(&out[20], pseudo, r->csum_state);
 
 	if (rjc_rst_align_partial(ctx, pkt, r, pkt->ihl - 20) || rjc_ctx_store(ctx, pkt->l3_off, out, 40) ||
-	    rjc_ctx_set_len(ctx, pkt->l3_off + 40) || rjc_swap_macs(ctx, pkt))
+	    rjc_ctx_set_len(ctx, pkt->l3_off + 40) || rjc_swap_macs(ctx, pkt, r))
 		return RJC_NOREPLY_FAILED;
 	return RJC_NOREPLY_NONE;
 }
@@ -412,8 +412,9 @@ __noinline int rjc_icmp4_check(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_r
 		return rc;
 
 	/* TTL: the hoplimit metric of the route back (v4-icmp-route-hoplimit), else
-	 * ip_default_ttl. OUTPUT: the route back is the local route, without metric. */
-	r->ttl = pkt->chain == RJC_CHAIN_OUTPUT ? 0 : rjc_route4_hoplimit(pkt->saddr.v4);
+	 * ip_default_ttl. OUTPUT: the route back is the local route, without metric; to a subnet
+	 * broadcast it is the local table's broadcast route, without metric too. */
+	r->ttl = r->route != RJC_ROUTE_DEV ? 0 : rjc_route4_hoplimit(pkt->saddr.v4);
 	if (!r->ttl)
 		r->ttl = rjc_default_ttl();
 	/* Quote: room = min(route MTU, 576) - IP header - options - ICMP header (icmp_send).
@@ -503,7 +504,7 @@ __noinline int rjc_icmp4_build(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_r
 		return RJC_NOREPLY_FAILED;
 	if (rjc_ctx_insert_l3(ctx, l3, room))
 		return RJC_NOREPLY_FAILED;
-	if (room < 28 || room > 68 || rjc_ctx_store(ctx, l3, sc->out, room) || rjc_swap_macs(ctx, pkt))
+	if (room < 28 || room > 68 || rjc_ctx_store(ctx, l3, sc->out, room) || rjc_swap_macs(ctx, pkt, r))
 		return RJC_NOREPLY_FAILED;
 	return RJC_NOREPLY_NONE;
 }

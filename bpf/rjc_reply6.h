@@ -95,7 +95,7 @@ __noinline int rjc_rst6_build(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_re
 	*(__u16 *)&out[40 + RJC_TCP_OFF_CHECK] = rjc_rst_csum(&out[40], pseudo, r->csum_state);
 
 	if (rjc_rst_align_partial(ctx, pkt, r, pkt->x_off - pkt->l3_off - RJC_IP6_HLEN) ||
-	    rjc_ctx_store(ctx, pkt->l3_off, out, 60) || rjc_ctx_set_len(ctx, pkt->l3_off + 60) || rjc_swap_macs(ctx, pkt))
+	    rjc_ctx_store(ctx, pkt->l3_off, out, 60) || rjc_ctx_set_len(ctx, pkt->l3_off + 60) || rjc_swap_macs(ctx, pkt, r))
 		return RJC_NOREPLY_FAILED;
 	return RJC_NOREPLY_NONE;
 }
@@ -204,7 +204,7 @@ __noinline int rjc_icmp6_build(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_r
 
 	if (rjc_ctx_len(ctx) > l3 + r->quote_len && rjc_ctx_set_len(ctx, l3 + r->quote_len))
 		return RJC_NOREPLY_FAILED;
-	if (rjc_ctx_insert_l3(ctx, l3, sizeof(out)) || rjc_ctx_store(ctx, l3, out, sizeof(out)) || rjc_swap_macs(ctx, pkt))
+	if (rjc_ctx_insert_l3(ctx, l3, sizeof(out)) || rjc_ctx_store(ctx, l3, out, sizeof(out)) || rjc_swap_macs(ctx, pkt, r))
 		return RJC_NOREPLY_FAILED;
 	return RJC_NOREPLY_NONE;
 }

@@ -12,6 +12,8 @@
  * - a hop-by-hop header cut short by payload_len (ipv6_parse_hopopts) is dropped by the stack;
  * - malformed IPv4 options are a receive-path drop only: at OUTPUT the packet is filtered;
  * - an orig sent to our IPv6 link-local address from a global source is answered;
+ * - a reply to a subnet-broadcast source goes to the broadcast MAC, one to our own IPv6
+ *   address is delivered to ourselves through lo (TC);
  * - pin directories of interfaces named like eth0.10 (bpffs refuses dots).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -180,6 +182,35 @@ describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', (
       const rst = run(router, f, eth(ipv6({ src: '2001:db8:a::1', dst: ll, hopLimit: 64 }, tcp({ sport: 40000, dport: 80, seq: 1, flags: 'S' }))), 'tcp-reset');
       expect([rst.chain, rst.reason], f).toEqual(['INPUT', 'replied']);
       expect(hex(rst.data.subarray(14 + 8, 14 + 24)), `${f}: RST source`).toBe('fe80000000000000000000fffe000002');
+    }
+  });
+
+  it('replies to odd sources go where the kernel routes them: a subnet broadcast to the broadcast MAC, our own IPv6 address to ourselves through lo', () => {
+    const macs = (b: Uint8Array) => Buffer.from(b.subarray(0, 12)).toString('hex');
+    for (const [h, src, dst] of [
+      [direct, '192.0.2.255', '192.0.2.2'], // forwarding off: the FIB answers nothing at all
+      [router, '198.51.100.127', '198.51.100.126'],
+    ] as const) {
+      for (const f of FLAVORS) {
+        for (const withType of ['icmp-port-unreachable', 'tcp-reset'] as const) {
+          const frame = withType === 'tcp-reset' ? syn4(src, dst) : udp4(src, dst);
+          const r = run(h, f, frame, withType);
+          expect([r.chain, r.reason], `${f} ${withType} from ${src}`).toEqual(['INPUT', 'replied']);
+          expect(macs(r.data), `${f} ${withType}: to the broadcast MAC, from ours`).toBe(`ffffffffffff${REPLIER_MAC.replaceAll(':', '')}`);
+          expect([...r.data.subarray(14 + 16, 14 + 20)].join('.'), 'to the broadcast address').toBe(src);
+        }
+      }
+    }
+    // In FORWARD the ICMP error needs the broadcast route's source, which the FIB helper does not give.
+    for (const f of FLAVORS) expect(run(router, f, udp4('198.51.100.127', '198.51.100.130')).reason).toBe('no-route');
+
+    // A spoofed own IPv6 source: the error is delivered to ourselves through lo (TC); XDP cannot.
+    for (const h of [direct, router]) {
+      const own = h === direct ? '2001:db8::2' : '2001:db8:a::fe';
+      const tc = run(h, 'tc', udp6(own, own), 'icmp6-port-unreachable');
+      expect([tc.chain, tc.reason, tc.retval]).toEqual(['INPUT', 'replied', TC_ACT.REDIRECT]);
+      expect(macs(tc.data), 'lo\'s all-zero addresses').toBe('0'.repeat(24));
+      expect(run(h, 'xdp', udp6(own, own), 'icmp6-port-unreachable').reason).toBe('no-route');
     }
   });
 
