@@ -50,11 +50,8 @@ function rulesOf(f: FamilyRuleset): Rule[] {
   return f.tables.filter((t) => t.name === 'filter').flatMap((t) => t.chains.flatMap((c) => c.rules));
 }
 
-/**
- * Interface names the topology can use. No dots: rejectc apply cannot pin programs for a
- * name with a dot (bpffs refuses such names; test/regressions/interface-name-with-dot.json).
- */
-const VALID_IFNAME = /^[A-Za-z0-9_-]{1,15}$/;
+/** Interface names the topology can use (dotted VLAN-style names too, since 476bde9). */
+const VALID_IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 /** The two interface names the rules use most (wildcards `eth+` as `eth0`), besides lo. */
 function interfacesOf(families: FamilyRuleset[]): ServerInterfaces {
