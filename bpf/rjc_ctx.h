@@ -45,6 +45,7 @@ struct in_device___rjc;
 struct inet6_dev___rjc;
 struct net_device___rjc {
 	const unsigned char *dev_addr;
+	unsigned char dev_addr_shadow[32]; /* a copy of dev_addr kept by dev_addr_set() (5.17+) */
 	struct in_device___rjc *ip_ptr;
 	struct inet6_dev___rjc *ip6_ptr;
 } __attribute__((preserve_access_index));
@@ -277,24 +278,42 @@ struct xdp_buff___rjc {
 	struct xdp_rxq_info___rjc *rxq;
 } __attribute__((preserve_access_index));
 
+/* Direct loads through the kernel context (BTF pointers, fault-safe PROBE_MEM loads): no
+ * helper call on the per-packet path. */
 static __always_inline struct net_device___rjc *rjc_ctx_kdev(rjc_ctx_t *ctx)
 {
 	struct xdp_buff___rjc *xdp = bpf_cast_to_kern_ctx(ctx);
 
-	return BPF_CORE_READ(xdp, rxq, dev);
+	return xdp->rxq->dev;
 }
 
 /* Was the frame sent to another host's MAC? No skb yet, so compare with the receiving
  * device's current address as eth_type_trans() will (PACKET_OTHERHOST, dropped by
- * ip_rcv_core() / ipv6_rcv()). 0 when the address cannot be read. */
+ * ip_rcv_core() / ipv6_rcv()). The address is read from dev_addr_shadow, dev_addr's copy,
+ * where the kernel has one (5.17+: a direct load), else through dev_addr. 0 when it cannot be
+ * read. */
 static __always_inline int rjc_ctx_otherhost(rjc_ctx_t *ctx, const __u8 *dmac)
 {
 	struct net_device___rjc *dev = rjc_ctx_kdev(ctx);
-	const unsigned char *addr = BPF_CORE_READ(dev, dev_addr);
 	__u8 mac[6];
 
-	if (!addr || bpf_probe_read_kernel(mac, sizeof(mac), addr))
+	if (!dev)
 		return 0;
+	if (bpf_core_field_exists(dev->dev_addr_shadow)) {
+		const unsigned char *a = dev->dev_addr_shadow;
+
+		mac[0] = a[0];
+		mac[1] = a[1];
+		mac[2] = a[2];
+		mac[3] = a[3];
+		mac[4] = a[4];
+		mac[5] = a[5];
+	} else {
+		const unsigned char *addr = BPF_CORE_READ(dev, dev_addr);
+
+		if (!addr || bpf_probe_read_kernel(mac, sizeof(mac), addr))
+			return 0;
+	}
 	return ((mac[0] ^ dmac[0]) | (mac[1] ^ dmac[1]) | (mac[2] ^ dmac[2]) | (mac[3] ^ dmac[3]) |
 		(mac[4] ^ dmac[4]) | (mac[5] ^ dmac[5])) != 0;
 }

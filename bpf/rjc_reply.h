@@ -97,6 +97,42 @@ static __always_inline __u8 rjc_ip6_hoplimit(const struct rjc_pkt *pkt, const un
 	return cfg && cfg->ipv6_all_hop_limit ? cfg->ipv6_all_hop_limit : RJC_DEFAULT_TTL;
 }
 
+/* A route back that is not a unicast route, for a source the stack lets in (the FIB helper
+ * answers NOT_FWDED for it; with forwarding off it answers nothing at all), answered as the
+ * kernel does when the reply's source is known already (RST, INPUT):
+ * - IPv6, one of our own addresses (ip6_rcv_core has no martian check): the reply is
+ *   delivered to ourselves through lo. XDP cannot deliver locally: no reply.
+ * - IPv4, a subnet-directed broadcast of the ingress device (fib_validate_source only refuses
+ *   our own addresses): the reply goes out to the link's broadcast MAC.
+ * With a source to select (FORWARD ICMP), no reply. Returns 0 or RJC_NOREPLY_NO_ROUTE when
+ * the source is one of these, -1 when it is not. */
+static __always_inline int rjc_odd_route(const struct rjc_pkt *pkt, struct rjc_reply *r, int want_src)
+{
+	if (pkt->family == 6) {
+		if (rjc_addr6_type(&pkt->saddr, r->egress) != RJC_ADDR_LOCAL)
+			return -1;
+#ifdef RJC_FLAVOR_XDP
+		return RJC_NOREPLY_NO_ROUTE;
+#else
+		if (want_src)
+			return RJC_NOREPLY_NO_ROUTE;
+		r->egress = RJC_LOOPBACK_IFINDEX;
+		r->route = RJC_ROUTE_LOCAL;
+		return 0;
+#endif
+	} else {
+		struct rjc_addr4_key key = { .addr = pkt->saddr.v4 };
+		struct rjc_addr_info *info = bpf_map_lookup_elem(&rjc_addr4, &key);
+
+		if (!info || info->type != RJC_ADDR_BROADCAST)
+			return -1;
+		if (want_src || info->ifindex != r->egress)
+			return RJC_NOREPLY_NO_ROUTE; /* replies leave by the ingress device only */
+		r->route = RJC_ROUTE_BCAST;
+		return 0;
+	}
+}
+
 /* The route the reply takes back to the orig's source (ip_route_me_harder / icmp_route_lookup
  * / ip6_route_output). With `want_src` also the source address that route selects
  * (BPF_FIB_LOOKUP_SRC: the route's preferred source or the egress device's address).
@@ -141,36 +177,6 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 			r->src = pkt->daddr;
 		return 0;
 	}
-	/* Sources the stack lets in whose route back is not a unicast route (the FIB helper
-	 * answers NOT_FWDED for them; with forwarding off it answers nothing at all), each
-	 * answered as the kernel does when the reply source is known already (RST, INPUT):
-	 * - IPv6, one of our own addresses (ip6_rcv_core has no martian check): the reply is
-	 *   delivered to ourselves through lo. XDP cannot deliver locally: no reply.
-	 * - IPv4, a subnet-directed broadcast of the ingress device (fib_validate_source only
-	 *   refuses our own addresses): the reply goes out to the link's broadcast MAC.
-	 * With a source to select (FORWARD ICMP), no reply. */
-	if (pkt->family == 6 && rjc_addr6_type(&pkt->saddr, r->egress) == RJC_ADDR_LOCAL) {
-#ifdef RJC_FLAVOR_XDP
-		return RJC_NOREPLY_NO_ROUTE;
-#else
-		if (want_src)
-			return RJC_NOREPLY_NO_ROUTE;
-		r->egress = RJC_LOOPBACK_IFINDEX;
-		r->route = RJC_ROUTE_LOCAL;
-		return 0;
-#endif
-	}
-	if (pkt->family == 4) {
-		struct rjc_addr4_key key = { .addr = pkt->saddr.v4 };
-		struct rjc_addr_info *info = bpf_map_lookup_elem(&rjc_addr4, &key);
-
-		if (info && info->type == RJC_ADDR_BROADCAST) {
-			if (want_src || info->ifindex != r->egress)
-				return RJC_NOREPLY_NO_ROUTE; /* replies leave by the ingress device only */
-			r->route = RJC_ROUTE_BCAST;
-			return 0;
-		}
-	}
 	if (want_src)
 		flags |= BPF_FIB_LOOKUP_SRC;
 	p.ifindex = r->egress;
@@ -189,6 +195,12 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 			__builtin_memcpy(p.ipv6_src, pkt->daddr.v6, 16);
 	}
 	rc = rjc_ctx_fib(ctx, &p, flags);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		int odd = rjc_odd_route(pkt, r, want_src);
+
+		if (odd >= 0)
+			return odd;
+	}
 	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED || (rc == BPF_FIB_LKUP_RET_NO_SRC_ADDR && want_src)) {
 		if (!want_src)
 			return 0;

@@ -297,7 +297,8 @@ function main(): void {
   try {
     for (const cmd of [
       'ip link set lo up',
-      'ip link add rjb0 type veth peer name rjb1',
+      // rjb0 has the MAC the frames are sent to (ETH4): a frame to another MAC is PACKET_OTHERHOST.
+      'ip link add rjb0 address 02:00:00:00:00:02 type veth peer name rjb1',
       'ip link set rjb0 up',
       'ip link set rjb1 up',
       'ip addr add 192.0.2.2/24 dev rjb0',
