@@ -108,6 +108,17 @@ static __always_inline int rjc_fib_forward(rjc_ctx_t *ctx, struct rjc_pkt *pkt, 
 	return rc;
 }
 
+/* Does the hook device forward IPv6 (bpf_fib_lookup() answers FWD_DISABLED for any lookup on
+ * a device with forwarding off; :: is an address it does not refuse outright)? */
+static __always_inline int rjc_fib_forwarding6(rjc_ctx_t *ctx)
+{
+	struct bpf_fib_lookup p = {};
+
+	p.family = AF_INET6;
+	p.ifindex = rjc_ctx_ifindex(ctx);
+	return rjc_ctx_fib(ctx, &p, BPF_FIB_LOOKUP_SKIP_NEIGH) != BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
 /* fib_validate_source() of a packet that leaves by the device it came in on (with the default
  * send_redirects 1, rp_filter 0): the full check, a route lookup toward the source, which must
  * find a unicast route or none. A source behind a blackhole, unreachable or prohibit route, or
@@ -191,10 +202,19 @@ static __always_inline int rjc_chain_ingress6(rjc_ctx_t *ctx, struct rjc_pkt *pk
 	if (rjc_addr6_type(&pkt->daddr, iif))
 		return RJC_CHAIN_INPUT;
 
-	/* A link-local destination that is not ours: the FIB helper refuses it (not handled). */
-	rc = rjc_fib_forward(ctx, pkt, &oif);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return RJC_CHAIN_NONE;
+	if (rjc_ip6_is_linklocal(&pkt->daddr)) {
+		/* Not ours: ip6_route_input() looks a link-local destination up on the ingress
+		 * device only and finds its fe80::/64 route, so the packet goes back out where it
+		 * came from (ip6_forward's redirect case) when forwarding is on. The FIB helper
+		 * refuses link-local addresses: ask it only whether forwarding is on. */
+		if (!rjc_fib_forwarding6(ctx))
+			return RJC_CHAIN_NONE;
+		oif = iif;
+	} else {
+		rc = rjc_fib_forward(ctx, pkt, &oif);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+			return RJC_CHAIN_NONE;
+	}
 	/* ip6_forward(): L2 unicast only, hop limit > 1; and, only when the packet leaves by
 	 * another device ("security critical"), no unspecified or link-local source. Back out the
 	 * device it came in on, it takes the redirect branch and is forwarded whatever its source

@@ -143,13 +143,16 @@ const FORWARD: Site = {
     if (inputFor(ip, env, 'rS') || (!v4(ip) && isSubnetRouterAnycast(dstOf(ip)))) return 'INPUT';
     const dst = dstOf(ip);
     if (dst[0] === 0xff || (v4(ip) && dst[0]! >> 4 === 0xe)) return null; // a group rS did not join
+    // A link-local destination not ours is routed back out rS (its fe80::/64 route).
+    if (!v4(ip) && dst[0] === 0xfe && (dst[1]! & 0xc0) === 0x80) return 'FORWARD';
     const routed = v4(ip) ? inPrefix(dst, [198, 51, 100, 0], 24) : inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) || inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0c], 64);
     return routed ? 'FORWARD' : null;
   },
-  // Back out rS for rS's own subnets (hairpin), else out rC.
+  // Back out rS for rS's own subnets and link-local destinations (hairpin), else out rC.
   outOf: (ip) => {
     const dst = dstOf(ip);
-    return (v4(ip) ? inPrefix(dst, [198, 51, 100, 0], 25) : inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64)) ? 'rS' : 'rC';
+    const linkLocal = !v4(ip) && dst[0] === 0xfe && (dst[1]! & 0xc0) === 0x80;
+    return (v4(ip) ? inPrefix(dst, [198, 51, 100, 0], 25) : inPrefix(dst, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) || linkLocal) ? 'rS' : 'rC';
   },
   // Replies leave through rS: only senders on rS's side have a route back through it (not the
   // router's anycast addresses, whose route back is local; IPv6 input has no martian check to

@@ -147,11 +147,16 @@ describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', (
     for (const f of FLAVORS) expect(run(direct, f, eth(ipv6({ src: '::ffff:192.0.2.1', dst: '2001:db8::2' }, tcp({ sport: 1, dport: 2, flags: 'S' }))), 'tcp-reset').reason).toBe('bad-source');
   });
 
-  it('ip6_forward checks unspecified and link-local sources only when the packet leaves by another device', () => {
+  it('ip6_forward checks unspecified and link-local sources only when the packet leaves by another device; link-local destinations go back out', () => {
     expect(chains(router, udp6('fe80::2', '2001:db8:a::99'))).toEqual(both('FORWARD')); // back out rS
     expect(chains(router, udp6('::', '2001:db8:a::99'))).toEqual(both('FORWARD'));
     expect(chains(router, udp6('fe80::2', '2001:db8:c::1'))).toEqual(both('none')); // out rC
     expect(chains(router, udp6('::', '2001:db8:c::1'))).toEqual(both('none'));
+    // A link-local destination that is not ours goes back out the ingress device (its
+    // fe80::/64 route), from any source; not on a host without forwarding.
+    expect(chains(router, udp6('2001:db8:a::1', 'fe80::99'))).toEqual(both('FORWARD'));
+    expect(chains(router, udp6('fe80::1', 'fe80::99'))).toEqual(both('FORWARD'));
+    expect(chains(direct, udp6('2001:db8::1', 'fe80::99'))).toEqual(both('none'));
   });
 
   it('IPv4 back out the ingress device: a subnet-broadcast source is a martian (fib_validate_source full check)', () => {
