@@ -7,10 +7,21 @@
  * once across the swaps); counters follow their rules through a replace; a failed apply
  * (verifier refusal, missing interface) leaves the interface as it was; detach removes only
  * rejectc's filter, pins and state, and a foreign filter with its clsact qdisc survive; the
- * per-interface lock serialises invocations. Needs root; skips otherwise.
+ * per-interface lock serialises invocations. With compiled rulesets through `rejectc apply`:
+ * a ruleset that needs a module its running program lacks (conntrack) gets a new program
+ * (the shape covers the modules), and the host's HZ refuses rate limits at compile time.
+ * Needs root; skips otherwise.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { limitParams } from '../src/model/limits/index.js';
+import { KERNEL_HZ_VALUES } from '../src/compiler/classify/rate-limits.js';
+import { readHostConfig } from '../src/runtime/host-config.js';
+import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
+import { startServer, traffic } from './ct-support.js';
+import { stop } from './support/netns.js';
 import type { CounterSlot, Hook, RulesetArtifact } from '../src/runtime/artifact.js';
 import { TC_HANDLE, TC_PRIORITY, applyArtifact, detachInterface } from '../src/runtime/apply.js';
 import { pinDirOf } from '../src/runtime/bpffs.js';
@@ -256,5 +267,99 @@ describe.skipIf(!canUseKernel())('runtime: apply, replace, stats, detach (needs 
     expect(order).toEqual(['first in', 'first out', 'second']);
     await expect(withInterfaceLock('rjc-lock-t0', () => withInterfaceLock('rjc-lock-t0', () => 1, 100))).rejects.toThrow(/holds the lock/);
     rmSync(lockPathOf('rjc-lock-t0'), { force: true });
+  });
+});
+
+/** A filter table of IPv4 rules: TCP accepted when `accept` matches, else reset; OUTPUT rules for TC. */
+function tcpRules(accept: string, hook: 'tc' | 'xdp'): string {
+  return [
+    '*filter',
+    ':INPUT ACCEPT [0:0]',
+    ':FORWARD ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    `-A INPUT -p tcp ${accept} -j ACCEPT`,
+    '-A INPUT -p tcp -j REJECT --reject-with tcp-reset',
+    // (TC: both rulesets have an egress program, so the attach points alone do not tell them apart.)
+    ...(hook === 'tc' ? ['-A OUTPUT -p tcp -m mark --mark 0x7 -j ACCEPT'] : []),
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+describe.skipIf(!canUseKernel())('rejectc apply with compiled rulesets (needs root)', () => {
+  for (const hook of ['tc', 'xdp'] as const) {
+    it(`${hook}: a ruleset that needs conntrack gets a program with it (never a flip onto one without), and back`, async () => {
+      ensureBuilt();
+      const dir = mkdtempSync(join(tmpdir(), 'rjc-apply-shape-'));
+      const files = { A: join(dir, 'a.rules'), A2: join(dir, 'a2.rules'), B: join(dir, 'b.rules') };
+      // A and B differ in one post-check only: -m mark (A) or -m state (B, which needs conntrack).
+      writeFileSync(files.A, tcpRules('-m mark --mark 0x5', hook));
+      writeFileSync(files.A2, tcpRules('-m mark --mark 0x6', hook));
+      writeFileSync(files.B, tcpRules('-m state --state ESTABLISHED', hook));
+      await withPair(
+        async (pair) => {
+          const servers = [await startServer(pair.a, 7001), await startServer(pair.b, 7001)];
+          try {
+            const apply = (file: string) => {
+              const r = rejectc(pair.b.name, ['apply', file, '--dev', pair.ifB, '--hook', hook, ...(hook === 'xdp' ? ['--xdp-mode', 'generic'] : [])]);
+              expect(r.status, r.stderr).toBe(0);
+              return r.stdout;
+            };
+            /** b's connection out to a (its replies meet b's INPUT), and a's connection in to b. */
+            const out = () => traffic(pair.b, 'tcp', pair.endA.ipv4, 7001).result;
+            const into = () => traffic(pair.a, 'tcp', pair.endB.ipv4, 7001).result;
+            expect(apply(files.A)).toMatch(/: attached/);
+            expect(into()).toBe('refused');
+            // B: the replies of b's own connection are ESTABLISHED; a new connection in is reset.
+            // (Flipped onto A's program, which has no conntrack code, both would pass.)
+            expect(apply(files.B)).toMatch(/new program swapped in/);
+            expect([out(), into()]).toEqual(['ok', 'refused']);
+            // A again: the SYN-ACK to b's connection is reset (to a: b's connect times out).
+            expect(apply(files.A)).toMatch(/new program swapped in/);
+            expect([out(), into()]).toEqual(['timeout', 'refused']);
+            // Same shape: still a flip.
+            expect(apply(files.A2)).toMatch(/same program, rules generation/);
+            expect(into()).toBe('refused');
+          } finally {
+            for (const s of servers) await stop(s);
+            rejectc(pair.b.name, ['detach', '--dev', pair.ifB]);
+            rmSync(dir, { recursive: true, force: true });
+          }
+        },
+        { tag: hook === 'tc' ? 'at' : 'ax' },
+      );
+    });
+  }
+
+  it("refuses a rate limit the host's HZ refuses at compile time (E261), with a code frame", async () => {
+    ensureBuilt();
+    const hz = readHostConfig().hz;
+    // An iptables-legacy -m limit this HZ refuses and another HZ accepts (xt_limit's u32 credits wrap).
+    let refused: string | undefined;
+    for (const rate of [1, 2, 4, 8, 16, 32, 64, 128, 256]) {
+      for (const burst of [5, 10, 32, 100, 1000, 10000]) {
+        const avg = Math.round((86400 * 10000) / rate);
+        const ok = (h: number) => limitParams({ avg, burst }, 'legacy', h).ok;
+        if (!refused && !ok(hz) && KERNEL_HZ_VALUES.some(ok)) refused = `-m limit --limit ${rate}/day --limit-burst ${burst}`;
+      }
+    }
+    expect(refused, `a -m limit refused at HZ ${hz} only`).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'rjc-apply-hz-'));
+    const file = join(dir, 'rules');
+    writeFileSync(file, ['# Generated by iptables-save v1.8.9 (legacy)', '*filter', ':INPUT ACCEPT [0:0]', `-A INPUT -p udp ${refused} -j ACCEPT`, 'COMMIT', ''].join('\n'));
+    await withPair(
+      async (pair) => {
+        const r = rejectc(pair.b.name, ['apply', file, '--dev', pair.ifB]);
+        expect(r.status).toBe(1);
+        // file:line:col: error[E261], the rule's line, a caret under the match.
+        expect(r.stderr).toMatch(new RegExp(`${file}:4:\\d+: error\\[E261\\]: the kernel refuses this -m limit`));
+        expect(r.stderr).toContain(`-A INPUT -p udp ${refused} -j ACCEPT`);
+        expect(r.stderr).toMatch(/\^/);
+        // Nothing was attached.
+        expect(pair.b.exec(['tc', 'filter', 'show', 'dev', pair.ifB, 'ingress']).stdout.trim()).toBe('');
+      },
+      { tag: 'ah' },
+    );
+    rmSync(dir, { recursive: true, force: true });
   });
 });
