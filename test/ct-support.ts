@@ -5,14 +5,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { expect } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { BpfObject, attachTc, u32 } from '../src/runtime/libbpf.js';
 import { createPair, stop, type Netns, type Pair } from './support/netns.js';
-import { rejectc } from './fixtures/runtime/cli.js';
+import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -314,6 +314,44 @@ export function rejectcRuleCounters(ns: Netns, ifname: string, chains: readonly 
   if (r.status !== 0) throw new Error(`rejectc stats failed: ${r.stderr}`);
   const stats = JSON.parse(r.stdout) as { chains: { family: string; chain: string; rules: { packets: number }[] }[] };
   return ['ipv4', 'ipv6'].flatMap((f) => chains.flatMap((chain) => stats.chains.find((c) => c.family === f && c.chain === chain)?.rules.map((x) => x.packets) ?? []));
+}
+
+/** Two namespace pairs: the same rules loaded in `kernel.b` by iptables, in `bpf.b` by `rejectc apply`. */
+export interface KernelAndRejectc {
+  kernel: Pair;
+  bpf: Pair;
+  /** Detaches rejectc and deletes both pairs. */
+  cleanup(): void;
+}
+
+/**
+ * Creates the pairs of a kernel-vs-rejectc test (`tag`: two letters; the pairs get tag + k /
+ * tag + b), loads `rules(false)` with iptables-restore and `rules(true)` with
+ * ip6tables-restore on the kernel side, and both as one file with `rejectc apply` (the built
+ * CLI) on the other side's b end. Fails the test if apply fails.
+ */
+export function kernelAndRejectc(tag: string, rules: (v6: boolean) => string): KernelAndRejectc {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), `rjc-${tag}-`));
+  writeFileSync(join(dir, 'rules'), rules(false) + rules(true));
+  const kernel = createPair({ tag: `${tag}k` });
+  let bpf: Pair | undefined;
+  const cleanup = () => {
+    if (bpf) rejectc(bpf.b.name, ['detach', '--dev', bpf.ifB]);
+    kernel.cleanup();
+    bpf?.cleanup();
+  };
+  try {
+    bpf = createPair({ tag: `${tag}b` });
+    kernel.b.exec(['iptables-restore'], { input: rules(false) });
+    kernel.b.exec(['ip6tables-restore'], { input: rules(true) });
+    const r = rejectc(bpf.b.name, ['apply', join(dir, 'rules'), '--dev', bpf.ifB]);
+    expect(r.status, r.stderr).toBe(0);
+    return { kernel, bpf, cleanup };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
 }
 
 /** Runs `step` on the kernel pair, then on the rejectc pair; the results must be equal. Returns the kernel's. */

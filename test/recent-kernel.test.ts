@@ -7,13 +7,9 @@
  * Needs root; skipped with the reason otherwise.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
-import { canUseKernel, createPair, stop, type Pair } from './support/netns.js';
-import { kernelRuleCounters, rejectcRuleCounters, sameOnBoth, startServer, traffic } from './ct-support.js';
+import { canUseKernel, stop, type Pair } from './support/netns.js';
+import { kernelAndRejectc, kernelRuleCounters, rejectcRuleCounters, sameOnBoth, startServer, traffic, type KernelAndRejectc } from './ct-support.js';
 
 const SSH = 7001;
 
@@ -35,28 +31,20 @@ COMMIT
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!canUseKernel())('-m recent: kernel iptables vs rejectc apply (needs root)', () => {
+  let setup: KernelAndRejectc;
   let kernel: Pair;
   let bpf: Pair;
   const servers: ChildProcess[] = [];
 
   beforeAll(async () => {
-    ensureBuilt();
-    const dir = mkdtempSync(join(tmpdir(), 'rjc-recent-'));
-    writeFileSync(join(dir, 'rules'), rules(false) + rules(true));
-    kernel = createPair({ tag: 'rk' });
-    bpf = createPair({ tag: 'rb' });
-    kernel.b.exec(['iptables-restore'], { input: rules(false) });
-    kernel.b.exec(['ip6tables-restore'], { input: rules(true) });
-    const r = rejectc(bpf.b.name, ['apply', join(dir, 'rules'), '--dev', bpf.ifB]);
-    expect(r.status, r.stderr).toBe(0);
+    setup = kernelAndRejectc('r', rules);
+    ({ kernel, bpf } = setup);
     for (const p of [kernel, bpf]) servers.push(await startServer(p.b, SSH));
   });
 
   afterAll(async () => {
     for (const s of servers) await stop(s);
-    if (bpf) rejectc(bpf.b.name, ['detach', '--dev', bpf.ifB]);
-    kernel?.cleanup();
-    bpf?.cleanup();
+    setup?.cleanup();
   });
 
   const both = <T>(step: (p: Pair) => T): T => sameOnBoth(kernel, bpf, step);

@@ -12,13 +12,9 @@
  *   the match before the later one), so a later `--hitcount` sees every datagram.
  * Needs root; skipped otherwise.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, rejectc } from './fixtures/runtime/cli.js';
-import { canUseKernel, createPair, type Pair } from './support/netns.js';
-import { kernelRuleCounters, rejectcRuleCounters, sameOnBoth, traffic } from './ct-support.js';
+import { canUseKernel, type Pair } from './support/netns.js';
+import { kernelAndRejectc, kernelRuleCounters, rejectcRuleCounters, sameOnBoth, traffic, type KernelAndRejectc } from './ct-support.js';
 
 const CHAINS = ['INPUT', 'CHK', 'NEWK'];
 
@@ -52,26 +48,16 @@ const SENDS = [7103, 7103, 7103, 7101, 7104, 7104, 7105, 7106, 7107];
 const EXPECTED = [4, 1, 1, 1, 1, 0, 1, 2, 1, 1];
 
 describe.skipIf(!canUseKernel())('-m recent side effects: kernel iptables vs rejectc apply (needs root)', () => {
+  let setup: KernelAndRejectc;
   let kernel: Pair;
   let bpf: Pair;
 
   beforeAll(() => {
-    ensureBuilt();
-    const dir = mkdtempSync(join(tmpdir(), 'rjc-side-effects-'));
-    writeFileSync(join(dir, 'rules'), rules(false) + rules(true));
-    kernel = createPair({ tag: 'sk' });
-    bpf = createPair({ tag: 'sb' });
-    kernel.b.exec(['iptables-restore'], { input: rules(false) });
-    kernel.b.exec(['ip6tables-restore'], { input: rules(true) });
-    const r = rejectc(bpf.b.name, ['apply', join(dir, 'rules'), '--dev', bpf.ifB]);
-    expect(r.status, r.stderr).toBe(0);
+    setup = kernelAndRejectc('s', rules);
+    ({ kernel, bpf } = setup);
   });
 
-  afterAll(() => {
-    if (bpf) rejectc(bpf.b.name, ['detach', '--dev', bpf.ifB]);
-    kernel?.cleanup();
-    bpf?.cleanup();
-  });
+  afterAll(() => setup?.cleanup());
 
   for (const family of ['ipv4', 'ipv6'] as const) {
     it(`${family}: each recent match runs once per datagram, where the kernel reaches it`, () => {
