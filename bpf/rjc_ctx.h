@@ -42,7 +42,16 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
  * stack decides from the device's state (its MAC, the multicast groups it joined) is read
  * live from here rather than copied into maps, so it is never stale. */
 struct in_device___rjc;
-struct inet6_dev___rjc;
+struct ifmcaddr6___rjc;
+struct list_head___rjc {
+	struct list_head___rjc *next;
+} __attribute__((preserve_access_index));
+
+struct inet6_dev___rjc {
+	struct list_head___rjc addr_list; /* struct inet6_ifaddr, by if_list */
+	struct ifmcaddr6___rjc *mc_list;
+} __attribute__((preserve_access_index));
+
 struct net_device___rjc {
 	const unsigned char *dev_addr;
 	unsigned char dev_addr_shadow[32]; /* a copy of dev_addr kept by dev_addr_set() (5.17+) */

@@ -39,9 +39,6 @@ struct ifmcaddr6___rjc {
 	struct ifmcaddr6___rjc *next;
 } __attribute__((preserve_access_index));
 
-struct inet6_dev___rjc {
-	struct ifmcaddr6___rjc *mc_list;
-} __attribute__((preserve_access_index));
 
 struct rjc_mc_walk {
 	__u64 at;              /* kernel pointer to the current list entry, 0 at the end */

@@ -118,6 +118,7 @@ const FORWARD: Site = {
       { address: '198.51.100.129', prefix: 25, interface: 'rC' },
       { address: '2001:db8:a::fe', prefix: 64, interface: 'rS' },
       { address: '2001:db8:c::fe', prefix: 64, interface: 'rC' },
+      { address: 'fe80::ff:fe00:2', prefix: 64, interface: 'rS' }, // EUI-64 of REPLIER_MAC
       ...lo,
     ],
     reply: { ipv4DefaultTtl: 64, ipv6HopLimit: 64, icmpSourceV4: '198.51.100.126', icmpSourceV6: '2001:db8:a::fe' },
@@ -165,9 +166,11 @@ const FORWARD: Site = {
     // broadcast route, which the FIB helper does not give (bpf/KNOWN-DIFFERENCES.md).
     // The router's own IPv6 address: delivered to itself through lo (TC, INPUT) as by the kernel.
     const own = !v4(ip) && isLocalAddress(src, { ...FORWARD.env, chain: 'FORWARD' });
+    // A link-local source is answered on its link (in FORWARD from rS's link-local address).
+    const linkLocal = !v4(ip) && src[0] === 0xfe && (src[1]! & 0xc0) === 0x80;
     const behind = v4(ip)
       ? inPrefix(src, [198, 51, 100, 0], 25) && (src[3] !== 127 || input)
-      : inPrefix(src, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) && !isSubnetRouterAnycast(src) && (!own || (input && flavor === 'tc'));
+      : (inPrefix(src, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) || linkLocal) && !isSubnetRouterAnycast(src) && (!own || (input && flavor === 'tc'));
     return behind ? null : 'source-not-behind-the-device';
   },
 };
@@ -207,6 +210,9 @@ describe('reply path: BPF harness and the TypeScript model agree on random packe
   beforeAll(() => {
     hosts.direct = createGoldenHost('direct');
     hosts.forward = createGoldenHost('forward');
+    // rS's link-local address (the FORWARD ICMPv6 source toward link-local senders) must be
+    // past duplicate address detection, as the model takes it.
+    for (let i = 0; i < 60 && !/fe80::ff:fe00:2\/64 scope link\s*\n/.test(hosts.forward.ns.sh('ip -6 addr show dev rS').stdout); i++) hosts.forward.ns.sh('sleep 0.1');
     for (const flavor of ['tc', 'xdp'] as const) {
       // A fixed Timestamp-option clock, the model's default (env.timestampMs 0).
       const obj = BpfObject.open(buildHarness(flavor, ['RJC_TEST_TIMESTAMP_MS=0']));

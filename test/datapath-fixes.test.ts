@@ -206,6 +206,13 @@ describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', (
         }
       }
     }
+    // In FORWARD, to a link-local source (back out rS), the ICMPv6 error comes from rS's own
+    // link-local address (source address selection, same scope first), read from the device.
+    for (const f of FLAVORS) {
+      const r = run(router, f, udp6('fe80::1', '2001:db8:a::99'), 'icmp6-port-unreachable');
+      expect([r.chain, r.reason], f).toEqual(['FORWARD', 'replied']);
+      expect(Buffer.from(r.data.subarray(14 + 8, 14 + 24)).toString('hex'), `${f}: source`).toBe('fe80000000000000000000fffe000002');
+    }
     // In FORWARD the ICMP error needs the broadcast route's source, which the FIB helper does not give.
     for (const f of FLAVORS) expect(run(router, f, udp4('198.51.100.127', '198.51.100.130')).reason).toBe('no-route');
 

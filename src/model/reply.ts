@@ -20,7 +20,7 @@ import {
   sum16,
   verifies,
 } from './checksum.js';
-import { INADDR_DUMMY, replyConfig, type ModelEnv } from './env.js';
+import { hookInterfaces, INADDR_DUMMY, replyConfig, type ModelEnv } from './env.js';
 import type { HookPacket } from './hook-view.js';
 import { echoOptions } from './ip-options.js';
 import { addrType4, ipv4RouteIsBroadcast, isLocalAddress } from './local.js';
@@ -54,6 +54,8 @@ export type NoReplyReason =
   | 'ext-header'
   /** IPv4 option echo failed (`__ip_options_echo` returned -EINVAL). */
   | 'ip-options'
+  /** No source address for the ICMPv6 error (a link-local destination, no link-local address on the device). */
+  | 'no-route'
   /** The route MTU leaves no room for a quote (model only: `routeMtu` below 48). */
   | 'mtu'
   /** The reply was dropped by the OUTPUT chain (only with `filterRepliesThroughOutput`). */
@@ -279,6 +281,7 @@ function unreach6(pkt: HookPacket, code: number, env: ModelEnv): ReplyResult {
   if (ineligible(ip)) return none('icmp-error');
   const quote = b.slice(0, Math.min(b.length, 1280 - 40 - 8));
   const source = icmpSource6(ip, env);
+  if (!source) return none('no-route');
   const out = new Uint8Array(48 + quote.length);
   ipv6Header(out, 8 + quote.length, 58, replyConfig(env).ipv6HopLimit, source, h.src);
   out[1] |= (ICMP6_FLOW_LABEL >> 16) & 0x0f;
@@ -305,12 +308,18 @@ function ineligible(ip: Ipv6Packet): boolean {
 /**
  * The ICMPv6 source (`icmp6_send`): the orig destination when it is one of this host's
  * addresses (INPUT; OUTPUT to a local address); otherwise the source selected toward the orig
- * source: at OUTPUT the orig source itself, in FORWARD `icmpSourceV6`, else the first global
- * local address.
+ * source: at OUTPUT the orig source itself; in FORWARD, for a link-local orig source the
+ * ingress device's link-local address (same scope first, RFC 6724; null when it has none),
+ * else `icmpSourceV6`, else the first global local address.
  */
-function icmpSource6(ip: Ipv6Packet, env: ModelEnv): Uint8Array {
+function icmpSource6(ip: Ipv6Packet, env: ModelEnv): Uint8Array | null {
   if (env.chain === 'INPUT') return ip.header.dst;
   if (env.chain === 'OUTPUT') return isLocalAddress(ip.header.dst, env) ? ip.header.dst : ip.header.src;
+  if (ipv6AddrType(ip.header.src) & IPV6_ADDR.LINKLOCAL) {
+    const device = hookInterfaces(env).in;
+    const own = (env.localAddresses ?? []).find((a) => a.interface === device && a.address.includes(':') && ipv6AddrType(addressBytes(a.address)) & IPV6_ADDR.LINKLOCAL);
+    return own ? addressBytes(own.address) : null;
+  }
   const configured = replyConfig(env).icmpSourceV6;
   if (configured) return addressBytes(configured);
   const global = (env.localAddresses ?? []).find(
