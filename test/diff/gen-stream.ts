@@ -13,10 +13,9 @@
  * Left out on purpose, because their effect is not bounded by wire.py's barrier or depends
  * on something outside both firewalls: sources the server would have to resolve with
  * ARP/ND (only {@link ONLINK_SOURCES_V4}/V6 on the client's link), sources routed to the far
- * side (their replies would leave through s1), IPv6 sources claiming the server's own
- * address (the answers go to the server itself over lo, where no firewall under test is
- * attached; IPv4 drops them as martians, and those are generated), IGMP, MLD and neighbour
- * discovery messages
+ * side (their replies would leave through s1), link-local destinations routed back out s0
+ * (the server answers them with ICMPv6 redirects, rate-limited by the clock), IGMP, MLD and
+ * neighbour discovery messages
  * (answered after random delays, or changing the neighbour table), and IPv4 fragments
  * addressed to the server itself (the kernel reassembles them before INPUT, a BPF hook
  * cannot: bpf/KNOWN-DIFFERENCES.md).
@@ -59,15 +58,6 @@ function avoidOpen(s: FrameSpec, pool: StreamPool): FrameSpec {
   }
   if (OPEN_DIVERGENCES.conntrackNoNextHeader && pool.tracksConnections && out.family === 'ipv6' && out.l4.kind === 'raw' && out.l4.protocol === 59) out.l4 = raw(47, []);
   if (OPEN_DIVERGENCES.conntrackUnverifiedChecksum && pool.tracksConnections && out.l4.kind === 'tcp' && out.l4.doff !== undefined && [7, 68].includes(out.options[0] ?? -1)) out.l4 = { ...out.l4, doff: undefined };
-  const linklocal = (a: string) => a.toLowerCase().startsWith('fe80:');
-  if (OPEN_DIVERGENCES.otherhostFrames && out.l2 === 'otherhost') out.l2 = 'unicast';
-  if (OPEN_DIVERGENCES.zeronetAddresses && out.family === 'ipv4') {
-    if (/^0\./.test(out.dst) && out.dst !== '0.0.0.0') out.dst = '0.0.0.0';
-    if (/^0\./.test(out.src) && out.src !== '0.0.0.0') out.src = '0.0.0.0';
-  }
-  if (OPEN_DIVERGENCES.v4mappedSources && out.src.toLowerCase().startsWith('::ffff:')) out.src = '::';
-  if (OPEN_DIVERGENCES.linklocalHairpin && out.to === 'hairpin' && (linklocal(out.src) || out.src === '::')) out.src = '2001:db8::77';
-  if (OPEN_DIVERGENCES.globalToLinklocal && out.dst === SERVER_LINK_LOCAL && !linklocal(out.src)) out.src = 'fe80::1';
   return out;
 }
 
@@ -99,7 +89,7 @@ const SOURCES: Record<Family, string[]> = {
 /** Odd sources the stack drops or that can get no reply (martians, unspecified, multicast). */
 const ODD_SOURCES: Record<Family, string[]> = {
   ipv4: ['0.0.0.0', '0.1.2.3', '127.0.0.1', '224.0.0.9', '255.255.255.255', '192.0.2.2'],
-  ipv6: ['::', 'ff02::1', '::1', '::ffff:192.0.2.1'],
+  ipv6: ['::', 'ff02::1', '::1', '::ffff:192.0.2.1', '2001:db8::2'],
 };
 
 const DESTINATIONS: Record<Family, Record<Destination, string[]>> = {
@@ -113,6 +103,8 @@ const DESTINATIONS: Record<Family, Record<Destination, string[]>> = {
     input: ['2001:db8::2', '2001:db8::2', '2001:db8::2', '2001:db8:1::1', SERVER_LINK_LOCAL, 'ff02::1', 'ff02::1:ff00:2'],
     forward: ['2001:db8:2::9', '2001:db8:2::1:5', '2001:db8:2:ff::1'],
     hairpin: ['2001:db8:3::99'],
+    // No link-local destination other than the server's: routed back out s0 (hairpin), it
+    // makes the server send an ICMPv6 redirect, rate-limited per destination by the clock.
     special: ['ff05::2', '::1'],
   },
 };

@@ -193,6 +193,27 @@ const XDP_CONNECTION_STATE: KnownDifference = {
   },
 };
 
+/**
+ * A packet claiming one of the server's own IPv6 addresses as its source: the kernel's
+ * REJECT reply goes to the server itself, over lo; rejectc at TC does the same (7fb2694), an
+ * XDP program cannot deliver into lo (no route, no reply). Explains, on the XDP side only,
+ * replies the kernel delivered to itself on lo that rejectc's XDP side lacks.
+ */
+const XDP_REPLY_TO_SELF: KnownDifference = {
+  name: 'xdp-reply-to-self',
+  reason: 'an XDP program cannot deliver a reply to the local host over lo',
+  explains(ctx) {
+    if (ctx.side !== 'xdp') return false;
+    const ip = decodeIp(ipOf(ctx.frame)).ip;
+    if (!ip || ip.family !== 'ipv6' || !(SERVER_V6 as readonly string[]).includes(addressText(ip.header.src))) return false;
+    const eq = sameMasked(ctx.origs);
+    const sameFrame = (a: Uint8Array, b: Uint8Array) => same(a.subarray(0, 14), b.subarray(0, 14)) && eq(ipOf(a), ipOf(b));
+    const samePassed = (a: Passed, b: Passed) => a.hook === b.hook && a.indev === b.indev && a.outdev === b.outdev && eq(a.packet, b.packet);
+    const passedK = ctx.kernel.passed.filter((p) => !(p.hook === 'INPUT' && p.indev === 1 && isReply(p.packet)));
+    return passedK.length < ctx.kernel.passed.length && equalLists(passedK, ctx.rejectc.passed, samePassed) && equalLists(ctx.kernel.client, ctx.rejectc.client, sameFrame) && equalLists(ctx.kernel.far, ctx.rejectc.far, sameFrame);
+  },
+};
+
 /** Does an IPv6 packet carry a fragment header (walking hop-by-hop, routing, dest-opts, AH)? */
 function hasFragmentHeader(b: Uint8Array): boolean {
   let next = b[6] ?? 59;
@@ -208,7 +229,7 @@ function hasFragmentHeader(b: Uint8Array): boolean {
 }
 
 /** The list, in the order they are tried. */
-export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG, XDP_CONNECTION_STATE];
+export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG, XDP_CONNECTION_STATE, XDP_REPLY_TO_SELF];
 
 /** The name of the known difference that explains a divergence, or undefined. */
 export function classifyKnown(ctx: KnownContext): string | undefined {

@@ -5,20 +5,6 @@
  * them meanwhile. When a regression turns "fixed", delete its entry here.
  */
 export const OPEN_DIVERGENCES = {
-  /** Frames to another host's MAC: otherhost-ipv4-forward.json, otherhost-ipv6-input.json. */
-  otherhostFrames: true,
-  /** 0.0.0.0/8 addresses other than 0.0.0.0: zeronet-ipv4-destination.json. */
-  zeronetAddresses: true,
-  /** IPv6 v4-mapped sources: v4mapped-ipv6-source-input.json, v4mapped-ipv6-source-forward.json. */
-  v4mappedSources: true,
-  /**
-   * Link-local and unspecified (::) sources routed back out s0: linklocal-source-ipv6-hairpin
-   * .json, unspecified-source-ipv6-hairpin.json (and, for the same reason, no link-local
-   * destination other than the server's own is generated).
-   */
-  linklocalHairpin: true,
-  /** Global sources to the server's link-local address: linklocal-destination-ipv6-reply.json. */
-  globalToLinklocal: true,
   /**
    * REJECT in OUTPUT (the server's own answers): the reply reaches the server through the
    * egress device instead of lo: output-reject-local-delivery.json. The rule generator
