@@ -100,6 +100,15 @@ const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Bu
 /** Equal after masking the volatile fields (compare.ts). */
 const sameMasked = (origs: readonly Uint8Array[]) => (a: Uint8Array, b: Uint8Array): boolean => same(maskVolatile(a, origs), maskVolatile(b, origs));
 
+/** Equality of captured frames and of passed packets, volatile fields masked. */
+function comparers(origs: readonly Uint8Array[]) {
+  const eq = sameMasked(origs);
+  return {
+    sameFrame: (a: Uint8Array, b: Uint8Array) => same(a.subarray(0, 14), b.subarray(0, 14)) && eq(ipOf(a), ipOf(b)),
+    samePassed: (a: Passed, b: Passed) => a.hook === b.hook && a.indev === b.indev && a.outdev === b.outdev && eq(a.packet, b.packet),
+  };
+}
+
 function equalLists<T>(a: readonly T[], b: readonly T[], eq: (x: T, y: T) => boolean): boolean {
   return a.length === b.length && a.every((x, i) => eq(x, b[i]!));
 }
@@ -131,14 +140,12 @@ const REPLY_THROUGH_OUTPUT: KnownDifference = {
   explains(ctx) {
     const { kernel, rejectc } = ctx;
     const refused = (ip: Uint8Array) => isReply(ip) && !outputAccepts(ctx.rules, ip, ctx.interfaces);
-    const eq = sameMasked(ctx.origs);
     const clientR = rejectc.client.filter((f) => !refused(ipOf(f)));
     const farR = rejectc.far.filter((f) => !refused(ipOf(f)));
     const passedR = rejectc.passed.filter((p) => !(p.hook === 'INPUT' && toServer(p.packet) && refused(p.packet)));
     const passedK = kernel.passed.filter((p) => !(p.hook === 'INPUT' && p.indev === 1 && isIcmpError(p.packet)));
     if (clientR.length === rejectc.client.length && farR.length === rejectc.far.length && passedR.length === rejectc.passed.length) return false;
-    const sameFrame = (a: Uint8Array, b: Uint8Array) => same(a.subarray(0, 14), b.subarray(0, 14)) && eq(ipOf(a), ipOf(b));
-    const samePassed = (a: Passed, b: Passed) => a.hook === b.hook && a.indev === b.indev && a.outdev === b.outdev && eq(a.packet, b.packet);
+    const { sameFrame, samePassed } = comparers(ctx.origs);
     return equalLists(kernel.client, clientR, sameFrame) && equalLists(passedK, passedR, samePassed) && equalLists(kernel.far, farR, sameFrame);
   },
 };
@@ -203,12 +210,9 @@ const XDP_REPLY_TO_SELF: KnownDifference = {
   name: 'xdp-reply-to-self',
   reason: 'an XDP program cannot deliver a reply to the local host over lo',
   explains(ctx) {
-    if (ctx.side !== 'xdp') return false;
-    const ip = decodeIp(ipOf(ctx.frame)).ip;
+    const ip = ctx.side === 'xdp' ? decodeIp(ipOf(ctx.frame)).ip : null;
     if (!ip || ip.family !== 'ipv6' || !(SERVER_V6 as readonly string[]).includes(addressText(ip.header.src))) return false;
-    const eq = sameMasked(ctx.origs);
-    const sameFrame = (a: Uint8Array, b: Uint8Array) => same(a.subarray(0, 14), b.subarray(0, 14)) && eq(ipOf(a), ipOf(b));
-    const samePassed = (a: Passed, b: Passed) => a.hook === b.hook && a.indev === b.indev && a.outdev === b.outdev && eq(a.packet, b.packet);
+    const { sameFrame, samePassed } = comparers(ctx.origs);
     const passedK = ctx.kernel.passed.filter((p) => !(p.hook === 'INPUT' && p.indev === 1 && isReply(p.packet)));
     return passedK.length < ctx.kernel.passed.length && equalLists(passedK, ctx.rejectc.passed, samePassed) && equalLists(ctx.kernel.client, ctx.rejectc.client, sameFrame) && equalLists(ctx.kernel.far, ctx.rejectc.far, sameFrame);
   },
