@@ -27,7 +27,7 @@
 #include "rjc_layout.h"
 #include "rjc_pkt.h"
 #include "rjc_parse.h"
-#include "rjc_mcast.h"
+#include "rjc_kdev.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -203,6 +203,10 @@ static __always_inline int rjc_chain_ingress6(rjc_ctx_t *ctx, struct rjc_pkt *pk
 		return RJC_CHAIN_INPUT;
 
 	if (rjc_ip6_is_linklocal(&pkt->daddr)) {
+		/* One of the device's addresses the local table copy does not have yet (duplicate
+		 * address detection ended after it was read): ours all the same. */
+		if (rjc_dev_has_addr6(ctx, &pkt->daddr))
+			return RJC_CHAIN_INPUT;
 		/* Not ours: ip6_route_input() looks a link-local destination up on the ingress
 		 * device only and finds its fe80::/64 route, so the packet goes back out where it
 		 * came from (ip6_forward's redirect case) when forwarding is on. The FIB helper

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* rjc_mcast.h: has the receiving device joined this multicast group? The stack delivers a
- * multicast packet to INPUT only then, and drops it before any netfilter hook otherwise:
+/* rjc_kdev.h: what the stack decides from the receiving device's live state, read from the
+ * kernel (CO-RE probe reads through rjc_ctx_kdev()) rather than copied by the runtime: state
+ * that changes at any time, where a stale copy would let packets through unfiltered.
+ *
+ * 1. Has the device joined this multicast group? The stack delivers a multicast packet to
+ *    INPUT only then, and drops it before any netfilter hook otherwise:
  *
  *   IPv4: ip_route_input_rcu() -> ip_check_mc_rcu(): the group must be on the device's
  *         in_device->mc_list (IGMP included; source filters: see below);
@@ -14,9 +18,14 @@
  * Not followed (documented in bpf/KNOWN-DIFFERENCES.md): IPv4 source-specific filters of a
  * joined group (the group counts as joined for every source), and multicast routing
  * (mc_forwarding), where unjoined groups are forwarded by a routing daemon.
+ *
+ * 2. The device's IPv6 addresses (struct inet6_ifaddr on inet6_dev->addr_list, by if_list),
+ *    without the tentative ones (the kernel counts an address as local only after duplicate
+ *    address detection): is a link-local destination ours (ipv6_chk_addr on the device), and
+ *    which link-local address does an ICMPv6 error to a link-local destination come from.
  */
-#ifndef RJC_MCAST_H
-#define RJC_MCAST_H
+#ifndef RJC_KDEV_H
+#define RJC_KDEV_H
 
 #include <linux/in6.h>
 #include "rjc_ctx.h"
@@ -115,4 +124,89 @@ static __always_inline int rjc_mcast_joined(rjc_ctx_t *ctx, const struct rjc_pkt
 	return w.found != 0;
 }
 
-#endif /* RJC_MCAST_H */
+struct inet6_ifaddr___rjc {
+	struct in6_addr addr;
+	__u32 flags;
+	struct list_head___rjc if_list;
+} __attribute__((preserve_access_index));
+
+#define RJC_IFA_F_TENTATIVE 0x40 /* IFA_F_TENTATIVE */
+/* Addresses examined per device; beyond them nothing more is found. */
+#define RJC_MAX_DEV_ADDRS 32
+
+struct rjc_addr_walk {
+	__u64 head;              /* &inet6_dev->addr_list */
+	__u64 at;                /* current list node */
+	const union rjc_addr *want; /* the address to find, or NULL for the first link-local one */
+	union rjc_addr found;
+	int ok;
+};
+
+static long rjc_addr_step(__u32 index, void *data)
+{
+	struct rjc_addr_walk *w = data;
+	struct inet6_ifaddr___rjc *ifa;
+	union rjc_addr a = {};
+	__u32 flags = 0;
+
+	if (!w->at || w->at == w->head)
+		return 1;
+	ifa = (void *)(w->at - bpf_core_field_offset(struct inet6_ifaddr___rjc, if_list));
+	if (bpf_core_read(&a, sizeof(a), &ifa->addr) || bpf_core_read(&flags, sizeof(flags), &ifa->flags) ||
+	    bpf_core_read(&w->at, sizeof(w->at), &ifa->if_list.next))
+		return 1;
+	if (flags & RJC_IFA_F_TENTATIVE)
+		return 0;
+	if (w->want ? (a.v6[0] == w->want->v6[0] && a.v6[1] == w->want->v6[1] && a.v6[2] == w->want->v6[2] &&
+		       a.v6[3] == w->want->v6[3])
+		    : (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80)) {
+		w->found = a;
+		w->ok = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Walks the device's IPv6 addresses for @want (or the first link-local one when NULL);
+ * returns 0 and the address in @out when found, -1 otherwise. */
+static __always_inline int rjc_dev_addr6(rjc_ctx_t *ctx, const union rjc_addr *want, union rjc_addr *out)
+{
+	struct net_device___rjc *dev = rjc_ctx_kdev(ctx);
+	struct inet6_dev___rjc *in6 = NULL;
+	struct rjc_addr_walk w = { .want = want };
+
+	if (!dev || bpf_core_read(&in6, sizeof(in6), &dev->ip6_ptr) || !in6)
+		return -1;
+	w.head = (__u64)&in6->addr_list;
+	if (bpf_core_read(&w.at, sizeof(w.at), &in6->addr_list.next))
+		return -1;
+	bpf_loop(RJC_MAX_DEV_ADDRS, rjc_addr_step, &w, 0);
+	if (!w.ok)
+		return -1;
+	*out = w.found;
+	return 0;
+}
+
+/**
+ * rjc_dev_linklocal6() - the link-local address of the device the program runs on, for an
+ * ICMPv6 error to a link-local destination sent on the orig's behalf (FORWARD): source
+ * address selection prefers the outgoing device's address of the same scope (RFC 6724
+ * rule 2). Returns 0 and fills @out, or -1 when the device has none.
+ */
+static __always_inline int rjc_dev_linklocal6(rjc_ctx_t *ctx, union rjc_addr *out)
+{
+	return rjc_dev_addr6(ctx, NULL, out);
+}
+
+/**
+ * rjc_dev_has_addr6() - 1 if @a is one of the device's (non-tentative) IPv6 addresses: a
+ * link-local destination is local only on its own device (ipv6_chk_addr with the device).
+ */
+static __always_inline int rjc_dev_has_addr6(rjc_ctx_t *ctx, const union rjc_addr *a)
+{
+	union rjc_addr found;
+
+	return rjc_dev_addr6(ctx, a, &found) == 0;
+}
+
+#endif /* RJC_KDEV_H */

@@ -97,63 +97,6 @@ static __always_inline __u8 rjc_ip6_hoplimit(const struct rjc_pkt *pkt, const un
 	return cfg && cfg->ipv6_all_hop_limit ? cfg->ipv6_all_hop_limit : RJC_DEFAULT_TTL;
 }
 
-/* The link-local address of the device the program runs on, for an ICMPv6 error to a
- * link-local destination it sends on the orig's behalf (FORWARD): source address selection
- * prefers the outgoing device's address of the same scope (RFC 6724 rule 2). Read live from
- * the device's address list (struct inet6_ifaddr by if_list), skipping tentative addresses.
- * Returns 0 and fills @out, or -1 when there is none. */
-struct inet6_ifaddr___rjc {
-	struct in6_addr addr;
-	__u32 flags;
-	struct list_head___rjc if_list;
-} __attribute__((preserve_access_index));
-
-#define RJC_IFA_F_TENTATIVE 0x40 /* IFA_F_TENTATIVE */
-#define RJC_MAX_DEV_ADDRS 32
-
-struct rjc_ll_walk {
-	__u64 head; /* &inet6_dev->addr_list */
-	__u64 at;   /* current list node */
-	union rjc_addr *out;
-	int found;
-};
-
-static long rjc_ll_step(__u32 index, void *data)
-{
-	struct rjc_ll_walk *w = data;
-	struct inet6_ifaddr___rjc *ifa;
-	union rjc_addr a = {};
-	__u32 flags = 0;
-
-	if (!w->at || w->at == w->head)
-		return 1;
-	ifa = (void *)(w->at - bpf_core_field_offset(struct inet6_ifaddr___rjc, if_list));
-	if (bpf_core_read(&a, sizeof(a), &ifa->addr) || bpf_core_read(&flags, sizeof(flags), &ifa->flags) ||
-	    bpf_core_read(&w->at, sizeof(w->at), &ifa->if_list.next))
-		return 1;
-	if (rjc_ip6_is_linklocal(&a) && !(flags & RJC_IFA_F_TENTATIVE)) {
-		*w->out = a;
-		w->found = 1;
-		return 1;
-	}
-	return 0;
-}
-
-static __always_inline int rjc_dev_linklocal6(rjc_ctx_t *ctx, union rjc_addr *out)
-{
-	struct net_device___rjc *dev = rjc_ctx_kdev(ctx);
-	struct inet6_dev___rjc *in6 = NULL;
-	struct rjc_ll_walk w = { .out = out };
-
-	if (!dev || bpf_core_read(&in6, sizeof(in6), &dev->ip6_ptr) || !in6)
-		return -1;
-	w.head = (__u64)&in6->addr_list;
-	if (bpf_core_read(&w.at, sizeof(w.at), &in6->addr_list.next))
-		return -1;
-	bpf_loop(RJC_MAX_DEV_ADDRS, rjc_ll_step, &w, 0);
-	return w.found ? 0 : -1;
-}
-
 /* A route back that is not a unicast route, for a source the stack lets in (the FIB helper
  * answers NOT_FWDED for it; with forwarding off it answers nothing at all), answered as the
  * kernel does when the reply's source is known already (RST, INPUT):

@@ -63,10 +63,11 @@ describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', (
   });
 
   /** Test-runs `frame` at the host's device (ingress, or TC egress as a locally generated packet). */
-  function run(h: GoldenHost, flavor: Flavor, frame: Uint8Array, withType: RejectWith = 'icmp-port-unreachable', egress = false) {
+  /** `maps: false` keeps the host maps as they were written last (a configuration that changed since). */
+  function run(h: GoldenHost, flavor: Flavor, frame: Uint8Array, withType: RejectWith = 'icmp-port-unreachable', egress = false, maps = true) {
     const obj = objects[flavor];
     return h.ns.run(() => {
-      writeHostMaps(obj, readHostConfig());
+      if (maps) writeHostMaps(obj, readHostConfig());
       obj.map('rjc_harness').update(u32(0), encodeStruct(harnessConfig, { reject_with: rejectCode(withType), chain: CHAIN_NONE }));
       const ifindex = findIfindex(h.ifname)!;
       const program = obj.program(flavor === 'xdp' ? 'harness_xdp' : egress ? 'harness_egress' : 'harness_ingress');
@@ -157,6 +158,15 @@ describe.runIf(canUseKernel())('datapath: divergences from the kernel, fixed', (
     expect(chains(router, udp6('2001:db8:a::1', 'fe80::99'))).toEqual(both('FORWARD'));
     expect(chains(router, udp6('fe80::1', 'fe80::99'))).toEqual(both('FORWARD'));
     expect(chains(direct, udp6('2001:db8::1', 'fe80::99'))).toEqual(both('none'));
+    // A link-local address the device got after the maps were written (or whose duplicate
+    // address detection ended since) is ours, read from the device: INPUT, not FORWARD.
+    for (const f of FLAVORS) run(router, f, udp6('2001:db8:a::1', 'fe80::77'));
+    router.ns.sh('ip -6 addr add fe80::77/64 dev rS nodad');
+    try {
+      expect(FLAVORS.map((f) => `${f} ${run(router, f, udp6('2001:db8:a::1', 'fe80::77'), 'icmp6-port-unreachable', false, false).chain}`)).toEqual(both('INPUT'));
+    } finally {
+      router.ns.sh('ip -6 addr del fe80::77/64 dev rS');
+    }
   });
 
   it('IPv4 back out the ingress device: a subnet-broadcast source is a martian (fib_validate_source full check)', () => {

@@ -206,7 +206,7 @@ export function parseMulticastGroups(rows: Record<string, unknown>[]): HostMulti
 
 /**
  * The multicast groups the interfaces of the calling thread's namespace have joined right now
- * (`ip maddr`). The BPF program reads them live from the kernel (bpf/rjc_mcast.h); this is for
+ * (`ip maddr`). The BPF program reads them live from the kernel (bpf/rjc_kdev.h); this is for
  * the model (`ModelEnv.multicastGroups`) and for tests.
  */
 export function readMulticastGroups(): HostMulticastGroup[] {
