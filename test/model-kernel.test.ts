@@ -25,6 +25,7 @@ import { arbRulesetScript } from './compile-support.js';
 import type { Chain, FamilyRuleset, FilterHook } from '../src/compiler/ir.js';
 import { checksumOf, fold, get16, pseudoSum4, put16, sum16 } from '../src/model/checksum.js';
 import { decodeFrame, evaluate, expansions, toHex, type Decision, type ModelEnv } from '../src/model/index.js';
+import { readMulticastGroups } from '../src/runtime/host-config.js';
 import { canUseKernel, createPair, createRouted, type Netns, type Pair, type Routed } from './support/netns.js';
 import {
   ethernet,
@@ -51,6 +52,8 @@ const RANDOM_PACKETS = 20;
 const SPOOFED_MAC = '02:00:00:00:00:0a';
 /** Source MAC of the other test frames; the sender's own stack (its real MAC) is filtered out. */
 const TEST_MAC = '02:00:00:00:00:0b';
+/** Destination MAC of frames for another host (PACKET_OTHERHOST). */
+const OTHER_HOST_MAC = '02:00:00:00:00:0c';
 
 // ------------------------------------------------------------------------------------------------
 // Rulesets (iptables-save format, restored with the legacy back end)
@@ -372,7 +375,7 @@ function cases(a: Addressing): fc.Arbitrary<Case> {
       keep: fc.integer({ min: 0, max: 19 }),
       options: fc.constantFrom<number[]>([1, 1, 1, 0], ipOptions.recordRoute(2), ipOptions.recordRoute(1, 1), ipOptions.timestamp(2)),
       exts: V6_EXTENSIONS,
-      l2: fc.constantFrom('unicast', 'unicast', 'unicast', 'unicast', 'unicast', 'unicast', 'broadcast', 'multicast'),
+      l2: fc.constantFrom('unicast', 'unicast', 'unicast', 'unicast', 'unicast', 'unicast', 'broadcast', 'multicast', 'otherhost'),
       spoof: fc.boolean(),
     })
     .map((r): Case => {
@@ -400,7 +403,7 @@ function cases(a: Addressing): fc.Arbitrary<Case> {
       }
       if (shape === 'trailer') ip = withTrailer(ip, 6);
       const multicastIp = a.family === 'ipv4' ? r.dst.startsWith('224.') : r.dst.startsWith('ff');
-      const dst = multicastIp ? 'multicast' : r.l2 === 'unicast' ? a.dstMac : r.l2;
+      const dst = multicastIp ? 'multicast' : r.l2 === 'unicast' ? a.dstMac : r.l2 === 'otherhost' ? OTHER_HOST_MAC : r.l2;
       const frame = ethernet(ip, { dst, src: r.spoof ? SPOOFED_MAC : a.srcMac });
       return { frame, mark: a.family === 'ipv4' && r.src === '192.0.2.75' ? 5 : 0, kind };
     });
@@ -459,6 +462,11 @@ async function compare(t: Target, c: Case): Promise<void> {
   expect(replies.map(masked), context).toEqual(d.reply ? [masked(d.reply)] : []);
 }
 
+/** The multicast groups the namespace's devices joined (`ip maddr`), for the model. */
+function groupsOf(ns: Netns): ModelEnv['multicastGroups'] {
+  return ns.run(() => readMulticastGroups()).map((g) => ({ address: g.address, interface: g.interface }));
+}
+
 function macOf(ns: Netns, ifname: string): string {
   return (JSON.parse(ns.exec(['ip', '-j', 'link', 'show', ifname]).stdout) as { address: string }[])[0]!.address;
 }
@@ -508,15 +516,17 @@ async function withInputPair(fn: (h: InputHarness) => Promise<void>): Promise<vo
     b.exec(['ip', '-6', 'route', 'add', 'default', 'via', '2001:db8::1']);
     restore(b, macA);
     sender = new Sender(a, ifA, script());
+    await new Promise((r) => setTimeout(r, 500)); // let link-up chatter (DAD, MLD) pass
     const env: ModelEnv = {
       chain: 'INPUT',
       inInterface: ifB,
+      inMac: macOf(b, ifB),
+      multicastGroups: groupsOf(b),
       localAddresses: [
         { address: '192.0.2.2', prefix: 24, interface: ifB },
         { address: '2001:db8::2', prefix: 64, interface: ifB },
       ],
     };
-    await new Promise((r) => setTimeout(r, 500)); // let link-up chatter (DAD, MLD) pass
     await fn({ b, macB: macOf(b, ifB), env, sender });
   } finally {
     try {
@@ -529,8 +539,8 @@ async function withInputPair(fn: (h: InputHarness) => Promise<void>): Promise<vo
 
 function inputAddressing(family: 'ipv4' | 'ipv6', macB: string): Addressing {
   return family === 'ipv4'
-    ? { family, sources: ['192.0.2.1', '192.0.2.75', '198.51.100.7', '203.0.113.9', '127.0.0.1', '0.0.0.0'], destinations: ['192.0.2.2', '192.0.2.2', '192.0.2.2', '192.0.2.255', '224.0.0.1'], dstMac: macB, srcMac: TEST_MAC, fragments: false }
-    : { family, sources: ['2001:db8::1', '2001:db8:5::9', '2001:db8:7::3', 'fe80::a', '::', 'ff02::5'], destinations: ['2001:db8::2', '2001:db8::2', '2001:db8::2', 'ff02::1'], dstMac: macB, srcMac: TEST_MAC, fragments: true };
+    ? { family, sources: ['192.0.2.1', '192.0.2.75', '198.51.100.7', '203.0.113.9', '127.0.0.1', '0.0.0.0', '0.0.0.5'], destinations: ['192.0.2.2', '192.0.2.2', '192.0.2.2', '192.0.2.255', '224.0.0.1', '239.1.2.3'], dstMac: macB, srcMac: TEST_MAC, fragments: false }
+    : { family, sources: ['2001:db8::1', '2001:db8:5::9', '2001:db8:7::3', 'fe80::a', '::', 'ff02::5', '::ffff:192.0.2.1'], destinations: ['2001:db8::2', '2001:db8::2', '2001:db8::2', 'ff02::1', 'ff02::16'], dstMac: macB, srcMac: TEST_MAC, fragments: true };
 }
 
 const kernelOk = canUseKernel();
@@ -619,6 +629,7 @@ describe.runIf(kernelOk)('model vs kernel (iptables-legacy)', () => {
         chain: 'FORWARD',
         inInterface: 'r0',
         outInterface: 'r1',
+        inMac: macR,
         localAddresses: [
           { address: routerIn.ipv4, prefix: 24, interface: 'r0' },
           { address: routerOut.ipv4, prefix: 24, interface: 'r1' },
