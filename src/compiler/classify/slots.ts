@@ -233,13 +233,19 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
   const stepsOf = (p: FlatRule['path'][number]) => cachedSteps(cache, p.rule, p.expansion, family, hook, rates);
   const ownSteps = (r: FlatRule) => (r.role === 'goto-end' ? [] : stepsOf(r.path[r.path.length - 1]!));
   const hasSideEffectsOwn = (r: FlatRule) => ownSteps(r).some((st) => st.checks.some(hasSideEffects));
+  const noMatch = new Map<FlatRule, number>();
+  const failTarget = (r: FlatRule) => {
+    let to = noMatch.get(r);
+    if (to === undefined) noMatch.set(r, (to = noMatchTarget(flat.rules, r)));
+    return to;
+  };
   // Where the walk may resume past slots it did not look at: skip targets, and where a failed
   // check sends it past a jump rule's chain or past the later segments of a rule with side
   // effects. (Past the rest of any other rule, its remaining slots would fail the same way.)
   const skipTargets = new Set<number>();
   for (const r of flat.rules) {
     if (r.action.kind === 'skip') skipTargets.add(r.action.to);
-    if ((r.role === 'jump' && ownSteps(r).some((st) => st.checks.length > 0)) || hasSideEffectsOwn(r)) skipTargets.add(noMatchTarget(flat.rules, r));
+    if ((r.role === 'jump' && ownSteps(r).some((st) => st.checks.length > 0)) || hasSideEffectsOwn(r)) skipTargets.add(failTarget(r));
   }
   const pending: { slot: Slot; flatTarget: number }[] = [];
   const pendingFails: { slot: Slot; flatTarget: number }[] = [];
@@ -249,7 +255,7 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
     cond.alternatives.map((alt) => {
       const slot = makeSlot(fieldMap(alt), hotdrop, cond.checks, !cond.never, action, counter, r.index, role);
       slots.push(slot);
-      if (cond.checks.length > 0) pendingFails.push({ slot, flatTarget: noMatchTarget(flat.rules, r) });
+      if (cond.checks.length > 0) pendingFails.push({ slot, flatTarget: failTarget(r) });
       return slot;
     });
   /** Hotdrop slots for the steps of `own` that can hotdrop, each after `before` and the steps of `own` before it. */
