@@ -17,6 +17,7 @@ import { effectiveValues, runList, searchLinear, type FieldValues } from '../src
 import { RECENT_CMD, RECENT_FLAG, type RecentCheck } from '../src/compiler/classify/stateful.js';
 import type { Classified } from '../src/compiler/classify/index.js';
 import { parseRuleset } from '../src/compiler/frontend.js';
+import { validateMapsJson } from '../src/compiler/schema/validate.js';
 
 const bitsOf = (f: FieldId): number => {
   const d = FIELDS.find((x) => x.id === f)!;
@@ -238,5 +239,6 @@ describe('the shape covers the post-check modules', () => {
     expect(wide.c).toContain('#define RJC_USES_CT');
     expect(wide.c).toContain('#define RJC_RECENT_STAMPS 32');
     expect(wide.maps.shape).toMatchObject({ conntrack: true, recent: 32 });
+    expect(validateMapsJson(JSON.parse(JSON.stringify(wide.maps))).ok).toBe(true);
   });
 });

@@ -129,7 +129,8 @@ export function computeShape(inputs: ShapeInputs): Shape {
 
 /** The modules of both, each present only when used (see {@link Shape}). */
 function moduleShape(a: ShapeModules, b: ShapeModules): ShapeModules {
-  const recent = Math.max(a.recent ?? 0, b.recent ?? 0);
+  // (A ring holds at least the kernel's default 20 stamps: see recentStamps() in ./stateful.ts.)
+  const recent = a.recent || b.recent ? Math.max(a.recent ?? 0, b.recent ?? 0, 20) : 0;
   return {
     ...(a.conntrack || b.conntrack ? { conntrack: true as const } : {}),
     ...(a.sets || b.sets ? { sets: true as const } : {}),
