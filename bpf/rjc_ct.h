@@ -112,6 +112,55 @@ static __noinline void rjc_ct_shadow_note(rjc_ctx_t *ctx, const struct rjc_pkt *
 /* ---------------------------------------------------------------------------------------- */
 /* Ingress: what nf_conntrack_in() is about to decide.                                      */
 
+/* What nf_conntrack_in() refuses from the headers alone, BEFORE any checksum is verified:
+ * the packet gets no nf_conn (INVALID) and its skb is not marked verified, so REJECT checks
+ * the checksum itself afterwards. 1 when refused. In the kernel's order:
+ * - get_l4proto(): a non-first fragment; IPv6 extension headers ipv6_skip_exthdr() cannot
+ *   walk, "no next header" (59) among them (pkt->x_off 0);
+ * - nf_ct_get_tuple(): TCP, UDP, SCTP without their port bytes, ICMP/ICMPv6 without their
+ *   8-byte header, GRE version 1 (PPTP) whose protocol is not PPP (gre_pkt_to_tuple);
+ * - the protocol's error handler up to its checksum step: tcp_error's 20-byte header and
+ *   data offset (below 5 words or beyond the segment), udp_error's length field (shorter
+ *   than the header or longer than the datagram), icmp(v6)_error's 8 bytes, sctp_error's
+ *   12-byte common header. */
+static __always_inline int rjc_ct_header_invalid(rjc_ctx_t *ctx, const struct rjc_pkt *pkt)
+{
+	__u32 hlen = pkt->l4_off - pkt->l3_off;
+	__u32 l4len = pkt->ip_len > hlen ? pkt->ip_len - hlen : 0;
+	__u8 w[4] = {};
+
+	if (pkt->fragoff)
+		return 1;
+	if (pkt->family == 6 && (!pkt->x_off || pkt->x_fragoff))
+		return 1;
+	switch (pkt->proto) {
+	case IPPROTO_TCP:
+		if (!(pkt->flags & RJC_PKT_F_L4_COMPLETE) || rjc_ctx_load(ctx, pkt->l4_off + 12, w, 1))
+			return 1;
+		return (w[0] >> 4) < 5 || l4len < (__u32)(w[0] >> 4) * 4;
+	case IPPROTO_UDP: {
+		__u32 ulen;
+
+		if (!(pkt->flags & RJC_PKT_F_L4_COMPLETE) || rjc_ctx_load(ctx, pkt->l4_off + 4, w, 2))
+			return 1;
+		ulen = (__u32)w[0] << 8 | w[1];
+		return ulen < 8 || ulen > l4len;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return !(pkt->flags & RJC_PKT_F_L4_COMPLETE);
+	case IPPROTO_SCTP:
+		return l4len < 12;
+	case IPPROTO_GRE:
+		/* gre_pkt_to_tuple(): version 1 with its 8 bytes must carry PPP (0x880b); shorter,
+		 * or another version, is tracked like a generic protocol. */
+		if (l4len < 8 || rjc_ctx_load(ctx, pkt->l4_off, w, 4))
+			return 0;
+		return (w[1] & 7) == 1 && !(w[2] == 0x88 && w[3] == 0x0b);
+	}
+	return 0;
+}
+
 /* TCP/UDP at ingress. */
 static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct_scratch *sc)
 {
@@ -120,26 +169,11 @@ static __always_inline void rjc_ct_ingress_tcpudp(rjc_ctx_t *ctx, const struct r
 	int tcp = pkt->proto == IPPROTO_TCP;
 	__u8 f = pkt->tcp_flags;
 
-	if (!(pkt->flags & RJC_PKT_F_L4_COMPLETE) || (tcp && !rjc_ct_tcp_flags_valid(f))) {
-		ct->state = RJC_CT_INVALID; /* tcp_error / udp_error */
+	/* tcp_error's flag table comes after its checksum step (the header checks before it are
+	 * rjc_ct_header_invalid's). */
+	if (tcp && !rjc_ct_tcp_flags_valid(f)) {
+		ct->state = RJC_CT_INVALID;
 		return;
-	}
-	{
-		/* tcp_error: a data offset below 5 words or beyond the segment; udp_error: a length
-		 * field shorter than the header or longer than the datagram. */
-		__u32 hlen = pkt->l4_off - pkt->l3_off;
-		__u32 l4len = pkt->ip_len > hlen ? pkt->ip_len - hlen : 0;
-		__u8 w[2] = {};
-
-		if (rjc_ctx_load(ctx, pkt->l4_off + (tcp ? 12 : 4), w, 2)) {
-			ct->state = RJC_CT_INVALID;
-			return;
-		}
-		if (tcp ? ((w[0] >> 4) < 5 || l4len < (__u32)(w[0] >> 4) * 4)
-			: (((__u32)w[0] << 8 | w[1]) < 8 || l4len < ((__u32)w[0] << 8 | w[1]))) {
-			ct->state = RJC_CT_INVALID;
-			return;
-		}
 	}
 	if (rjc_ct_lookup(ctx, sc, pkt->family, pkt->proto, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, &tcp_state)) {
 		ct->source = RJC_CT_SRC_KFUNC;
@@ -203,24 +237,20 @@ static __always_inline const struct rjc_ct *rjc_ct_classify_inline(rjc_ctx_t *ct
 		return ct;
 	}
 #endif
-	if (pkt->fragoff) {
-		/* Conntrack sees the reassembled packet; a non-first fragment alone has no ports. */
+	/* Refused before the checksum step (a non-first fragment too: conntrack sees the
+	 * reassembled packet, a fragment alone has no ports): INVALID, checksum not verified. */
+	if (rjc_ct_header_invalid(ctx, pkt)) {
 		ct->state = RJC_CT_INVALID;
 		return ct;
 	}
 	{
-		int csum = (pkt->flags & RJC_PKT_F_L4_COMPLETE) ? rjc_ct_csum_check(ctx, pkt) : -1;
+		int csum = rjc_ct_csum_check(ctx, pkt);
 
 		if (csum > 0) {
 			ct->state = RJC_CT_INVALID;
 			return ct;
 		}
 		sc->csum_verified = csum == 0;
-	}
-	/* sctp_error: shorter than the 12-byte common header. */
-	if (pkt->proto == IPPROTO_SCTP && pkt->ip_len < pkt->l4_off - pkt->l3_off + 12) {
-		ct->state = RJC_CT_INVALID;
-		return ct;
 	}
 	switch (pkt->proto) {
 	case IPPROTO_TCP:

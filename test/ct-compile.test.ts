@@ -164,6 +164,36 @@ describe.skipIf(!canUseKernel())('REJECT trusts a checksum conntrack verified (n
     expect(tracked.verdict).toBe('reject');
     expect(tracked.reply).toMatch(/^4/); // an ICMP error left
   });
+
+  it('but not a checksum conntrack never reached: a data offset past the segment is refused before the checksum step', () => {
+    ensureBuilt();
+    const dir = mkdtempSync(join(tmpdir(), 'rjc-ctsum-'));
+    writeFileSync(join(dir, 'ct.rules'), `*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n`);
+    const run = (frame: string) => {
+      const r = rejectc(undefined, ['run', join(dir, 'ct.rules'), '--frame', frame, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { verdict: string; reply: string | null };
+    };
+    // Record Route with room, then TCP with a 60-byte data offset in a 20-byte segment
+    // (test/regressions/conntrack-unverified-checksum-doff.json): INVALID before tcp_error's
+    // checksum step, so REJECT checks the checksum itself over the stale header: no RST.
+    const doff = '0200000002010200000001010800490000411234000040061940cb007107c0000202070f08c633640a000000000000000000fff9006f0000001200000000f003faf016620000000000000000000000';
+    expect(run(doff)).toMatchObject({ verdict: 'drop', reply: null });
+    // The same SYN with a right data offset (5 words) is verified by conntrack: RST.
+    const ok = Buffer.from(doff, 'hex');
+    ok[14 + 36 + 12] = 0x50;
+    const sum = (b: Buffer, from: number, to: number, seed: number) => {
+      let s = seed;
+      for (let i = from; i < to; i += 2) s += (b[i]! << 8) | (b[i + 1] ?? 0);
+      while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+      return s;
+    };
+    ok.writeUInt16BE(0, 14 + 36 + 16);
+    const l4 = ok.length - 14 - 36;
+    const pseudo = sum(ok, 14 + 12, 14 + 20, 6 + l4);
+    ok.writeUInt16BE(~sum(ok, 14 + 36, 14 + 36 + l4, pseudo) & 0xffff, 14 + 36 + 16);
+    expect(run(ok.toString('hex')).reply).toMatch(/^4/);
+  });
 });
 
 describe.skipIf(!canUseKernel())('conntrack program in the verifier (needs root)', () => {

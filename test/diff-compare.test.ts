@@ -79,6 +79,28 @@ describe('known differences', () => {
     expect(classifyKnown(context(['-p tcp -j DROP'], { ...nothing, client: [rst] }, nothing))).toBeUndefined();
   });
 
+  describe('output-icmp4-source', () => {
+    // A packet the server sends, REJECTed in OUTPUT: the ICMP error about it comes back over lo, from the server's address in the kernel, from the peer's in rejectc.
+    const own = ipv4({ src: '192.0.2.2', dst: '203.0.113.7' }, tcp({ sport: 23, dport: 1000, flags: 'RA' }));
+    const errorFrom = (src: string) => ipv4({ src, dst: '192.0.2.2', id: 0x77, tos: 0xc0 }, icmp({ type: 3, code: 3, payload: own }));
+    const atInput = (packet: Uint8Array, indev = 1) => ({ hook: 'INPUT' as const, indev, outdev: 0, packet });
+    const input = atInput(syn, 2);
+    const kernel: Observation = { ...nothing, passed: [input, atInput(errorFrom('192.0.2.2'))] };
+    const mine = (src: string, indev = 1): Observation => ({ ...nothing, passed: [input, atInput(errorFrom(src), indev)] });
+
+    it("explains rejectc's error from the quoted packet's destination, at TC", () => {
+      expect(classifyKnown(context([], kernel, mine('203.0.113.7')))).toBe('output-icmp4-source');
+    });
+
+    it('but not from another address, nor entering elsewhere than lo, nor at XDP, nor with anything else different', () => {
+      expect(classifyKnown(context([], kernel, mine('203.0.113.8')))).toBeUndefined();
+      expect(classifyKnown(context([], kernel, mine('203.0.113.7', 2)))).toBeUndefined();
+      expect(classifyKnown({ ...context([], kernel, mine('203.0.113.7')), side: 'xdp' })).toBeUndefined();
+      expect(classifyKnown(context([], kernel, { ...mine('203.0.113.7'), client: [rst] }))).toBeUndefined();
+      expect(classifyKnown(context([], kernel, { ...nothing, passed: [input] }))).toBeUndefined();
+    });
+  });
+
   it('conntrack-defrag explains nothing for a ruleset without state matches', () => {
     const frag = frameOf(ipv4({ src: '203.0.113.7', dst: '198.51.100.9', mf: true }, udp({ sport: 1, dport: 2, payload: new Uint8Array(16) })));
     expect(classifyKnown({ ...context([], { ...nothing, client: [rst] }, nothing), frame: frag })).toBeUndefined();

@@ -37,9 +37,12 @@ describe.runIf(canUseKernel())('differential regressions (test/regressions)', ()
     for (const d of started.values()) (await d.catch(() => undefined))?.close();
   });
 
-  it('there are saved cases of both kinds', () => {
+  it('there are saved cases, each fixed or open, open ones naming how they diverge', () => {
     expect(saved.some((s) => s.file.status === 'fixed')).toBe(true);
-    expect(saved.some((s) => s.file.status === 'open')).toBe(true);
+    for (const { name, file } of saved) {
+      expect(['fixed', 'open'], name).toContain(file.status);
+      if (file.status === 'open') expect(file.refusedBy ?? file.sides?.length, name).toBeTruthy();
+    }
   });
 
   for (const { name, file } of saved) {

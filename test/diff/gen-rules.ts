@@ -15,7 +15,6 @@
  */
 import fc from 'fast-check';
 import type { Family } from '../../src/compiler/ir.js';
-import { OPEN_DIVERGENCES } from './open.js';
 import { MAC } from './topology.js';
 
 /** A negatable value, as iptables prints it (`! -s x`, `-m tcp ! --dport 22`). */
@@ -201,9 +200,7 @@ function target(ctx: RuleContext, proto: Neg<string> | undefined): fc.Arbitrary<
     { weight: 1, arbitrary: fc.constant(undefined) },
     { weight: 1, arbitrary: fc.constant(['LOG', '--log-prefix', '"rjc "']) },
   ];
-  if (!(ctx.chain === 'OUTPUT' && OPEN_DIVERGENCES.outputRejectLocalDelivery)) {
-    choices.push({ weight: 6, arbitrary: fc.oneof(fc.constant<string[]>(['REJECT']), fc.constantFrom(...rejects).map((w) => ['REJECT', '--reject-with', w])) });
-  }
+  choices.push({ weight: 6, arbitrary: fc.oneof(fc.constant<string[]>(['REJECT']), fc.constantFrom(...rejects).map((w) => ['REJECT', '--reject-with', w])) });
   if (USER_CHAINS.includes(ctx.chain as never)) choices.push({ weight: 2, arbitrary: fc.constant(['RETURN']) });
   if (ctx.jumpable.length > 0) choices.push({ weight: 3, arbitrary: fc.tuple(fc.constantFrom(...ctx.jumpable), fc.boolean()).map(([c, g]) => [g ? '-g' : '-j', c]) });
   return fc.oneof(...choices);

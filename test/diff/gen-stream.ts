@@ -43,23 +43,9 @@ import { parseRuleset } from '../../src/compiler/frontend.js';
 import { valuesFromRuleset } from '../support/arbitrary-packets.js';
 import { aim, ruleTargets, type Destination, type RuleTarget } from './aim.js';
 import { arbFlow, buildFlow, describeFlow, type FlowSpec } from './gen-flow.js';
-import { OPEN_DIVERGENCES } from './open.js';
 import type { StreamElement } from './runner.js';
 import { COMMON_PORTS } from './gen-rules.js';
 import { MAC, ONLINK_SOURCES_V4, ONLINK_SOURCES_V6 } from './topology.js';
-
-/** Rewrites a stream element that falls into an {@link OPEN_DIVERGENCES} class into one that does not. */
-function avoidOpen(s: FrameSpec, pool: StreamPool): FrameSpec {
-  const out = { ...s };
-  if (OPEN_DIVERGENCES.conntrackGrePptp && pool.tracksConnections && out.l4.kind === 'raw' && out.l4.protocol === 47 && out.l4.bytes.length > 1) {
-    const bytes = Uint8Array.from(out.l4.bytes);
-    bytes[1] = bytes[1]! & 0xf8;
-    out.l4 = raw(47, bytes);
-  }
-  if (OPEN_DIVERGENCES.conntrackNoNextHeader && pool.tracksConnections && out.family === 'ipv6' && out.l4.kind === 'raw' && out.l4.protocol === 59) out.l4 = raw(47, []);
-  if (OPEN_DIVERGENCES.conntrackUnverifiedChecksum && pool.tracksConnections && out.l4.kind === 'tcp' && out.l4.doff !== undefined && [7, 68].includes(out.options[0] ?? -1)) out.l4 = { ...out.l4, doff: undefined };
-  return out;
-}
 
 /** The server's link-local address on s0 (EUI-64 of {@link MAC.serverIn}). */
 export const SERVER_LINK_LOCAL = 'fe80::ff:fe00:201';
@@ -77,7 +63,7 @@ export interface StreamPool {
   icmp6Types: { type: number; code: number }[];
   /** Per rule, what a packet needs to match it; frames are aimed at one half of the time. */
   targets: RuleTarget[];
-  /** The ruleset has state/conntrack matches (see OPEN_DIVERGENCES.conntrackInvalid). */
+  /** The ruleset has state/conntrack matches (connections are generated more often then). */
   tracksConnections: boolean;
 }
 
@@ -270,7 +256,7 @@ function frameSpec(family: Family, pool: StreamPool): fc.Arbitrary<FrameSpec> {
 
 /** One stream element of one of `families`, aimed at `pool`. */
 export function arbElement(pool: StreamPool = defaultPool(), families: readonly Family[] = ['ipv4', 'ipv6']): fc.Arbitrary<StreamSpec> {
-  const frames = fc.oneof(...families.map((f) => frameSpec(f, pool))).map((s) => avoidOpen(s, pool));
+  const frames = fc.oneof(...families.map((f) => frameSpec(f, pool)));
   const flows = fc.oneof(...families.map((f) => arbFlow(f, pool.ports)));
   // Connections mostly for rulesets with state matches; now and then for the others too.
   return fc.oneof({ weight: pool.tracksConnections ? 3 : 9, arbitrary: frames }, { weight: 1, arbitrary: flows });

@@ -218,6 +218,47 @@ const XDP_REPLY_TO_SELF: KnownDifference = {
   },
 };
 
+/**
+ * REJECT in OUTPUT of a packet the server sent itself: the kernel delivers its IPv4 ICMP error
+ * to the server over lo from the server's own address (the orig's source), keeping the output
+ * route; rejectc's reply enters lo from the hook without that route, where input routing
+ * drops a packet from a local address as a martian, so it comes from the orig's destination
+ * (bpf/KNOWN-DIFFERENCES.md, "OUTPUT (TC egress)"). Explains, on the TC side only, IPv4 ICMP
+ * errors seen at INPUT on lo on both sides that differ in exactly that source address (the
+ * kernel's from the quoted packet's source, rejectc's from its destination), everything else
+ * identical.
+ */
+const OUTPUT_ICMP4_SOURCE: KnownDifference = {
+  name: 'output-icmp4-source',
+  reason: "a reply delivered into lo from a TC hook has no output route, so input routing would drop the kernel's source (a local address) as a martian",
+  explains(ctx) {
+    if (ctx.side !== 'tc' || ctx.kernel.passed.length !== ctx.rejectc.passed.length) return false;
+    const { sameFrame, samePassed } = comparers(ctx.origs);
+    let explained = 0;
+    for (const [i, k] of ctx.kernel.passed.entries()) {
+      const r = ctx.rejectc.passed[i]!;
+      if (samePassed(k, r)) continue;
+      const quote = quotedAddresses4(k.packet);
+      const onLo = (p: Passed) => p.hook === 'INPUT' && p.indev === LOOPBACK_IFINDEX && p.packet[0] === 0x45 && isIcmpError(p.packet);
+      if (!quote || !onLo(k) || !onLo(r) || !same(k.packet.subarray(12, 16), quote.src) || !same(r.packet.subarray(12, 16), quote.dst)) return false;
+      const moved = Uint8Array.from(r.packet);
+      moved.set(quote.src, 12);
+      if (!samePassed(k, { ...r, packet: moved })) return false;
+      explained += 1;
+    }
+    return explained > 0 && equalLists(ctx.kernel.client, ctx.rejectc.client, sameFrame) && equalLists(ctx.kernel.far, ctx.rejectc.far, sameFrame);
+  },
+};
+
+/** lo's interface index in every namespace. */
+const LOOPBACK_IFINDEX = 1;
+
+/** Source and destination of the IPv4 packet an ICMP error (IPv4 header without options) quotes. */
+function quotedAddresses4(ip: Uint8Array): { src: Uint8Array; dst: Uint8Array } | undefined {
+  if (ip.length < 20 + 8 + 20) return undefined;
+  return { src: ip.subarray(40, 44), dst: ip.subarray(44, 48) };
+}
+
 /** Does an IPv6 packet carry a fragment header (walking hop-by-hop, routing, dest-opts, AH)? */
 function hasFragmentHeader(b: Uint8Array): boolean {
   let next = b[6] ?? 59;
@@ -233,7 +274,7 @@ function hasFragmentHeader(b: Uint8Array): boolean {
 }
 
 /** The list, in the order they are tried. */
-export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG, XDP_CONNECTION_STATE, XDP_REPLY_TO_SELF];
+export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG, XDP_CONNECTION_STATE, XDP_REPLY_TO_SELF, OUTPUT_ICMP4_SOURCE];
 
 /** The name of the known difference that explains a divergence, or undefined. */
 export function classifyKnown(ctx: KnownContext): string | undefined {
