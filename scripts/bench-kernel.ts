@@ -1,0 +1,441 @@
+/**
+ * The side-by-side benchmark (issues 3, 4): replies per second received by a flooding client,
+ * for rejectc and for the kernel's own answerers, measured in one run and reported as ratios.
+ *
+ * Method (spec/bpf-notes.md, "Baseline throughput on this 2-core VM"): for every row a client
+ * and a server namespace joined by a veth pair (192.0.2.1 — 192.0.2.2, fixed MACs, IPv6 off,
+ * static neighbours). A small C generator (scripts/bench-kernel-flood.c, compiled with clang
+ * here) floods TCP SYNs to port 23 from the client through an AF_PACKET socket, cycling through
+ * 4096 source ports and 254 spoofed sources (203.0.113.1-254, routed back to the client by the
+ * server), and counts what the client's veth receives (rx_packets) over a timed window after a
+ * warm-up. A netdev ingress counter in the client namespace counts the replies
+ * of the expected kind (TCP RST) in the same run: a row whose received packets are not at
+ * least 95% such replies is flagged. Rows are measured interleaved, each round in a rotated
+ * order, and reported as the median over rounds.
+ *
+ * Rows: the kernel TCP stack alone (closed port, no rule) as the baseline; then iptables-nft,
+ * iptables-legacy, nft's native `reject with tcp reset`, rejectc at TC and rejectc at XDP
+ * (generic, the veth default) with the REJECT rule first and after 1,000 and 10,000
+ * non-matching rules; and rejectc at TC with its default reply budget, which caps RSTs (1,000/s
+ * globally, 10/s per source). The other rejectc rows run with `--reply-limit off` (the kernel
+ * never limits RSTs).
+ *
+ * Everything runs on one core in practice: sending into a veth processes the packet, the
+ * server's answer and its reception in the sender's softirq. The machine is shared, so compare
+ * rows within one run only.
+ *
+ * Usage (after `npx tsc`, as root): node dist/scripts/bench-kernel.js [--quick]
+ * `npm run bench` can call {@link benchKernel}.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Options of {@link benchKernel}. */
+export interface BenchKernelOptions {
+  /** A short run: 3 rounds of a 0.4 s window per row instead of 5 rounds of 1.2 s. */
+  quick: boolean;
+}
+
+/** What answers the SYNs in the server namespace. */
+type Answerer =
+  | { kind: 'stack' }
+  | { kind: 'iptables'; backend: 'nft' | 'legacy' }
+  | { kind: 'nft' }
+  | { kind: 'rejectc'; hook: 'tc' | 'xdp'; replyLimit: 'off' | 'default' };
+
+/** One line of the table: an answerer with `before` non-matching rules ahead of its REJECT. */
+interface Row {
+  answerer: Answerer;
+  before: number;
+}
+
+/** One measurement of one row. */
+interface Sample {
+  /** Replies received per second in the window. */
+  rate: number;
+  /** SYNs sent per second in the window. */
+  sent: number;
+  /** Share of the packets the client received that were RSTs (whole run, warm-up included). */
+  rstShare: number;
+}
+
+/** A row's namespaces, ready to measure. */
+interface Bed {
+  row: Row;
+  client: string;
+  server: string;
+  /** rejectc rows: the reply budget `rejectc apply` reported. */
+  budget?: string;
+}
+
+const CLIENT_IF = 'rjkc';
+const SERVER_IF = 'rjks';
+const CLIENT_MAC = '02:00:00:00:00:01';
+const SERVER_MAC = '02:00:00:00:00:02';
+const CLIENT_IP = '192.0.2.1';
+/** The flood's sources: SOURCES addresses from FIRST_SOURCE, routed to the client. */
+const FIRST_SOURCE = '203.0.113.1';
+const SOURCES = 254;
+const SOURCE_NET = '203.0.113.0/24';
+const SERVER_IP = '192.0.2.2';
+const PORT = 23;
+/** The client's netdev table counting the RSTs it receives. */
+const COUNTER_TABLE = 'rjcbench';
+/** A row is flagged when fewer of the packets received than this are RSTs. */
+const MIN_RST_SHARE = 0.95;
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+/** The repository root: this file runs as dist/scripts/bench-kernel.js. */
+const ROOT = join(HERE, '..', '..');
+const FLOOD_SOURCE = join(ROOT, 'scripts', 'bench-kernel-flood.c');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+
+// ---------------------------------------------------------------------------------------------
+// Commands and namespaces
+
+/** Runs argv (no shell); throws with its output when it fails. */
+function run(argv: readonly string[], input?: string): string {
+  const [cmd, ...args] = argv;
+  const r = spawnSync(cmd!, args, { encoding: 'utf8', input, maxBuffer: 64 << 20, timeout: 120_000 });
+  if (r.error || r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status ?? r.error?.message}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+function inNs(ns: string, argv: readonly string[], input?: string): string {
+  return run(['ip', 'netns', 'exec', ns, ...argv], input);
+}
+
+/** Namespaces this process created and has not deleted yet. */
+const created = new Set<string>();
+
+function deleteNs(name: string): void {
+  spawnSync('ip', ['netns', 'del', name]);
+  created.delete(name);
+  // What `rejectc apply` pinned and recorded for the namespace (src/runtime/bpffs.ts).
+  for (const dir of [`/sys/fs/bpf/rejectc/netns:${name}`, `/run/rejectc/netns:${name}`]) rmSync(dir, { recursive: true, force: true });
+}
+
+function deleteAll(): void {
+  for (const name of [...created]) deleteNs(name);
+}
+
+let hooksInstalled = false;
+
+/** Deletes the namespaces also when the process is interrupted or exits on an error. */
+function installCleanupHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', deleteAll);
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      deleteAll();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+function createNs(name: string): string {
+  run(['ip', 'netns', 'add', name]);
+  created.add(name);
+  run(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
+  // No IPv6: no router solicitations or neighbour discovery among the counted packets.
+  inNs(name, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  return name;
+}
+
+/** The client/server pair of row `index`: `rjc<pid><index>c` and `...s`. */
+function createBed(row: Row, index: number): Bed {
+  const base = `rjc${process.pid % 100000}k${index}`;
+  const client = createNs(`${base}c`);
+  const server = createNs(`${base}s`);
+  run(['ip', '-n', client, 'link', 'add', CLIENT_IF, 'address', CLIENT_MAC, 'type', 'veth', 'peer', 'name', SERVER_IF, 'address', SERVER_MAC, 'netns', server]);
+  for (const [ns, ifname, ip, peerIp, peerMac] of [
+    [client, CLIENT_IF, CLIENT_IP, SERVER_IP, SERVER_MAC],
+    [server, SERVER_IF, SERVER_IP, CLIENT_IP, CLIENT_MAC],
+  ] as const) {
+    run(['ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', ifname]);
+    run(['ip', '-n', ns, 'link', 'set', ifname, 'up']);
+    run(['ip', '-n', ns, 'neigh', 'replace', peerIp, 'lladdr', peerMac, 'dev', ifname, 'nud', 'permanent']);
+  }
+  // Replies to the spoofed sources go to the client, which drops them (it does not forward).
+  run(['ip', '-n', server, 'route', 'add', SOURCE_NET, 'via', CLIENT_IP, 'dev', SERVER_IF]);
+  inNs(client, ['nft', '-f', '-'], [
+    `table netdev ${COUNTER_TABLE} {`,
+    '  counter replies { }',
+    '  chain in {',
+    `    type filter hook ingress device "${CLIENT_IF}" priority 0;`,
+    '    tcp flags & rst == rst counter name "replies"',
+    '  }',
+    '}',
+    '',
+  ].join('\n'));
+  return { row, client, server };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rulesets
+
+/**
+ * Non-matching rule `i` in iptables and nft syntax: realistic shapes (a blocked host's port, a
+ * port to a host elsewhere, a UDP service) that the flood (192.0.2.1 -> 192.0.2.2, TCP port 23)
+ * never matches; all distinct.
+ */
+function filler(i: number): { iptables: string; nft: string } {
+  const host = i % 256;
+  const port = 1024 + (i % 60000);
+  switch (i % 4) {
+    case 0:
+    case 1:
+      return { iptables: `-A INPUT -s 198.51.100.${host} -p tcp -m tcp --dport ${port} -j DROP`, nft: `ip saddr 198.51.100.${host} tcp dport ${port} drop` };
+    case 2:
+      return { iptables: `-A INPUT -d 203.0.113.${host} -p tcp -m tcp --dport ${port} -j DROP`, nft: `ip daddr 203.0.113.${host} tcp dport ${port} drop` };
+    default:
+      return { iptables: `-A INPUT -p udp -m udp --dport ${port} -j ACCEPT`, nft: `udp dport ${port} accept` };
+  }
+}
+
+/** An iptables-save ruleset: `before` non-matching rules, then the REJECT. */
+function iptablesRules(before: number): string {
+  const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]'];
+  for (let i = 0; i < before; i++) lines.push(filler(i).iptables);
+  lines.push(`-A INPUT -p tcp -m tcp --dport ${PORT} -j REJECT --reject-with tcp-reset`, 'COMMIT', '');
+  return lines.join('\n');
+}
+
+/** The same ruleset in nft's native syntax. */
+function nftRules(before: number): string {
+  const lines = ['table inet rjcbench {', '  chain input {', '    type filter hook input priority filter; policy accept;'];
+  for (let i = 0; i < before; i++) lines.push(`    ${filler(i).nft}`);
+  lines.push(`    tcp dport ${PORT} reject with tcp reset`, '  }', '}', '');
+  return lines.join('\n');
+}
+
+/**
+ * Sets up the row's answerer in its server namespace. `dir`: a scratch directory for files.
+ * Returns what `rejectc apply` says about the reply budget (its "reply budget:" line), if any.
+ */
+function installAnswerer(bed: Bed, dir: string): string | undefined {
+  const { answerer: a, before } = bed.row;
+  switch (a.kind) {
+    case 'stack':
+      return undefined;
+    case 'iptables':
+      inNs(bed.server, [a.backend === 'nft' ? 'iptables-nft-restore' : 'iptables-legacy-restore'], iptablesRules(before));
+      return undefined;
+    case 'nft':
+      inNs(bed.server, ['nft', '-f', '-'], nftRules(before));
+      return undefined;
+    case 'rejectc': {
+      const file = join(dir, `rules-${before}.v4`);
+      writeFileSync(file, iptablesRules(before));
+      const limit = a.replyLimit === 'off' ? ['--reply-limit', 'off'] : [];
+      const out = inNs(bed.server, [process.execPath, CLI, 'apply', file, '--dev', SERVER_IF, '--hook', a.hook, ...limit]);
+      return /reply budget: (.*)/.exec(out)?.[1];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+interface Timing {
+  rounds: number;
+  warmupMs: number;
+  windowMs: number;
+}
+
+interface FloodResult {
+  sentWindow: number;
+  rxWindow: number;
+  windowNs: number;
+  rxRun: number;
+}
+
+/** Reads and zeroes the client's RST counter. */
+function takeRstCount(bed: Bed): number {
+  const out = inNs(bed.client, ['nft', 'reset', 'counter', 'netdev', COUNTER_TABLE, 'replies']);
+  const m = /packets (\d+)/.exec(out);
+  if (!m) throw new Error(`unexpected nft counter output: ${out}`);
+  return Number(m[1]);
+}
+
+function measure(bed: Bed, flood: string, t: Timing): Sample {
+  takeRstCount(bed);
+  const args = [CLIENT_IF, CLIENT_MAC, SERVER_MAC, FIRST_SOURCE, String(SOURCES), SERVER_IP, 'tcp', String(PORT), String(t.warmupMs), String(t.windowMs)];
+  const out = inNs(bed.client, [flood, ...args]);
+  const r = JSON.parse(out) as FloodResult;
+  const rst = takeRstCount(bed);
+  const seconds = r.windowNs / 1e9;
+  return { rate: r.rxWindow / seconds, sent: r.sentWindow / seconds, rstShare: r.rxRun > 0 ? rst / r.rxRun : 0 };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function answererName(a: Answerer): string {
+  switch (a.kind) {
+    case 'stack':
+      return 'kernel TCP stack (closed port, no rule)';
+    case 'iptables':
+      return `iptables-${a.backend} REJECT --reject-with tcp-reset`;
+    case 'nft':
+      return 'nft reject with tcp reset';
+    case 'rejectc':
+      return `rejectc ${a.hook === 'tc' ? 'TC' : 'XDP (generic)'}, ${a.replyLimit === 'off' ? '--reply-limit off' : 'default reply budget'}`;
+  }
+}
+
+function position(before: number): string {
+  return before === 0 ? '1st rule' : `after ${before.toLocaleString('en-US')}`;
+}
+
+/** A ratio with two decimals, or two significant digits when it is that small. */
+function ratio(x: number): string {
+  return x >= 0.01 || x === 0 ? x.toFixed(2) : x.toPrecision(2);
+}
+
+function kilo(x: number): string {
+  return x >= 10_000 ? `${(x / 1000).toFixed(0)}k` : x.toFixed(0);
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
+}
+
+function sameRow(a: Row, b: Row): boolean {
+  return a.before === b.before && JSON.stringify(a.answerer) === JSON.stringify(b.answerer);
+}
+
+/**
+ * The table: median replies/s, spread, ratios to the TCP stack and to iptables-nft at the same
+ * position; then notes, with the reply budgets rejectc reported.
+ */
+function report(beds: readonly Bed[], samples: ReadonlyMap<Row, Sample[]>): string {
+  const rows = beds.map((b) => b.row);
+  const med = (row: Row | undefined) => (row ? median(samples.get(row)!.map((s) => s.rate)) : NaN);
+  const baseline = med(rows.find((r) => r.answerer.kind === 'stack'));
+  const lines: string[][] = [['answerer', 'REJECT rule', 'replies/s', 'spread', '× TCP stack', '÷ iptables-nft', 'SYNs sent/s', 'RST share']];
+  let flagged = false;
+  for (const row of rows) {
+    const ss = samples.get(row)!;
+    const rate = med(row);
+    const rates = ss.map((s) => s.rate);
+    const share = Math.min(...ss.map((s) => s.rstShare));
+    const ref = rows.find((r) => sameRow(r, { answerer: { kind: 'iptables', backend: 'nft' }, before: row.before }));
+    const vsNft = row.answerer.kind === 'rejectc' && ref ? ratio(rate / med(ref)) : '';
+    const bad = share < MIN_RST_SHARE;
+    flagged ||= bad;
+    lines.push([
+      answererName(row.answerer),
+      row.answerer.kind === 'stack' ? '(none)' : position(row.before),
+      kilo(rate),
+      `±${(((Math.max(...rates) - Math.min(...rates)) / 2 / Math.max(rate, 1)) * 100).toFixed(0)}%`,
+      ratio(rate / baseline),
+      vsNft,
+      kilo(median(ss.map((s) => s.sent))),
+      `${(share * 100).toFixed(1)}%${bad ? ' !' : ''}`,
+    ]);
+  }
+  const notes = [
+    'replies/s: median over rounds of the RSTs the client received per second; spread: ±half the range over rounds.',
+    `SYNs from ${SOURCES} sources (${FIRST_SOURCE} on), 4096 source ports, to ${SERVER_IP} port ${PORT}.`,
+    'rejectc rows run with --reply-limit off, except the "default reply budget" row, which shows the budget capping. rejectc apply reported:',
+    ...[...new Set(beds.flatMap((b) => (b.budget === undefined ? [] : [`  ${answererName(b.row.answerer)}: ${b.budget}`])))],
+    'The kernel never rate-limits RSTs (its ICMP limits apply to ICMP only). RST share: the lowest over rounds of received packets that were RSTs.',
+    'One core does the work (sender, server, client in one softirq path); the machine is shared, so compare rows within this run only.',
+  ];
+  if (flagged) notes.push(`! fewer than ${MIN_RST_SHARE * 100}% of the packets received were RSTs: that row's count is not only replies.`);
+  return `${table(lines)}\n${notes.join('\n')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+/** The rows of a run, in table order. */
+function benchRows(positions: readonly number[]): Row[] {
+  const rows: Row[] = [{ answerer: { kind: 'stack' }, before: 0 }];
+  const answerers: Answerer[] = [
+    { kind: 'iptables', backend: 'nft' },
+    { kind: 'iptables', backend: 'legacy' },
+    { kind: 'nft' },
+    { kind: 'rejectc', hook: 'tc', replyLimit: 'off' },
+    { kind: 'rejectc', hook: 'xdp', replyLimit: 'off' },
+  ];
+  for (const answerer of answerers) for (const before of positions) rows.push({ answerer, before });
+  rows.push({ answerer: { kind: 'rejectc', hook: 'tc', replyLimit: 'default' }, before: 0 });
+  return rows;
+}
+
+function requireTools(): void {
+  if (process.getuid?.() !== 0) throw new Error('bench-kernel: needs root (network namespaces, iptables, BPF)');
+  for (const tool of ['ip', 'iptables-nft-restore', 'iptables-legacy-restore', 'nft', 'clang']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`bench-kernel: ${tool} is not installed (run scripts/setup.sh)`);
+  }
+  if (spawnSync(process.execPath, [CLI, '--version']).status !== 0) throw new Error(`bench-kernel: ${CLI} does not run: build first (npx tsc)`);
+}
+
+/**
+ * Runs the side-by-side benchmark and prints its table to stdout. Needs root, iptables-nft,
+ * iptables-legacy, nft, clang and a built dist/. Creates only `rjc<pid>k*` namespaces and
+ * deletes them before returning (also on failure). Takes about 2.5 minutes, `quick` about 40 s.
+ */
+export async function benchKernel(opts: BenchKernelOptions): Promise<void> {
+  requireTools();
+  installCleanupHooks();
+  const timing: Timing = opts.quick ? { rounds: 3, warmupMs: 100, windowMs: 400 } : { rounds: 5, warmupMs: 200, windowMs: 1200 };
+  const rows = benchRows([0, 1000, 10000]);
+  const dir = mkdtempSync(join(tmpdir(), 'rjc-bench-kernel-'));
+  const beds: Bed[] = [];
+  try {
+    const flood = join(dir, 'flood');
+    run(['clang', '-O2', '-o', flood, FLOOD_SOURCE]);
+    const t0 = performance.now();
+    rows.forEach((row, i) => {
+      const bed = createBed(row, i);
+      beds.push(bed);
+      const budget = installAnswerer(bed, dir);
+      if (budget !== undefined) bed.budget = budget;
+    });
+    const setupS = (performance.now() - t0) / 1000;
+    const samples = new Map<Row, Sample[]>(rows.map((r) => [r, []]));
+    for (let round = 0; round < timing.rounds; round++) {
+      // Rotate the order each round so no row always runs right after the same neighbour.
+      const start = Math.floor((round * beds.length) / timing.rounds);
+      for (let k = 0; k < beds.length; k++) {
+        const bed = beds[(start + k) % beds.length]!;
+        samples.get(bed.row)!.push(measure(bed, flood, timing));
+      }
+    }
+    console.log(`side by side with the kernel: TCP SYN flood over veth, ${timing.rounds} interleaved rounds of ${timing.windowMs} ms per row (set-up ${setupS.toFixed(0)} s)`);
+    console.log(report(beds, samples));
+  } finally {
+    for (const bed of beds) {
+      deleteNs(bed.client);
+      deleteNs(bed.server);
+    }
+    deleteAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** True when this module is the program being run (not imported by the main bench). */
+function isMain(): boolean {
+  return process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+}
+
+if (isMain()) {
+  benchKernel({ quick: process.argv.includes('--quick') }).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+  });
+}
