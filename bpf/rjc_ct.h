@@ -259,8 +259,11 @@ static __always_inline const struct rjc_ct *rjc_ct_classify_inline(rjc_ctx_t *ct
 		return ct;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		if ((pkt->family == 4) != (pkt->proto == IPPROTO_ICMP))
-			break;
+		/* nf_conntrack_icmp(v6)_packet(): ICMP in IPv6, ICMPv6 in IPv4 get no conntrack. */
+		if ((pkt->family == 4) != (pkt->proto == IPPROTO_ICMP)) {
+			ct->state = RJC_CT_INVALID;
+			return ct;
+		}
 		if (!(pkt->flags & RJC_PKT_F_ICMP_TYPE)) {
 			ct->state = RJC_CT_INVALID;
 			return ct;

@@ -7,12 +7,13 @@
 
 #include "rjc_ct_kernel.h"
 
-/* Is `type` an ICMP(v6) error (nf_conntrack_icmpv4_error / icmpv6_error track those)? */
+/* Is `type` an ICMP(v6) error (nf_conntrack_icmpv4_error: icmp_is_err(), redirects and source
+ * quench included; icmpv6_error: below 128)? */
 static __always_inline int rjc_ct_icmp_is_error(__u8 family, __u8 type)
 {
 	if (family == 6)
 		return type < 128;
-	return type == 3 || type == 4 || type == 11 || type == 12;
+	return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
 }
 
 /* ICMP query types: request -> reply (invert_tuple), 0 when not a query. */
@@ -67,6 +68,29 @@ static __always_inline int rjc_ct_shadow_get(struct rjc_ct_shadow_key *k, __u32 
 	return 1;
 }
 
+/* The packet as the original direction of its own connection, with the "ports" xt_conntrack
+ * reads for protocols without ports: ICMP id and type<<8|code (the reply's with the reply
+ * type, nf_conntrack_invert_icmp_tuple), GRE keys (version 1 carrying PPP: the call id as the
+ * destination key, gre_pkt_to_tuple; no keymap, so source key 0), else zeros (generic). */
+static __always_inline void rjc_ct_self_ports(rjc_ctx_t *ctx, struct rjc_ct *ct, const struct rjc_pkt *pkt, int icmp, __u16 id, __u8 rep)
+{
+	__u16 key = 0;
+
+	if (icmp) {
+		rjc_ct_self(ct, pkt, id, (__u16)pkt->icmp_type << 8 | pkt->icmp_code);
+		ct->repl_sport = id;
+		ct->repl_dport = (__u16)rep << 8 | pkt->icmp_code;
+		return;
+	}
+	if (pkt->proto == IPPROTO_GRE && pkt->ip_len >= pkt->l4_off - pkt->l3_off + 8) {
+		__u8 g[8] = {};
+
+		if (!rjc_ctx_load(ctx, pkt->l4_off, g, 8) && (g[1] & 7) == 1)
+			key = (__u16)g[6] << 8 | g[7];
+	}
+	rjc_ct_self(ct, pkt, 0, key);
+}
+
 /* ICMP queries and other protocols: the shadow table (kfuncs look up TCP and UDP only). */
 static __always_inline void rjc_ct_ingress_shadow(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_ct *ct)
 {
@@ -102,7 +126,7 @@ static __always_inline void rjc_ct_ingress_shadow(rjc_ctx_t *ctx, const struct r
 			ct->conn = 1;
 			ct->status = status;
 			ct->dir = 0;
-			rjc_ct_self(ct, pkt, id, icmp ? (__u16)(pkt->icmp_type << 8) : 0);
+			rjc_ct_self_ports(ctx, ct, pkt, icmp, id, rep);
 			ct->state = rjc_ct_state_of(status, 0);
 			return;
 		}
@@ -125,6 +149,10 @@ static __always_inline void rjc_ct_ingress_shadow(rjc_ctx_t *ctx, const struct r
 			ct->repl_dst = pkt->daddr;
 			ct->orig_sport = id;
 			ct->repl_sport = id;
+			if (icmp) {
+				ct->orig_dport = (__u16)req << 8 | pkt->icmp_code;
+				ct->repl_dport = (__u16)pkt->icmp_type << 8 | pkt->icmp_code;
+			}
 			return;
 		}
 	}
@@ -136,7 +164,7 @@ static __always_inline void rjc_ct_ingress_shadow(rjc_ctx_t *ctx, const struct r
 	}
 	ct->state = RJC_CT_NEW;
 	ct->conn = 1;
-	rjc_ct_self(ct, pkt, id, icmp ? (__u16)(pkt->icmp_type << 8) : 0);
+	rjc_ct_self_ports(ctx, ct, pkt, icmp, id, rep);
 }
 
 /* An ICMP(v6) error: RELATED when the connection of the quoted packet exists and the error is
@@ -229,6 +257,8 @@ static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rj
 		ct->repl_dst = k.src;
 		ct->orig_sport = k.id;
 		ct->repl_sport = k.id;
+		ct->orig_dport = (__u16)k.type << 8 | h[1];
+		ct->repl_dport = (__u16)rjc_ct_icmp_reply_of(pkt->family, k.type) << 8 | h[1];
 		ct->state = RJC_CT_RELATED;
 	}
 }
