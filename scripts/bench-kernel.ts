@@ -8,10 +8,10 @@
  * here) floods TCP SYNs to port 23 from the client through an AF_PACKET socket, cycling through
  * 4096 source ports and 254 spoofed sources (203.0.113.1-254, routed back to the client by the
  * server), and counts what the client's veth receives (rx_packets) over a timed window after a
- * warm-up. A netdev ingress counter in the client namespace counts the replies
- * of the expected kind (TCP RST) in the same run: a row whose received packets are not at
- * least 95% such replies is flagged. Rows are measured interleaved, each round in a rotated
- * order, and reported as the median over rounds.
+ * warm-up. A netdev ingress counter in the client namespace counts the replies of the
+ * expected kind (TCP RST) in the same run: a row whose received packets are not at least 95%
+ * such replies is flagged. Rows are measured interleaved, each round in a rotated order, and
+ * reported as the median over rounds.
  *
  * Rows: the kernel TCP stack alone (closed port, no rule) as the baseline; then iptables-nft,
  * iptables-legacy, nft's native `reject with tcp reset`, rejectc at TC and rejectc at XDP
@@ -20,11 +20,17 @@
  * globally, 10/s per source). The other rejectc rows run with `--reply-limit off` (the kernel
  * never limits RSTs).
  *
+ * With `--udp` a second table does the same with UDP datagrams to port 9 and REJECT
+ * --reject-with icmp-port-unreachable (the kernel UDP stack as the baseline). The kernel
+ * rate-limits ICMP errors, so there the server namespaces take type 3 out of
+ * net.ipv4.icmp_ratemask (no limit), except in one row that shows the kernel's default limits
+ * and in rejectc's default-budget row (whose ICMP budget is the host's).
+ *
  * Everything runs on one core in practice: sending into a veth processes the packet, the
  * server's answer and its reception in the sender's softirq. The machine is shared, so compare
  * rows within one run only.
  *
- * Usage (after `npx tsc`, as root): node dist/scripts/bench-kernel.js [--quick]
+ * Usage (after `npx tsc`, as root): node dist/scripts/bench-kernel.js [--quick] [--udp]
  * `npm run bench` can call {@link benchKernel}.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,17 +43,55 @@ import { fileURLToPath } from 'node:url';
 export interface BenchKernelOptions {
   /** A short run: 3 rounds of a 0.4 s window per row instead of 5 rounds of 1.2 s. */
   quick: boolean;
+  /** Also the UDP flood and its ICMP errors (a second table, as long again). */
+  udp?: boolean;
 }
 
-/** What answers the SYNs in the server namespace. */
+/** What the flood sends and which replies answer it. */
+interface Probe {
+  proto: 'tcp' | 'udp';
+  port: number;
+  /** What the flood sends and what answers it, for the table's notes. */
+  packet: string;
+  reply: string;
+  /** nft match (client side) for one reply. */
+  replyMatch: string;
+  /** The REJECT, as an iptables rule and as an nft statement. */
+  iptablesReject: string;
+  nftReject: string;
+}
+
+const TCP_PROBE: Probe = {
+  proto: 'tcp',
+  port: 23,
+  packet: 'TCP SYNs',
+  reply: 'RSTs',
+  replyMatch: 'tcp flags & rst == rst',
+  iptablesReject: '-A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset',
+  nftReject: 'tcp dport 23 reject with tcp reset',
+};
+
+const UDP_PROBE: Probe = {
+  proto: 'udp',
+  port: 9,
+  packet: 'UDP datagrams',
+  reply: 'ICMP port unreachables',
+  replyMatch: 'icmp type destination-unreachable icmp code port-unreachable',
+  iptablesReject: '-A INPUT -p udp -m udp --dport 9 -j REJECT --reject-with icmp-port-unreachable',
+  nftReject: 'udp dport 9 reject with icmp port-unreachable',
+};
+
+/** What answers the flood in the server namespace. */
 type Answerer =
-  | { kind: 'stack' }
+  /** `icmpLimits: 'kernel'`: the kernel's default ICMP rate limits stay (else lifted; see the module comment). */
+  | { kind: 'stack'; icmpLimits?: 'kernel' }
   | { kind: 'iptables'; backend: 'nft' | 'legacy' }
   | { kind: 'nft' }
   | { kind: 'rejectc'; hook: 'tc' | 'xdp'; replyLimit: 'off' | 'default' };
 
-/** One line of the table: an answerer with `before` non-matching rules ahead of its REJECT. */
+/** One line of a table: an answerer with `before` non-matching rules ahead of its REJECT. */
 interface Row {
+  probe: Probe;
   answerer: Answerer;
   before: number;
 }
@@ -56,10 +100,10 @@ interface Row {
 interface Sample {
   /** Replies received per second in the window. */
   rate: number;
-  /** SYNs sent per second in the window. */
+  /** Packets sent per second in the window. */
   sent: number;
-  /** Share of the packets the client received that were RSTs (whole run, warm-up included). */
-  rstShare: number;
+  /** Share of the packets the client received that were replies of the expected kind (whole run, warm-up included). */
+  replyShare: number;
 }
 
 /** A row's namespaces, ready to measure. */
@@ -81,11 +125,12 @@ const FIRST_SOURCE = '203.0.113.1';
 const SOURCES = 254;
 const SOURCE_NET = '203.0.113.0/24';
 const SERVER_IP = '192.0.2.2';
-const PORT = 23;
-/** The client's netdev table counting the RSTs it receives. */
+/** The client's netdev table counting the replies it receives. */
 const COUNTER_TABLE = 'rjcbench';
-/** A row is flagged when fewer of the packets received than this are RSTs. */
-const MIN_RST_SHARE = 0.95;
+/** A row is flagged when fewer of the packets received than this are replies of the expected kind. */
+const MIN_REPLY_SHARE = 0.95;
+/** net.ipv4.icmp_ratemask without type 3 (destination unreachable); the default 6168 has types 3, 4, 11 and 12. */
+const ICMP_RATEMASK_UNREACH_UNLIMITED = 6168 & ~(1 << 3);
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** The repository root: this file runs as dist/scripts/bench-kernel.js. */
@@ -146,6 +191,14 @@ function createNs(name: string): string {
   return name;
 }
 
+/**
+ * The rows whose server keeps the kernel's default ICMP limits: the kernel stack row that shows
+ * them, and rejectc with its default reply budget, which takes its ICMP budget from the host.
+ */
+function keepsKernelIcmpLimits(a: Answerer): boolean {
+  return (a.kind === 'stack' && a.icmpLimits === 'kernel') || (a.kind === 'rejectc' && a.replyLimit === 'default');
+}
+
 /** The client/server pair of row `index`: `rjc<pid><index>c` and `...s`. */
 function createBed(row: Row, index: number): Bed {
   const base = `rjc${process.pid % 100000}k${index}`;
@@ -162,12 +215,15 @@ function createBed(row: Row, index: number): Bed {
   }
   // Replies to the spoofed sources go to the client, which drops them (it does not forward).
   run(['ip', '-n', server, 'route', 'add', SOURCE_NET, 'via', CLIENT_IP, 'dev', SERVER_IF]);
+  if (row.probe.proto === 'udp' && !keepsKernelIcmpLimits(row.answerer)) {
+    inNs(server, ['sysctl', '-qw', `net.ipv4.icmp_ratemask=${ICMP_RATEMASK_UNREACH_UNLIMITED}`]);
+  }
   inNs(client, ['nft', '-f', '-'], [
     `table netdev ${COUNTER_TABLE} {`,
     '  counter replies { }',
     '  chain in {',
     `    type filter hook ingress device "${CLIENT_IF}" priority 0;`,
-    '    tcp flags & rst == rst counter name "replies"',
+    `    ${row.probe.replyMatch} counter name "replies"`,
     '  }',
     '}',
     '',
@@ -180,8 +236,8 @@ function createBed(row: Row, index: number): Bed {
 
 /**
  * Non-matching rule `i` in iptables and nft syntax: realistic shapes (a blocked host's port, a
- * port to a host elsewhere, a UDP service) that the flood (192.0.2.1 -> 192.0.2.2, TCP port 23)
- * never matches; all distinct.
+ * port to a host elsewhere, a UDP service) that the floods (203.0.113.x -> 192.0.2.2, TCP port
+ * 23 or UDP port 9) never match; all distinct.
  */
 function filler(i: number): { iptables: string; nft: string } {
   const host = i % 256;
@@ -197,19 +253,19 @@ function filler(i: number): { iptables: string; nft: string } {
   }
 }
 
-/** An iptables-save ruleset: `before` non-matching rules, then the REJECT. */
-function iptablesRules(before: number): string {
+/** An iptables-save ruleset: `before` non-matching rules, then the probe's REJECT. */
+function iptablesRules(probe: Probe, before: number): string {
   const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]'];
   for (let i = 0; i < before; i++) lines.push(filler(i).iptables);
-  lines.push(`-A INPUT -p tcp -m tcp --dport ${PORT} -j REJECT --reject-with tcp-reset`, 'COMMIT', '');
+  lines.push(probe.iptablesReject, 'COMMIT', '');
   return lines.join('\n');
 }
 
 /** The same ruleset in nft's native syntax. */
-function nftRules(before: number): string {
+function nftRules(probe: Probe, before: number): string {
   const lines = ['table inet rjcbench {', '  chain input {', '    type filter hook input priority filter; policy accept;'];
   for (let i = 0; i < before; i++) lines.push(`    ${filler(i).nft}`);
-  lines.push(`    tcp dport ${PORT} reject with tcp reset`, '  }', '}', '');
+  lines.push(`    ${probe.nftReject}`, '  }', '}', '');
   return lines.join('\n');
 }
 
@@ -218,19 +274,19 @@ function nftRules(before: number): string {
  * Returns what `rejectc apply` says about the reply budget (its "reply budget:" line), if any.
  */
 function installAnswerer(bed: Bed, dir: string): string | undefined {
-  const { answerer: a, before } = bed.row;
+  const { answerer: a, before, probe } = bed.row;
   switch (a.kind) {
     case 'stack':
       return undefined;
     case 'iptables':
-      inNs(bed.server, [a.backend === 'nft' ? 'iptables-nft-restore' : 'iptables-legacy-restore'], iptablesRules(before));
+      inNs(bed.server, [a.backend === 'nft' ? 'iptables-nft-restore' : 'iptables-legacy-restore'], iptablesRules(probe, before));
       return undefined;
     case 'nft':
-      inNs(bed.server, ['nft', '-f', '-'], nftRules(before));
+      inNs(bed.server, ['nft', '-f', '-'], nftRules(probe, before));
       return undefined;
     case 'rejectc': {
-      const file = join(dir, `rules-${before}.v4`);
-      writeFileSync(file, iptablesRules(before));
+      const file = join(dir, `rules-${probe.proto}-${before}.v4`);
+      writeFileSync(file, iptablesRules(probe, before));
       const limit = a.replyLimit === 'off' ? ['--reply-limit', 'off'] : [];
       const out = inNs(bed.server, [process.execPath, CLI, 'apply', file, '--dev', SERVER_IF, '--hook', a.hook, ...limit]);
       return /reply budget: (.*)/.exec(out)?.[1];
@@ -254,8 +310,8 @@ interface FloodResult {
   rxRun: number;
 }
 
-/** Reads and zeroes the client's RST counter. */
-function takeRstCount(bed: Bed): number {
+/** Reads and zeroes the client's counter of replies. */
+function takeReplyCount(bed: Bed): number {
   const out = inNs(bed.client, ['nft', 'reset', 'counter', 'netdev', COUNTER_TABLE, 'replies']);
   const m = /packets (\d+)/.exec(out);
   if (!m) throw new Error(`unexpected nft counter output: ${out}`);
@@ -263,13 +319,14 @@ function takeRstCount(bed: Bed): number {
 }
 
 function measure(bed: Bed, flood: string, t: Timing): Sample {
-  takeRstCount(bed);
-  const args = [CLIENT_IF, CLIENT_MAC, SERVER_MAC, FIRST_SOURCE, String(SOURCES), SERVER_IP, 'tcp', String(PORT), String(t.warmupMs), String(t.windowMs)];
+  takeReplyCount(bed);
+  const { proto, port } = bed.row.probe;
+  const args = [CLIENT_IF, CLIENT_MAC, SERVER_MAC, FIRST_SOURCE, String(SOURCES), SERVER_IP, proto, String(port), String(t.warmupMs), String(t.windowMs)];
   const out = inNs(bed.client, [flood, ...args]);
   const r = JSON.parse(out) as FloodResult;
-  const rst = takeRstCount(bed);
+  const replies = takeReplyCount(bed);
   const seconds = r.windowNs / 1e9;
-  return { rate: r.rxWindow / seconds, sent: r.sentWindow / seconds, rstShare: r.rxRun > 0 ? rst / r.rxRun : 0 };
+  return { rate: r.rxWindow / seconds, sent: r.sentWindow / seconds, replyShare: r.rxRun > 0 ? replies / r.rxRun : 0 };
 }
 
 function median(xs: readonly number[]): number {
@@ -281,14 +338,14 @@ function median(xs: readonly number[]): number {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-function answererName(a: Answerer): string {
+function answererName(a: Answerer, probe: Probe): string {
   switch (a.kind) {
     case 'stack':
-      return 'kernel TCP stack (closed port, no rule)';
+      return `kernel ${probe.proto.toUpperCase()} stack (closed port, no rule)${a.icmpLimits === 'kernel' ? ', default ICMP limits' : ''}`;
     case 'iptables':
-      return `iptables-${a.backend} REJECT --reject-with tcp-reset`;
+      return `iptables-${a.backend} ${probe.iptablesReject.slice(probe.iptablesReject.indexOf('REJECT'))}`;
     case 'nft':
-      return 'nft reject with tcp reset';
+      return `nft ${probe.nftReject.slice(probe.nftReject.indexOf('reject'))}`;
     case 'rejectc':
       return `rejectc ${a.hook === 'tc' ? 'TC' : 'XDP (generic)'}, ${a.replyLimit === 'off' ? '--reply-limit off' : 'default reply budget'}`;
   }
@@ -312,31 +369,29 @@ function table(rows: readonly (readonly string[])[]): string {
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
 }
 
-function sameRow(a: Row, b: Row): boolean {
-  return a.before === b.before && JSON.stringify(a.answerer) === JSON.stringify(b.answerer);
-}
-
 /**
- * The table: median replies/s, spread, ratios to the TCP stack and to iptables-nft at the same
- * position; then notes, with the reply budgets rejectc reported.
+ * The table of one probe: median replies/s, spread, ratios to the kernel stack and to
+ * iptables-nft at the same position; then notes, with the reply budgets rejectc reported.
  */
 function report(beds: readonly Bed[], samples: ReadonlyMap<Row, Sample[]>): string {
   const rows = beds.map((b) => b.row);
+  const probe = rows[0]!.probe;
+  const stack = `${probe.proto.toUpperCase()} stack`;
   const med = (row: Row | undefined) => (row ? median(samples.get(row)!.map((s) => s.rate)) : NaN);
-  const baseline = med(rows.find((r) => r.answerer.kind === 'stack'));
-  const lines: string[][] = [['answerer', 'REJECT rule', 'replies/s', 'spread', '× TCP stack', '÷ iptables-nft', 'SYNs sent/s', 'RST share']];
+  const baseline = med(rows.find((r) => r.answerer.kind === 'stack' && r.answerer.icmpLimits === undefined));
+  const lines: string[][] = [['answerer', 'REJECT rule', 'replies/s', 'spread', `× ${stack}`, '÷ iptables-nft', 'sent/s', 'reply share']];
   let flagged = false;
   for (const row of rows) {
     const ss = samples.get(row)!;
     const rate = med(row);
     const rates = ss.map((s) => s.rate);
-    const share = Math.min(...ss.map((s) => s.rstShare));
-    const ref = rows.find((r) => sameRow(r, { answerer: { kind: 'iptables', backend: 'nft' }, before: row.before }));
+    const share = Math.min(...ss.map((s) => s.replyShare));
+    const ref = rows.find((r) => r.answerer.kind === 'iptables' && r.answerer.backend === 'nft' && r.before === row.before);
     const vsNft = row.answerer.kind === 'rejectc' && ref ? ratio(rate / med(ref)) : '';
-    const bad = share < MIN_RST_SHARE;
+    const bad = share < MIN_REPLY_SHARE;
     flagged ||= bad;
     lines.push([
-      answererName(row.answerer),
+      answererName(row.answerer, probe),
       row.answerer.kind === 'stack' ? '(none)' : position(row.before),
       kilo(rate),
       `±${(((Math.max(...rates) - Math.min(...rates)) / 2 / Math.max(rate, 1)) * 100).toFixed(0)}%`,
@@ -347,23 +402,27 @@ function report(beds: readonly Bed[], samples: ReadonlyMap<Row, Sample[]>): stri
     ]);
   }
   const notes = [
-    'replies/s: median over rounds of the RSTs the client received per second; spread: ±half the range over rounds.',
-    `SYNs from ${SOURCES} sources (${FIRST_SOURCE} on), 4096 source ports, to ${SERVER_IP} port ${PORT}.`,
+    `replies/s: median over rounds of the ${probe.reply} the client received per second; spread: ±half the range over rounds.`,
+    `${probe.packet} from ${SOURCES} sources (${FIRST_SOURCE} on), 4096 source ports, to ${SERVER_IP} port ${probe.port}.`,
     'rejectc rows run with --reply-limit off, except the "default reply budget" row, which shows the budget capping. rejectc apply reported:',
-    ...[...new Set(beds.flatMap((b) => (b.budget === undefined ? [] : [`  ${answererName(b.row.answerer)}: ${b.budget}`])))],
-    'The kernel never rate-limits RSTs (its ICMP limits apply to ICMP only). RST share: the lowest over rounds of received packets that were RSTs.',
+    ...[...new Set(beds.flatMap((b) => (b.budget === undefined ? [] : [`  ${answererName(b.row.answerer, probe)}: ${b.budget}`])))],
+    probe.proto === 'tcp'
+      ? 'The kernel never rate-limits RSTs (its ICMP limits apply to ICMP only).'
+      : `The kernel's ICMP limits are lifted (net.ipv4.icmp_ratemask=${ICMP_RATEMASK_UNREACH_UNLIMITED}: type 3 unlimited) in every row but "default ICMP limits" and "default reply budget" (rejectc's default ICMP budget is the host's).`,
+    `reply share: the lowest over rounds of the share of received packets that were ${probe.reply}.`,
     'One core does the work (sender, server, client in one softirq path); the machine is shared, so compare rows within this run only.',
   ];
-  if (flagged) notes.push(`! fewer than ${MIN_RST_SHARE * 100}% of the packets received were RSTs: that row's count is not only replies.`);
+  if (flagged) notes.push(`! fewer than ${MIN_REPLY_SHARE * 100}% of the packets received were ${probe.reply}: that row's count is not only replies.`);
   return `${table(lines)}\n${notes.join('\n')}`;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
-/** The rows of a run, in table order. */
-function benchRows(positions: readonly number[]): Row[] {
-  const rows: Row[] = [{ answerer: { kind: 'stack' }, before: 0 }];
+/** The rows of one probe's table, in table order. */
+function benchRows(probe: Probe, positions: readonly number[]): Row[] {
+  const rows: Row[] = [{ probe, answerer: { kind: 'stack' }, before: 0 }];
+  if (probe.proto === 'udp') rows.push({ probe, answerer: { kind: 'stack', icmpLimits: 'kernel' }, before: 0 });
   const answerers: Answerer[] = [
     { kind: 'iptables', backend: 'nft' },
     { kind: 'iptables', backend: 'legacy' },
@@ -371,8 +430,8 @@ function benchRows(positions: readonly number[]): Row[] {
     { kind: 'rejectc', hook: 'tc', replyLimit: 'off' },
     { kind: 'rejectc', hook: 'xdp', replyLimit: 'off' },
   ];
-  for (const answerer of answerers) for (const before of positions) rows.push({ answerer, before });
-  rows.push({ answerer: { kind: 'rejectc', hook: 'tc', replyLimit: 'default' }, before: 0 });
+  for (const answerer of answerers) for (const before of positions) rows.push({ probe, answerer, before });
+  rows.push({ probe, answerer: { kind: 'rejectc', hook: 'tc', replyLimit: 'default' }, before: 0 });
   return rows;
 }
 
@@ -385,20 +444,12 @@ function requireTools(): void {
 }
 
 /**
- * Runs the side-by-side benchmark and prints its table to stdout. Needs root, iptables-nft,
- * iptables-legacy, nft, clang and a built dist/. Creates only `rjc<pid>k*` namespaces and
- * deletes them before returning (also on failure). Takes about 2.5 minutes, `quick` about 40 s.
+ * Sets up one probe's rows, measures them interleaved and prints the table; deletes the
+ * namespaces before returning, also on failure. `flood`: the compiled generator.
  */
-export async function benchKernel(opts: BenchKernelOptions): Promise<void> {
-  requireTools();
-  installCleanupHooks();
-  const timing: Timing = opts.quick ? { rounds: 3, warmupMs: 100, windowMs: 400 } : { rounds: 5, warmupMs: 200, windowMs: 1200 };
-  const rows = benchRows([0, 1000, 10000]);
-  const dir = mkdtempSync(join(tmpdir(), 'rjc-bench-kernel-'));
+function runTable(rows: readonly Row[], timing: Timing, flood: string, dir: string): void {
   const beds: Bed[] = [];
   try {
-    const flood = join(dir, 'flood');
-    run(['clang', '-O2', '-o', flood, FLOOD_SOURCE]);
     const t0 = performance.now();
     rows.forEach((row, i) => {
       const bed = createBed(row, i);
@@ -416,7 +467,8 @@ export async function benchKernel(opts: BenchKernelOptions): Promise<void> {
         samples.get(bed.row)!.push(measure(bed, flood, timing));
       }
     }
-    console.log(`side by side with the kernel: TCP SYN flood over veth, ${timing.rounds} interleaved rounds of ${timing.windowMs} ms per row (set-up ${setupS.toFixed(0)} s)`);
+    const probe = rows[0]!.probe;
+    console.log(`side by side with the kernel: ${probe.packet} flooded over veth, ${timing.rounds} interleaved rounds of ${timing.windowMs} ms per row (set-up ${setupS.toFixed(0)} s)`);
     console.log(report(beds, samples));
   } finally {
     for (const bed of beds) {
@@ -424,6 +476,30 @@ export async function benchKernel(opts: BenchKernelOptions): Promise<void> {
       deleteNs(bed.server);
     }
     deleteAll();
+  }
+}
+
+/**
+ * Runs the side-by-side benchmark and prints its table(s) to stdout. Needs root, iptables-nft,
+ * iptables-legacy, nft, clang and a built dist/. Creates only `rjc<pid>k*` namespaces and
+ * deletes them before returning (also on failure). Takes about 2.5 minutes, `quick` about
+ * 1 minute; `udp` doubles that.
+ */
+export async function benchKernel(opts: BenchKernelOptions): Promise<void> {
+  requireTools();
+  installCleanupHooks();
+  const timing: Timing = opts.quick ? { rounds: 3, warmupMs: 100, windowMs: 400 } : { rounds: 5, warmupMs: 200, windowMs: 1200 };
+  const positions = [0, 1000, 10000];
+  const dir = mkdtempSync(join(tmpdir(), 'rjc-bench-kernel-'));
+  try {
+    const flood = join(dir, 'flood');
+    run(['clang', '-O2', '-o', flood, FLOOD_SOURCE]);
+    runTable(benchRows(TCP_PROBE, positions), timing, flood, dir);
+    if (opts.udp) {
+      console.log('');
+      runTable(benchRows(UDP_PROBE, positions), timing, flood, dir);
+    }
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -434,7 +510,7 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  benchKernel({ quick: process.argv.includes('--quick') }).catch((err: unknown) => {
+  benchKernel({ quick: process.argv.includes('--quick'), udp: process.argv.includes('--udp') }).catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 2;
   });
