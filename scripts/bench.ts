@@ -10,6 +10,7 @@
  *            and 50,000 rules (goal < 1 s each), and the kernel's bytes for all BPF maps
  *
  * Usage (after `npm run build`, as root): node dist/scripts/bench.js [section...] [--quick]
+ * (`--cold-compile N`: internal, the compile section's child process.)
  * Sections are separate functions in SECTIONS below; add a section by appending one.
  *
  * Method: a packet's time is the kernel's own measure of BPF_PROG_TEST_RUN (`duration`, ns,
@@ -160,18 +161,25 @@ function scaleRules(n: number, last: string): string {
   return lines.join('\n');
 }
 
-function mapBytesInKernel(obj: BpfObject): number {
-  let total = 0;
+/** The kernel's bytes (fdinfo memlock) of each BPF map of a loaded object, by map name. */
+function mapBytesInKernel(obj: BpfObject): Map<string, number> {
+  const out = new Map<string, number>();
   for (const m of obj.maps.values()) {
     try {
       const info = readFileSync(`/proc/self/fdinfo/${m.fd}`, 'utf8');
       const memlock = /^memlock:\s*(\d+)/m.exec(info);
-      if (memlock) total += Number(memlock[1]);
+      if (memlock) out.set(m.name, Number(memlock[1]));
     } catch {
       /* a map without fd (not created) */
     }
   }
-  return total;
+  return out;
+}
+
+function sum(xs: Iterable<number>): number {
+  let n = 0;
+  for (const x of xs) n += x;
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,31 +252,63 @@ const scale: Section = {
   },
 };
 
+/** Parse and compile times of `n` scale rules: wall and CPU ms of each stage. */
+interface CompileTiming {
+  parse: { ms: number; cpu: number };
+  compile: { ms: number; cpu: number };
+}
+
+function timeCompile(n: number): { timing: CompileTiming; artifacts: CompileArtifacts } {
+  const text = scaleRules(n, '-A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset');
+  const parse = timed(() => parseRuleset(text, 'bench.rules'));
+  const comp = timed(() => compile(parse.value.ruleset, { hook: 'tc' }));
+  if (!comp.value.artifacts) throw new Error('the scale rules do not compile');
+  return { timing: { parse: { ms: parse.ms, cpu: parse.cpu }, compile: { ms: comp.ms, cpu: comp.cpu } }, artifacts: comp.value.artifacts };
+}
+
+/** Cold: the first parse and compile of a fresh node process (JIT and heap cold), run as a child. */
+function coldCompile(n: number): CompileTiming {
+  const r = spawnSync(process.execPath, [process.argv[1]!, '--cold-compile', String(n)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cold compile of ${n} rules failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as CompileTiming;
+}
+
+/** Map names whose kernel bytes the compile section lists, the rest summed as "other". */
+const BIG_MAPS = ['rjc_l1', 'rjc_l2', 'rjc_act', 'rjc_cnt', 'rjc_s1_w', 'rjc_s1_a4', 'rjc_blk'];
+
 const compileTimes: Section = {
   name: 'compile',
   title: 'compile time (parse -> maps.json + C, without clang), map-fill time, BPF map bytes (goal < 1 s each)',
   kernel: true,
   run(ctx) {
     const sizes = [10000, 50000];
-    const rows: (string | number)[][] = [['rules', 'parse ms', 'compile ms', 'parse+compile ms', 'fill ms', 'map bytes (kernel)', 'maps.json MB']];
+    const rows: (string | number)[][] = [['rules', 'run', 'parse ms', 'compile ms', 'parse+compile ms', 'fill ms', 'map bytes (kernel)', 'maps.json MB']];
+    const memRows: (string | number)[][] = [['rules', ...BIG_MAPS, 'other']];
     const ms = (t: { ms: number; cpu: number }): string => `${t.ms.toFixed(0)} (cpu ${t.cpu.toFixed(0)})`;
+    const both = (t: CompileTiming): string => ms({ ms: t.parse.ms + t.compile.ms, cpu: t.parse.cpu + t.compile.cpu });
     for (const n of sizes) {
-      const text = scaleRules(n, '-A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset');
-      const parse = timed(() => parseRuleset(text, 'bench.rules'));
-      const comp = timed(() => compile(parse.value.ruleset, { hook: 'tc' }));
-      const a = comp.value.artifacts!;
+      const cold = coldCompile(n);
+      rows.push([n, 'cold', ms(cold.parse), ms(cold.compile), both(cold), '', '', '']);
+      // Warm: the median (by parse + compile CPU) of three runs in this process.
+      const runs = [timeCompile(n), timeCompile(n), timeCompile(n)].sort((x, y) => x.timing.parse.cpu + x.timing.compile.cpu - (y.timing.parse.cpu + y.timing.compile.cpu));
+      const { timing: warm, artifacts: a } = runs[1]!;
       const json = JSON.stringify(a.maps).length;
       const loaded = load(ctx, a);
       try {
         // Fill again, timed: the load above already did once (generation 0).
         const fill = timed(() => fillRulesetMaps(loaded.obj, a.maps, 1));
-        rows.push([n, ms(parse), ms(comp), (parse.ms + comp.ms).toFixed(0), ms(fill), mapBytesInKernel(loaded.obj), (json / 1e6).toFixed(1)]);
+        const bytes = mapBytesInKernel(loaded.obj);
+        rows.push([n, 'warm', ms(warm.parse), ms(warm.compile), both(warm), ms(fill), sum(bytes.values()), (json / 1e6).toFixed(1)]);
+        const listed = BIG_MAPS.map((m) => bytes.get(m) ?? 0);
+        memRows.push([n, ...listed, sum(bytes.values()) - sum(listed)]);
       } finally {
         loaded.close();
       }
     }
     console.log(table(rows));
-    console.log('ms are wall-clock, (cpu ...) this process\'s CPU time; the machine is shared');
+    console.log("ms are wall-clock, (cpu ...) this process's CPU time; cold: a fresh node process; the machine is shared");
+    console.log('\nkernel bytes per map (fdinfo memlock):');
+    console.log(table(memRows));
   },
 };
 
@@ -285,6 +325,12 @@ function sh(cmd: string): void {
 
 function main(): void {
   const args = process.argv.slice(2);
+  const cold = args.indexOf('--cold-compile');
+  if (cold >= 0) {
+    // The child of coldCompile(): one parse and compile, timings on stdout.
+    process.stdout.write(JSON.stringify(timeCompile(Number(args[cold + 1])).timing));
+    return;
+  }
   const quick = args.includes('--quick');
   const wanted = args.filter((a) => !a.startsWith('--'));
   const sections = wanted.length > 0 ? SECTIONS.filter((s) => wanted.includes(s.name)) : SECTIONS;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cidrAtom, interfaceAtom, nameValue, rangeToPrefixes } from '../src/compiler/classify/atoms.js';
 import { FIELDS, HDR, type FieldId } from '../src/compiler/classify/fields.js';
-import { buildIndex } from '../src/compiler/classify/index-build.js';
+import { buildIndex, l1Entry, l1ShiftFor } from '../src/compiler/classify/index-build.js';
 import { candidateBlocks, classesOf, effectiveValues, runList, searchIndex, searchLinear, type FieldValues } from '../src/compiler/classify/simulate.js';
 import { buildSlotLists, type Slot } from '../src/compiler/classify/slots.js';
 import { flattenRuleset } from '../src/compiler/flatten/index.js';
@@ -154,6 +154,39 @@ describe('index', () => {
     // A short TCP header: the tcp rules are (the kernel would hotdrop), through the header state.
     const short = candidates(packet({ hdr: HDR.short }));
     expect(short.length).toBe(blocks);
+  });
+
+  it('shares one level-1 entry between the classes of a block of single-address rules', () => {
+    // 1,000 rules, each its own /32: 1,000 source classes (plus the rest of the space), but
+    // classes accepted by slots of the same block have the same bitmaps.
+    const addr = (i: number) => `10.0.${i >> 8}.${i & 255}`;
+    const rules = Array.from({ length: 1000 }, (_, i) => rule({ src: [addr(i)], target: 'DROP' }));
+    const { slots, index } = slotsOf([chain('INPUT', rules)]);
+    const src4 = index.fields.find((f) => f.field.id === 'src4')!;
+    expect(src4.classCount).toBeGreaterThanOrEqual(1000);
+    expect(src4.l1Count).toBeLessThanOrEqual(Math.ceil(slots.length / 64) + 2);
+    // Distinct classes keep distinct ids (level 2 and stage 1 use them); the ids of the addresses
+    // of one block name the same entry, those of different blocks different entries.
+    const ids = new Set(src4.regionClass);
+    expect(ids.size).toBe(src4.classCount);
+    const classOf = (i: number) => classesOf(index, effectiveValues(packet({ src4: ip(addr(i)) })))[index.fields.indexOf(src4)]!;
+    expect(l1Entry(src4, classOf(0))).toBe(l1Entry(src4, classOf(63)));
+    expect(l1Entry(src4, classOf(64))).not.toBe(l1Entry(src4, classOf(63)));
+    for (const i of [0, 1, 63, 64, 500, 999]) {
+      const values = effectiveValues(packet({ src4: ip(addr(i)) }));
+      expect(searchIndex(index, values, 0, slots.length)).toBe(i);
+    }
+    expect(searchIndex(index, effectiveValues(packet({ src4: ip('10.0.3.232') })), 0, slots.length)).toBe(searchLinear(slots, effectiveValues(packet({ src4: ip('10.0.3.232') })), 0, slots.length, bitsOf));
+  });
+
+  it('numbers level-1 entries so that every class id fits in 32 bits', () => {
+    // One group of 2^20 classes and 4,100 single ones: 20 bits would need 4,101 * 2^20 ids.
+    const sizes = [2 ** 20, ...Array<number>(4100).fill(1)];
+    const shift = l1ShiftFor(sizes);
+    expect(shift).toBe(19);
+    expect(sizes.reduce((n, s) => n + Math.ceil(s / 2 ** shift), 0) * 2 ** shift).toBeLessThanOrEqual(2 ** 32);
+    expect(l1ShiftFor([1, 1, 1])).toBe(0);
+    expect(l1ShiftFor([5, 2])).toBe(3);
   });
 
   it('finds the first matching rule with nested prefixes and negations', () => {

@@ -28,6 +28,13 @@
  *
  * Per (slot, field) the accepted regions are stored as the smaller of the set and its
  * complement, which keeps broad ranges and negations cheap.
+ *
+ * Level-1 entries are shared: most classes have the same two bitmaps as many others (a /32
+ * accepted by one slot has the field's common bitmap, and the keyed bitmap of that slot's
+ * block alone), so a field stores one entry per distinct pair of bitmaps. A class names its
+ * entry without a lookup: class ids are `entry << l1Shift | n`, n numbering the classes
+ * sharing the entry (a pair shared by more than 2^l1Shift classes takes several entries), and
+ * level 1 reads entry `class >> l1Shift`. Stage 1 and level 2 use the class ids as they are.
  */
 import type { Atom, Term } from './atoms.js';
 import { FIELDS, unreadValue, type FieldDef, type FieldId } from './fields.js';
@@ -50,14 +57,19 @@ export const L2_HI = 3;
 export interface FieldIndex {
   field: FieldDef;
   space: Space;
-  /** Class of each region of {@link space}. */
+  /** Class id of each region of {@link space}: its level-1 entry is `id >>> l1Shift`. */
   regionClass: Uint32Array;
+  /** How many distinct classes (regions that every slot treats alike are one class). */
   classCount: number;
-  /** Per class: 1 + words u64 as (lo, hi) u32 pairs: the summary, then the bitmap over blocks. */
+  /** Class id bits below the level-1 entry number. */
+  l1Shift: number;
+  /** Level-1 entries: distinct (bitmap, keyed bitmap) pairs of the classes. */
+  l1Count: number;
+  /** Per level-1 entry: 1 + words u64 as (lo, hi) u32 pairs: the summary, then the bitmap over blocks. */
   level1: Uint32Array;
-  /** Per class, laid out as {@link level1}: the blocks with a slot keyed on this field accepting the class. */
+  /** Per level-1 entry, laid out as {@link level1}: the blocks with a slot keyed on this field accepting its classes. */
   keyed: Uint32Array;
-  /** {@link level2Count} entries of 4 u32 (L2_BLOCK, L2_CLS, L2_LO, L2_HI), by class then block. */
+  /** {@link level2Count} entries of 4 u32 (L2_BLOCK, L2_CLS, L2_LO, L2_HI). */
   level2: Uint32Array;
   level2Count: number;
   /** Per block: the default word as (lo, hi). */
@@ -108,9 +120,9 @@ export function buildIndex(slots: readonly Slot[], allFields = false): Classifie
     if (s.live && keys[i] === -1) setBit(nokey, 64 + Math.floor(i / BLOCK));
   });
   summarize(nokey, 0, words);
-  const hdr = built.findIndex((b) => b.index.field.id === 'hdr');
-  built.forEach((b, fi) => buildKeyed(b, fi, keys, built[hdr], words));
-  return { slotCount: slots.length, blockCount, words, live, fields: built.map((b) => b.index), nokey, keys };
+  const hdr = built.find((b) => b.field.id === 'hdr');
+  built.forEach((b, fi) => collectKeyed(b, fi, keys, hdr));
+  return { slotCount: slots.length, blockCount, words, live, fields: built.map((b) => finishField(b, words)), nokey, keys };
 }
 
 interface StoredSet {
@@ -119,9 +131,44 @@ interface StoredSet {
   ranges: RangeList;
 }
 
-/** A field's index and what the key choice and the keyed bitmaps need while building. */
+/** A growable list of u32 pairs. */
+class PairList {
+  data = new Uint32Array(256);
+  count = 0;
+
+  push(a: number, b: number): void {
+    if (2 * this.count === this.data.length) {
+      const bigger = new Uint32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[2 * this.count] = a;
+    this.data[2 * this.count + 1] = b;
+    this.count++;
+  }
+}
+
+/**
+ * A field while the index is built. Classes are numbered densely here (0 .. classCount - 1,
+ * in order of their first region); {@link finishField} gives them their final ids.
+ */
 interface BuiltField {
-  index: FieldIndex;
+  field: FieldDef;
+  space: Space;
+  /** Dense class of each region. */
+  dense: Uint32Array;
+  classCount: number;
+  /** Level-2 entries as in {@link FieldIndex.level2}, with dense classes. */
+  level2: Uint32Array;
+  level2Count: number;
+  defaults: Uint32Array;
+  /** The level-1 bitmap of a class without level-2 entries (blocks whose default word has a live slot). */
+  base: Uint32Array;
+  /** Per dense class, the blocks where its level-1 bitmap differs from {@link base}: plainBlocks[plainStart[c] .. plainStart[c + 1]), ascending. */
+  plainStart: Uint32Array;
+  plainBlocks: Uint32Array;
+  /** (dense class, block) pairs of the keyed bitmaps, possibly repeated. */
+  keyed: PairList;
   /** Per constraining live slot: its stored regions; positive: the accepted set, else its complement. */
   stored: StoredSet[];
   /** Per slot: its entry in {@link stored}, or -1 when it does not constrain the field. */
@@ -195,37 +242,93 @@ function slotAccepts(b: BuiltField, slot: number, r: number): boolean {
   return inStored === st.positive;
 }
 
-/** Fills `b.index.keyed`; slots keyed on `b` and reached when it is UNREAD go into `hdr`'s. */
-function buildKeyed(b: BuiltField, fi: number, keys: Int16Array, hdr: BuiltField | undefined, words: number): void {
-  const f = b.index;
-  const stride = (1 + words) * 2;
-  const def = f.field;
-  const unreadHdr = def.kind === 'interval' && def.unreadIn && hdr ? def.unreadIn.map((v) => intervalRegion(hdr.index.space as IntervalSpace, v)) : [];
-  const touched = new Set<number>();
-  const hdrTouched = new Set<number>();
+/** Adds the keyed bits of the slots keyed on `b` to `b.keyed`; those reached when `b` is UNREAD go to `hdr`'s. */
+function collectKeyed(b: BuiltField, fi: number, keys: Int16Array, hdr: BuiltField | undefined): void {
+  const def = b.field;
+  const unreadHdr = def.kind === 'interval' && def.unreadIn && hdr ? def.unreadIn.map((v) => intervalRegion(hdr.space as IntervalSpace, v)) : [];
+  // Blocks only grow along the slots: a pair already added for this block is skipped.
+  const seen = new Int32Array(b.classCount).fill(-1);
+  const hdrSeen = new Int32Array(hdr?.classCount ?? 0).fill(-1);
   for (const { slot, positive, ranges } of b.stored) {
     if (keys[slot] !== fi || !positive) continue;
-    const bit = 64 + Math.floor(slot / BLOCK);
+    const block = Math.floor(slot / BLOCK);
     for (const r of ranges) {
       for (let x = r.from; x <= r.to; x++) {
         if (x === b.unreadRegion && hdr) {
           // No value in this header state: reach the slot through the header state instead.
           for (const hr of unreadHdr) {
-            if (!slotAccepts(hdr, slot, hr)) continue;
-            const c = hdr.index.regionClass[hr]!;
-            setBit(hdr.index.keyed, c * stride * 32 + bit);
-            hdrTouched.add(c);
+            const c = hdr.dense[hr]!;
+            if (hdrSeen[c] === block || !slotAccepts(hdr, slot, hr)) continue;
+            hdrSeen[c] = block;
+            hdr.keyed.push(c, block);
           }
           continue;
         }
-        const c = f.regionClass[x]!;
-        setBit(f.keyed, c * stride * 32 + bit);
-        touched.add(c);
+        const c = b.dense[x]!;
+        if (seen[c] === block) continue;
+        seen[c] = block;
+        b.keyed.push(c, block);
       }
     }
   }
-  for (const c of touched) summarize(f.keyed, c * stride, words);
-  if (hdr) for (const c of hdrTouched) summarize(hdr.index.keyed, c * stride, words);
+}
+
+/** Two 32-bit FNV/murmur-style running hashes, folded into one 53-bit key. */
+class Hash {
+  private h1 = 0x811c9dc5;
+  private h2 = 0x01000193;
+
+  add(x: number): void {
+    this.h1 = Math.imul(this.h1 ^ x, 0x01000193);
+    this.h2 = Math.imul(this.h2 + x, 0x5bd1e995) ^ (this.h2 >>> 15);
+  }
+
+  /** The key, mixed with `extra` (e.g. a length). */
+  key(extra: number): number {
+    return (this.h1 >>> 0) * 0x200000 + ((this.h2 ^ extra) & 0x1fffff);
+  }
+}
+
+/**
+ * Numbers the distinct items of a sequence in order of first appearance: items with the same
+ * hash key are compared exactly with `same` against each group's first item.
+ */
+class Interner {
+  private readonly byKey = new Map<number, number>();
+  private readonly collisions = new Map<number, number[]>();
+  /** The first item of each group. */
+  readonly first: number[] = [];
+
+  constructor(private readonly same: (a: number, b: number) => boolean) {}
+
+  /** The group of `item`, whose hash key is `key`. */
+  group(item: number, key: number): number {
+    const g = this.byKey.get(key);
+    if (g === undefined) {
+      this.byKey.set(key, this.first.length);
+      return this.fresh(item);
+    }
+    if (this.same(this.first[g]!, item)) return g;
+    const more = this.collisions.get(key);
+    const found = more?.find((x) => this.same(this.first[x]!, item));
+    if (found !== undefined) return found;
+    if (more) more.push(this.first.length);
+    else this.collisions.set(key, [this.first.length]);
+    return this.fresh(item);
+  }
+
+  /** A group of its own for `item`. */
+  fresh(item: number): number {
+    this.first.push(item);
+    return this.first.length - 1;
+  }
+}
+
+/** True if a[as .. ae) equals b[bs .. be). */
+function sameRun(a: Uint32Array, as: number, ae: number, b: Uint32Array, bs: number, be: number): boolean {
+  if (ae - as !== be - bs) return false;
+  for (let k = 0; k < ae - as; k++) if (a[as + k] !== b[bs + k]) return false;
+  return true;
 }
 
 /**
@@ -258,7 +361,7 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
     if (terms) for (const t of terms) for (const a of t.atoms) atoms.push(a);
   }
   // Header states: one region and class each, so that slots reached through the header state
-  // (buildKeyed) are keyed on exactly the states in which their key field is UNREAD.
+  // (collectKeyed) are keyed on exactly the states in which their key field is UNREAD.
   const perValue = field.id === 'hdr' && field.kind === 'interval';
   if (perValue) for (let v = 0; v <= field.max; v++) atoms.push({ kind: 'interval', lo: v, hi: v });
   const space = buildSpace(field, atoms);
@@ -308,70 +411,36 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
     for (const r of ranges) for (let x = r.from; x <= r.to; x++) flat[fill[x]!++] = code;
   }
 
-  // Classes: regions with the same mentions are accepted by exactly the same slots. Hashed,
-  // then compared exactly against the class's representative.
-  const regionClass = new Uint32Array(n);
-  // Hash -> the first class with it; further classes with the same hash in `collisions`.
-  const byHash = new Map<number, number>();
-  const collisions = new Map<number, number[]>();
-  const representative: number[] = [];
-  const sameMentions = (a: number, b: number): boolean => {
-    const la = start[a + 1]! - start[a]!;
-    if (la !== start[b + 1]! - start[b]!) return false;
-    for (let k = 0; k < la; k++) if (flat[start[a]! + k] !== flat[start[b]! + k]) return false;
-    return true;
-  };
-  // The UNREAD region is a class of its own (keyed slots reach it through the header state), as
-  // is every header state.
+  // Classes: regions with the same mentions are accepted by exactly the same slots. The UNREAD
+  // region is a class of its own (keyed slots reach it through the header state), as is every
+  // header state.
+  const dense = new Uint32Array(n);
+  const classes = new Interner((a, b) => sameRun(flat, start[a]!, start[a + 1]!, flat, start[b]!, start[b + 1]!));
   const unreadRegion = unread ? n - 1 : -1;
   for (let r = 0; r < n; r++) {
-    let c: number | undefined;
-    if (r !== unreadRegion && !perValue) {
-      let h1 = 0x811c9dc5;
-      let h2 = 0x01000193;
-      for (let k = start[r]!; k < start[r + 1]!; k++) {
-        h1 = Math.imul(h1 ^ flat[k]!, 0x01000193);
-        h2 = Math.imul(h2 + flat[k]!, 0x5bd1e995) ^ (h2 >>> 15);
-      }
-      // 53 bits: h1, and h2 mixed with the mention count.
-      const key = (h1 >>> 0) * 0x200000 + ((h2 ^ (start[r + 1]! - start[r]!)) & 0x1fffff);
-      const first = byHash.get(key);
-      if (first === undefined) {
-        byHash.set(key, (c = representative.length));
-      } else if (sameMentions(representative[first]!, r)) {
-        c = first;
-      } else {
-        const more = collisions.get(key);
-        c = more?.find((cls) => sameMentions(representative[cls]!, r));
-        if (c === undefined) {
-          c = representative.length;
-          if (more) more.push(c);
-          else collisions.set(key, [c]);
-        }
-      }
+    if (r === unreadRegion || perValue) {
+      dense[r] = classes.fresh(r);
+      continue;
     }
-    if (c === undefined || c === representative.length) {
-      c = representative.length;
-      representative.push(r);
-    }
-    regionClass[r] = c;
+    const h = new Hash();
+    for (let k = start[r]!; k < start[r + 1]!; k++) h.add(flat[k]!);
+    dense[r] = classes.group(r, h.key(start[r + 1]! - start[r]!));
   }
+  const representative = classes.first;
   const classCount = representative.length;
 
-  // Level 2 and level 1.
-  const stride = (1 + words) * 2;
+  // Level 2, and where each class's level-1 bitmap differs from the base.
   const base = new Uint32Array(words * 2);
   for (let b = 0; b < blockCount; b++) {
     if (((defaults[2 * b]! & live[2 * b]!) | (defaults[2 * b + 1]! & live[2 * b + 1]!)) !== 0) setBit(base, b);
   }
-  const level1 = new Uint32Array(classCount * stride);
   let level2 = new Uint32Array(4 * 1024);
   let level2Count = 0;
+  const plainStart = new Uint32Array(classCount + 1);
+  const plain = new PairList();
   const word = new Uint32Array(2);
   for (let c = 0; c < classCount; c++) {
-    const off = c * stride;
-    const bitmap = level1.subarray(off + 2, off + stride);
-    bitmap.set(base);
+    plainStart[c] = plain.count;
     const r = representative[c]!;
     for (let k = start[r]!; k < start[r + 1]!; ) {
       const block = Math.floor(flat[k]! / 2 / BLOCK);
@@ -393,25 +462,129 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
       level2[at + L2_CLS] = c;
       level2[at + L2_LO] = word[0]!;
       level2[at + L2_HI] = word[1]!;
-      if (((word[0]! & live[2 * block]!) | (word[1]! & live[2 * block + 1]!)) !== 0) setBit(bitmap, block);
-      else clearBit(bitmap, block);
-    }
-    const summary = level1.subarray(off, off + 2);
-    for (let w = 0; w < words; w++) {
-      if ((bitmap[2 * w]! | bitmap[2 * w + 1]!) !== 0) setBit(summary, w);
+      const bit = ((word[0]! & live[2 * block]!) | (word[1]! & live[2 * block + 1]!)) !== 0 ? 1 : 0;
+      // (Pairs used as a plain list: the second half of each pair is unused.)
+      if (bit !== ((base[block >>> 5]! >>> (block & 31)) & 1)) plain.push(block, 0);
     }
   }
+  plainStart[classCount] = plain.count;
+  const plainBlocks = new Uint32Array(plain.count);
+  for (let i = 0; i < plain.count; i++) plainBlocks[i] = plain.data[2 * i]!;
   const accepting = new Uint32Array(n);
   let run = 0;
   for (let r = 0; r < n; r++) accepting[r] = run += diff[r]!;
-  const keyed = new Uint32Array(classCount * stride);
   return {
-    index: { field, space, regionClass, classCount, level1, keyed, level2: level2.slice(0, 4 * level2Count), level2Count, defaults },
+    field,
+    space,
+    dense,
+    classCount,
+    level2: level2.slice(0, 4 * level2Count),
+    level2Count,
+    defaults,
+    base,
+    plainStart,
+    plainBlocks,
+    keyed: new PairList(),
     stored,
     storedOf,
     accepting,
     unreadRegion,
   };
+}
+
+/** The keyed blocks of each dense class, ascending and distinct: blocks[start[c] .. start[c + 1]). */
+function keyedBlocks(b: BuiltField): { start: Uint32Array; blocks: Uint32Array } {
+  const { data, count } = b.keyed;
+  const start = new Uint32Array(b.classCount + 1);
+  for (let i = 0; i < count; i++) start[data[2 * i]! + 1]!++;
+  for (let c = 0; c < b.classCount; c++) start[c + 1]! += start[c]!;
+  const blocks = new Uint32Array(count);
+  const fill = start.slice(0, b.classCount);
+  for (let i = 0; i < count; i++) blocks[fill[data[2 * i]!]!++] = data[2 * i + 1]!;
+  // Sort and deduplicate each class's run, compacting in place.
+  let out = 0;
+  for (let c = 0; c < b.classCount; c++) {
+    const run = blocks.subarray(start[c]!, start[c + 1]!).sort();
+    start[c] = out;
+    for (let i = 0; i < run.length; i++) if (i === 0 || run[i] !== run[i - 1]) blocks[out++] = run[i]!;
+  }
+  start[b.classCount] = out;
+  return { start, blocks: blocks.subarray(0, out) };
+}
+
+/**
+ * The level-1 entry bits of the class ids, given the sizes of the groups of classes sharing
+ * an entry: the least that holds the largest group in one entry, lowered until every id
+ * (entries * 2^shift) fits in a u32 (a group larger than 2^shift then takes several entries).
+ */
+export function l1ShiftFor(groupSizes: readonly number[]): number {
+  const most = groupSizes.reduce((m, s) => Math.max(m, s), 1);
+  let shift = Math.min(31, 32 - Math.clz32(most - 1));
+  const entries = (s: number) => groupSizes.reduce((n, size) => n + Math.ceil(size / 2 ** s), 0);
+  while (shift > 0 && entries(shift) * 2 ** shift > 2 ** 32) shift--;
+  return shift;
+}
+
+/** Gives the classes their final ids (see the module comment) and builds the level-1 entries. */
+function finishField(b: BuiltField, words: number): FieldIndex {
+  const keyed = keyedBlocks(b);
+  const { plainStart, plainBlocks } = b;
+  const groups = new Interner(
+    (x, y) =>
+      sameRun(plainBlocks, plainStart[x]!, plainStart[x + 1]!, plainBlocks, plainStart[y]!, plainStart[y + 1]!) &&
+      sameRun(keyed.blocks, keyed.start[x]!, keyed.start[x + 1]!, keyed.blocks, keyed.start[y]!, keyed.start[y + 1]!),
+  );
+  const groupOf = new Uint32Array(b.classCount);
+  const sizes: number[] = [];
+  for (let c = 0; c < b.classCount; c++) {
+    const h = new Hash();
+    for (let k = plainStart[c]!; k < plainStart[c + 1]!; k++) h.add(plainBlocks[k]!);
+    h.add(0xffffffff);
+    for (let k = keyed.start[c]!; k < keyed.start[c + 1]!; k++) h.add(keyed.blocks[k]!);
+    const g = groups.group(c, h.key(plainStart[c + 1]! - plainStart[c]!));
+    groupOf[c] = g;
+    sizes[g] = (sizes[g] ?? 0) + 1;
+  }
+  const l1Shift = l1ShiftFor(sizes);
+  const per = 2 ** l1Shift;
+  const firstEntry = new Uint32Array(sizes.length);
+  let l1Count = 0;
+  sizes.forEach((s, g) => {
+    firstEntry[g] = l1Count;
+    l1Count += Math.ceil(s / per);
+  });
+  // Final ids, and the class whose bitmaps each entry holds.
+  const ids = new Uint32Array(b.classCount);
+  const taken = new Uint32Array(sizes.length);
+  const entryClass = new Uint32Array(l1Count);
+  for (let c = 0; c < b.classCount; c++) {
+    const g = groupOf[c]!;
+    const k = taken[g]++;
+    const entry = firstEntry[g]! + Math.floor(k / per);
+    ids[c] = entry * per + (k % per);
+    entryClass[entry] = c;
+  }
+  const stride = (1 + words) * 2;
+  const level1 = new Uint32Array(l1Count * stride);
+  const keyedL1 = new Uint32Array(l1Count * stride);
+  for (let e = 0; e < l1Count; e++) {
+    const c = entryClass[e]!;
+    const off = e * stride;
+    level1.set(b.base, off + 2);
+    for (let k = plainStart[c]!; k < plainStart[c + 1]!; k++) level1[off + 2 + (plainBlocks[k]! >>> 5)]! ^= 1 << (plainBlocks[k]! & 31);
+    summarize(level1, off, words);
+    for (let k = keyed.start[c]!; k < keyed.start[c + 1]!; k++) setBit(keyedL1, off * 32 + 64 + keyed.blocks[k]!);
+    summarize(keyedL1, off, words);
+  }
+  const regionClass = b.dense.map((c) => ids[c]!);
+  const level2 = b.level2;
+  for (let e = 0; e < b.level2Count; e++) level2[4 * e + L2_CLS] = ids[level2[4 * e + L2_CLS]!]!;
+  return { field: b.field, space: b.space, regionClass, classCount: b.classCount, l1Shift, l1Count, level1, keyed: keyedL1, level2, level2Count: b.level2Count, defaults: b.defaults };
+}
+
+/** The level-1 entry of a class id of field `f`. */
+export function l1Entry(f: FieldIndex, cls: number): number {
+  return cls >>> f.l1Shift;
 }
 
 const level2Maps = new WeakMap<FieldIndex, Map<number, number>>();
@@ -421,9 +594,9 @@ export function level2Word(f: FieldIndex, block: number, cls: number): Word {
   let m = level2Maps.get(f);
   if (!m) {
     m = new Map();
-    for (let e = 0; e < f.level2Count; e++) m.set(f.level2[4 * e + L2_BLOCK]! * f.classCount + f.level2[4 * e + L2_CLS]!, e);
+    for (let e = 0; e < f.level2Count; e++) m.set(f.level2[4 * e + L2_BLOCK]! * 2 ** 32 + f.level2[4 * e + L2_CLS]!, e);
     level2Maps.set(f, m);
   }
-  const e = m.get(block * f.classCount + cls);
+  const e = m.get(block * 2 ** 32 + cls);
   return e !== undefined ? { lo: f.level2[4 * e + L2_LO]!, hi: f.level2[4 * e + L2_HI]! } : { lo: f.defaults[2 * block]!, hi: f.defaults[2 * block + 1]! };
 }

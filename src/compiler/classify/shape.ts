@@ -15,7 +15,7 @@ export interface FieldShape {
   id: FieldId;
   /** Number of the field in level-2 and stage-1 keys (its position in FIELDS). */
   code: number;
-  /** Class capacity (level-1 entries per generation). */
+  /** Level-1 entry capacity per generation (classes with the same level-1 bitmaps share one; see index-build.ts). */
   classes: number;
   /** First level-1 entry of the field in rjc_l1 (within a generation). */
   l1Base: number;
@@ -156,7 +156,7 @@ function fieldShapes(inputs: ShapeInputs, min: MinimumShape): FieldShape[] {
   const tables = { rjc_s1_w: 0, rjc_s1_b: 0 };
   return inputs.index.fields.map((f) => {
     const id = f.field.id;
-    const classes = pow2(Math.max(f.classCount, min.classes ?? 0), 16);
+    const classes = pow2(Math.max(f.l1Count, min.classes ?? 0), 16);
     const table = tableMap(id);
     const lpm = f.space.kind === 'prefix' || id === 'mac';
     const shape: FieldShape = {

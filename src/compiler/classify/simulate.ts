@@ -13,7 +13,7 @@ import type { PostCheck } from './steps.js';
 import type { RateCheck } from './rate-limits.js';
 import { termContains } from './atoms.js';
 import { fieldDef, HDR, unreadValue, type FieldId } from './fields.js';
-import { level2Word, type ClassifierIndex, type FieldIndex } from './index-build.js';
+import { l1Entry, level2Word, type ClassifierIndex, type FieldIndex } from './index-build.js';
 import { BLOCK, type Slot, type SlotAction } from './slots.js';
 import { intervalRegion, prefixRegion } from './space.js';
 
@@ -76,10 +76,11 @@ export function candidateBlocks(index: ClassifierIndex, classes: readonly number
     let klo = index.nokey[at]!;
     let khi = index.nokey[at + 1]!;
     index.fields.forEach((f, i) => {
-      lo &= f.level1[classes[i]! * stride + at]!;
-      hi &= f.level1[classes[i]! * stride + at + 1]!;
-      klo |= f.keyed[classes[i]! * stride + at]!;
-      khi |= f.keyed[classes[i]! * stride + at + 1]!;
+      const entry = l1Entry(f, classes[i]!) * stride;
+      lo &= f.level1[entry + at]!;
+      hi &= f.level1[entry + at + 1]!;
+      klo |= f.keyed[entry + at]!;
+      khi |= f.keyed[entry + at + 1]!;
     });
     return [lo & klo, hi & khi];
   };

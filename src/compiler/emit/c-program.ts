@@ -168,7 +168,7 @@ export function emitProgram(inputs: EmitInputs): string {
     '\treturn word & keyed;',
   ].join('\n');
   const level1Keys = [
-    ...fields.map((f, i) => `s->l1[${i}] = gen * RJC_L1_ENTRIES + RJC_L1_BASE_${upper(f)} + s->cls_${f};`),
+    ...fields.map((f, i) => `s->l1[${i}] = gen * RJC_L1_ENTRIES + RJC_L1_BASE_${upper(f)} + (s->cls_${f} >> rs->l1_shift[RJC_FIELD_${upper(f)}]);`),
     `s->l1[${fields.length}] = gen * RJC_L1_ENTRIES + RJC_L1_NOKEY;`,
   ];
   const level2 = fields.map(
@@ -290,7 +290,7 @@ export function emitProgram(inputs: EmitInputs): string {
 
     ${usesHdr ? '\ts->hdr = hdr;' : undefined}
     	${stage1}
-    ${fields.length > 0 ? '\t/* The level-1 entries of the packet\'s classes, for rjc_level1(). */' : undefined}
+    ${fields.length > 0 ? '\t/* The level-1 entries of the packet\'s classes, for rjc_level1(): classes with the same bitmaps share one (index-build.ts). */' : undefined}
     	${fields.length > 0 ? level1Keys : undefined}
     	return 0;
     }

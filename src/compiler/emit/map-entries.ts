@@ -117,6 +117,7 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       b.writeUInt32LE(policyCounterId(c, i), v + off(value, 'policy_counter') + 4 * i);
     }
     b.writeUInt8(1, v + off(value, 'ready'));
+    for (const f of c.index.fields) b.writeUInt8(f.l1Shift, v + off(value, 'l1_shift') + fieldOrder(f.field.id));
     for (const f of c.index.fields) {
       const unread = unreadValue(f.field);
       if (unread === undefined || f.space.kind !== 'interval') continue;
@@ -220,8 +221,8 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     const have = (1 + c.index.words) * 2;
     if (have * 4 > per) throw new Error('level-1 bitmap larger than its shape');
     // The keyless entry's plain bitmap is all ones (it only ORs its keyed bitmap in).
-    const classes = c.index.fields.reduce((n, f) => n + f.classCount, 0);
-    const w = new Writer(spec, classes + 1);
+    const entries = c.index.fields.reduce((n, f) => n + f.l1Count, 0);
+    const w = new Writer(spec, entries + 1);
     const keyedAt = off(value, 'ksummary');
     const put = (v: number, all: Uint32Array | undefined, keyed: Uint32Array, at: number): void => {
       for (let i = 0; i < have; i++) {
@@ -231,10 +232,10 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     };
     for (const f of c.index.fields) {
       const base = shapeOf(f.field.id).l1Base;
-      for (let cls = 0; cls < f.classCount; cls++) {
+      for (let e = 0; e < f.l1Count; e++) {
         const { k, v } = w.next();
-        w.keys.writeUInt32LE(base + cls, k);
-        put(v, f.level1, f.keyed, cls * have);
+        w.keys.writeUInt32LE(base + e, k);
+        put(v, f.level1, f.keyed, e * have);
       }
     }
     const { k, v } = w.next();

@@ -67,6 +67,7 @@ export const RULESET_STRUCT: StructDef = {
     { name: 'pad', type: 'u8', count: 3, doc: 'zero' },
     { name: 'mac_default', type: 'u32', doc: 'class of a source MAC not in rjc_s1_mac' },
     { name: 'unread', type: 'u32', count: FIELDS.length, doc: 'per field code: the class of UNREAD (the packet has no value for the field)' },
+    { name: 'l1_shift', type: 'u8', count: FIELDS.length, doc: "per field code: a class's rjc_l1 entry is the field's l1Base + (class >> l1_shift)" },
   ],
 };
 
@@ -342,7 +343,7 @@ export function mapSpecs(shape: Shape): MapSpec[] {
         level1Struct(shape.words),
         classes + 1,
         'ruleset',
-        "Level 1: class -> blocks; entry gen * stride + the field's l1Base + class, and after the fields' entries the keyless blocks.",
+        "Level 1: class -> blocks; entry gen * stride + the field's l1Base + (class >> rjc_ruleset.l1_shift[field]) (classes with the same bitmaps share an entry), and after the fields' entries the keyless blocks.",
       ),
     );
     specs.push({
@@ -351,7 +352,9 @@ export function mapSpecs(shape: Shape): MapSpec[] {
       key: L(L2_KEY),
       value: L(LEVEL2_VALUE),
       maxEntries: 2 * shape.fields.reduce((n, f) => n + f.level2, 0),
-      noPrealloc: false,
+      // Elements allocated as written: the kernel holds the entries of the generations filled,
+      // not the capacity of both (the buckets are sized by max_entries either way).
+      noPrealloc: true,
       role: 'ruleset',
       generation: { kind: 'key', offset: 0 },
       doc: 'Level 2: (field, block, class) -> slots of the block accepting the class, where not the block default.',
