@@ -101,9 +101,10 @@ async function corpusMode(seed: number, frames: number, kinds: SideKind[]): Prom
     const r = await runCorpusEntry(entry, { frames, seed, kinds });
     total += r.frames;
     process.stdout.write(`  ${corpusLine(r)}\n`);
-    if (r.failure || r.refused) {
+    const rate = [...(r.rateCounts?.differences ?? []), ...(entry.rateWindowMs !== undefined && r.sendMs >= entry.rateWindowMs ? [`frames took ${r.sendMs} ms, past the rate limits' window of ${entry.rateWindowMs} ms`] : [])];
+    if (r.failure || r.refused || rate.length > 0) {
       bad += 1;
-      process.stdout.write(`${r.failure ?? r.refused}\n`);
+      process.stdout.write(`${[r.failure ?? r.refused, ...rate].filter(Boolean).join('\n')}\n`);
     }
   }
   process.stdout.write(`differential corpus: seed ${seed}: ${entries.length} files, ${total} frames, ${bad} diverging, ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

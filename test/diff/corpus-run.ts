@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import type { CorpusEntry } from './corpus.js';
 import { arbElement, buildStream } from './gen-stream.js';
 import { minimize } from './minimize.js';
+import { kernelRateCounts, rateCountDifferences, rejectcRateCounts } from './rate-counters.js';
 import { Differential, formatFailure, type DiffCase } from './runner.js';
 import type { SideKind } from './topology.js';
 
@@ -26,6 +27,13 @@ export interface CorpusFileReport {
   /** The first divergence, minimised: rules files and frames in hex. */
   failure?: string;
   ms: number;
+  /** How long the frames took to send (first to last), ms: rate-limited files must stay within their window. */
+  sendMs: number;
+  /**
+   * Files with rate limits: packets counted by their rate-limited rules on the kernel side,
+   * and per rejectc side the rules whose counters differ from the kernel's (rate-counters.ts).
+   */
+  rateCounts?: { rules: number; packets: number; differences: string[] };
 }
 
 export interface CorpusRunOptions {
@@ -39,7 +47,7 @@ export interface CorpusRunOptions {
 /** Runs one corpus file through every side; see the module comment. */
 export async function runCorpusEntry(entry: CorpusEntry, options: CorpusRunOptions): Promise<CorpusFileReport> {
   const started = Date.now();
-  const report: CorpusFileReport = { name: entry.name, rules: entry.ruleCount, frames: 0, divergences: 0, masked: {}, rulesHit: 0, rejectRulesHit: 0, xdp: true, ms: 0 };
+  const report: CorpusFileReport = { name: entry.name, rules: entry.ruleCount, frames: 0, divergences: 0, masked: {}, rulesHit: 0, rejectRulesHit: 0, xdp: true, ms: 0, sendMs: 0 };
   const diff = await Differential.start({ kinds: options.kinds ?? ['kernel', 'tc', 'xdp'], interfaces: entry.interfaces, shape: 'natural' });
   try {
     const result = await diff.install(entry.rules);
@@ -50,7 +58,19 @@ export async function runCorpusEntry(entry: CorpusEntry, options: CorpusRunOptio
     }
     const specs = fc.sample(arbElement(entry.pool, entry.families), { seed: options.seed, numRuns: options.frames });
     const stream = buildStream(specs);
+    const sending = Date.now();
     await diff.send(stream, result);
+    report.sendMs = Date.now() - sending;
+    if (entry.rateWindowMs !== undefined) {
+      const kernel = kernelRateCounts(diff.topology.sides.find((s) => s.kind === 'kernel')!.server);
+      const differences: string[] = [];
+      for (const side of diff.topology.sides) {
+        if (side.kind === 'kernel' || result.skipped.some((s) => s.side === side.kind)) continue;
+        const mine = side.server.run(() => rejectcRateCounts([entry.interfaces.in, entry.interfaces.out]));
+        differences.push(...rateCountDifferences(kernel, mine).map((d) => `${side.kind}: ${d}`));
+      }
+      report.rateCounts = { rules: kernel.size, packets: [...kernel.values()].reduce((a, b) => a + b, 0), differences };
+    }
     report.frames = result.frames;
     report.divergences = result.divergences.length;
     report.rulesHit = result.rulesHit;
@@ -74,5 +94,6 @@ export async function runCorpusEntry(entry: CorpusEntry, options: CorpusRunOptio
 export function corpusLine(r: CorpusFileReport): string {
   const masked = Object.entries(r.masked).map(([k, v]) => `${k} ${v}`).join(', ');
   if (r.refused) return `${r.name}: ${r.rules} rules, ${r.refused.split('\n')[0]}`;
-  return `${r.name}: ${r.rules} rules, ${r.frames} frames${r.xdp ? '' : ' (no XDP: OUTPUT rules)'}, ${r.divergences} divergences, masked ${masked || 'none'}, kernel rules hit ${r.rulesHit} (REJECT ${r.rejectRulesHit}), ${(r.ms / 1000).toFixed(1)} s`;
+  const rate = r.rateCounts ? `, rate-limited rules ${r.rateCounts.rules} counted ${r.rateCounts.packets} packets (${r.rateCounts.differences.length} counter differences), frames sent in ${(r.sendMs / 1000).toFixed(1)} s` : '';
+  return `${r.name}: ${r.rules} rules, ${r.frames} frames${r.xdp ? '' : ' (no XDP: OUTPUT rules)'}, ${r.divergences} divergences, masked ${masked || 'none'}, kernel rules hit ${r.rulesHit} (REJECT ${r.rejectRulesHit})${rate}, ${(r.ms / 1000).toFixed(1)} s`;
 }

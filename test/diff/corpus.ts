@@ -11,6 +11,7 @@ import { compile } from '../../src/compiler/compile.js';
 import { parseRuleset } from '../../src/compiler/frontend.js';
 import type { Family, FamilyRuleset, Rule } from '../../src/compiler/ir.js';
 import { printTable } from '../../src/compiler/print.js';
+import { hashlimitCfg3 } from '../../src/model/limits/hashlimit-config.js';
 import { valuesFromRuleset } from '../support/arbitrary-packets.js';
 import { roles, ruleTargets, samples, type Destination } from './aim.js';
 import { emptyFamily, printFamily } from './gen-rules.js';
@@ -27,6 +28,12 @@ export interface CorpusEntry {
   families: Family[];
   interfaces: ServerInterfaces;
   pool: StreamPool;
+  /**
+   * For files with rate limits: how long (ms) after the first frame their outcome stays fixed
+   * — no bucket earns a token, no hashlimit flow expires — so that the kernel and rejectc,
+   * fed the same frames, must agree whatever the exact times. The run must end before it.
+   */
+  rateWindowMs?: number;
 }
 
 export interface CorpusSkip {
@@ -102,6 +109,37 @@ function poolOf(families: FamilyRuleset[]): StreamPool {
   return pool;
 }
 
+/**
+ * Rate limits a run can compare deterministically need a window of at least this many ms: one
+ * token per 10 s or slower (`--limit 6/min`), hashlimit flows kept as long. A corpus file's
+ * frames go out in a few seconds.
+ */
+export const MIN_RATE_WINDOW_MS = 10_000;
+
+/**
+ * The window in which every `-m limit` / `-m hashlimit` match of the families gives the same
+ * answers whatever the timing: the shortest time to earn one token (a bucket starts full, so
+ * until then a match passes exactly its first `burst` packets), and for hashlimit the expiry of
+ * an idle flow (it would start full again). Infinity without rate limits; a reason (string)
+ * for what has no such window: byte-mode hashlimit (its tokens are bytes, earned continuously)
+ * and `--hashlimit-rate-match`.
+ */
+export function rateWindowMs(families: FamilyRuleset[]): number | string {
+  let window = Infinity;
+  for (const f of families) {
+    for (const r of rulesOf(f)) {
+      for (const m of r.matches) {
+        if (m.module === 'limit') window = Math.min(window, m.avg / 10);
+        else if (m.module === 'hashlimit') {
+          if (m.bytes || m.rateMatch) return 'byte-mode or rate-match hashlimit: no time within which its outcome is fixed';
+          window = Math.min(window, m.avg / 1000, hashlimitCfg3(m, f.family).expire);
+        }
+      }
+    }
+  }
+  return window;
+}
+
 /** Every corpus file: the ones rejectc compiles fully, and the others with the reason. */
 export function loadCorpus(dir = corpusDir()): { entries: CorpusEntry[]; skipped: CorpusSkip[] } {
   const entries: CorpusEntry[] = [];
@@ -128,13 +166,17 @@ export function loadCorpus(dir = corpusDir()): { entries: CorpusEntry[]; skipped
       skipped.push({ name, reason: 'uses ipset sets (-m set), whose members the corpus does not give' });
       continue;
     }
-    if (uses('limit') || uses('hashlimit')) {
-      // 594fa9d: "rejectc apply does not configure the state maps yet".
-      skipped.push({ name, reason: 'uses -m limit/-m hashlimit, whose state rejectc apply does not configure yet' });
+    // Rate limits run through rejectc apply since 3e97df5; compared only where timing cannot
+    // change their answers.
+    const window = rateWindowMs(families);
+    if (typeof window === 'string' || window < MIN_RATE_WINDOW_MS) {
+      const why = typeof window === 'string' ? window : `a rate limit earns a token (or a hashlimit flow expires) every ${window} ms, less than ${MIN_RATE_WINDOW_MS} ms: its outcome depends on timing`;
+      skipped.push({ name, reason: why });
       continue;
     }
     const find = (family: Family) => families.find((f) => f.family === family);
     entries.push({
+      ...(window !== Infinity ? { rateWindowMs: window } : {}),
       name,
       rules: { ipv4: filterText(find('ipv4'), 'ipv4'), ipv6: filterText(find('ipv6'), 'ipv6') },
       ruleCount: families.reduce((n, f) => n + rulesOf(f).length, 0),
