@@ -23,6 +23,9 @@
  *    without the tentative ones (the kernel counts an address as local only after duplicate
  *    address detection): is a link-local destination ours (ipv6_chk_addr on the device), and
  *    which link-local address does an ICMPv6 error to a link-local destination come from.
+ *
+ * 3. The device's IPv4 addresses (struct in_ifaddr on in_device->ifa_list): which one is the
+ *    preferred source of a subnet's broadcast route.
  */
 #ifndef RJC_KDEV_H
 #define RJC_KDEV_H
@@ -39,7 +42,15 @@ struct ip_mc_list___rjc {
 	struct ip_mc_list___rjc *next_rcu; /* in an anonymous union with `next` */
 } __attribute__((preserve_access_index));
 
+struct in_ifaddr___rjc {
+	struct in_ifaddr___rjc *ifa_next;
+	__be32 ifa_local;
+	__be32 ifa_mask;
+	__be32 ifa_broadcast;
+} __attribute__((preserve_access_index));
+
 struct in_device___rjc {
+	struct in_ifaddr___rjc *ifa_list;
 	struct ip_mc_list___rjc *mc_list;
 } __attribute__((preserve_access_index));
 
@@ -207,6 +218,54 @@ static __always_inline int rjc_dev_has_addr6(rjc_ctx_t *ctx, const union rjc_add
 	union rjc_addr found;
 
 	return rjc_dev_addr6(ctx, a, &found) == 0;
+}
+
+struct rjc_ifa_walk {
+	__u64 at;       /* current struct in_ifaddr */
+	__be32 bcast;   /* the broadcast address to find */
+	__be32 local;   /* its address, when found */
+};
+
+static long rjc_ifa_step(__u32 index, void *data)
+{
+	struct rjc_ifa_walk *w = data;
+	struct in_ifaddr___rjc *ifa = (void *)w->at;
+	__be32 b = 0, local = 0, mask = 0;
+
+	if (!ifa)
+		return 1;
+	if (bpf_core_read(&b, sizeof(b), &ifa->ifa_broadcast) || bpf_core_read(&local, sizeof(local), &ifa->ifa_local) ||
+	    bpf_core_read(&mask, sizeof(mask), &ifa->ifa_mask))
+		return 1;
+	/* fib_add_ifaddr() adds the broadcast route of prefix | ~mask (prefixes shorter than /31)
+	 * and of an explicit `brd`, with the subnet's primary address (first in the list) as
+	 * preferred source. */
+	if (b == w->bcast || ((local | ~mask) == w->bcast && bpf_ntohl(mask) < 0xfffffffe)) {
+		w->local = local;
+		return 1;
+	}
+	if (bpf_core_read(&w->at, sizeof(w->at), &ifa->ifa_next))
+		return 1;
+	return 0;
+}
+
+/**
+ * rjc_dev_bcast_src4() - the preferred source of the broadcast route of @bcast (a subnet's
+ * broadcast address on the device the program runs on): the device's address in that subnet.
+ * Network order; 0 if none. Not inlined: its walk state would otherwise sit in the frame of
+ * every reply check that inlines rjc_back_route(), IPv6 ones included, and the XDP program's
+ * deepest call chain would pass the verifier's 512-byte combined stack limit.
+ */
+static __noinline __be32 rjc_dev_bcast_src4(rjc_ctx_t *ctx, __be32 bcast)
+{
+	struct net_device___rjc *dev = rjc_ctx_kdev(ctx);
+	struct in_device___rjc *in = NULL;
+	struct rjc_ifa_walk w = { .bcast = bcast };
+
+	if (!dev || bpf_core_read(&in, sizeof(in), &dev->ip_ptr) || !in || bpf_core_read(&w.at, sizeof(w.at), &in->ifa_list))
+		return 0;
+	bpf_loop(RJC_MAX_DEV_ADDRS, rjc_ifa_step, &w, 0);
+	return w.local;
 }
 
 #endif /* RJC_KDEV_H */

@@ -99,14 +99,15 @@ static __always_inline __u8 rjc_ip6_hoplimit(const struct rjc_pkt *pkt, const un
 
 /* A route back that is not a unicast route, for a source the stack lets in (the FIB helper
  * answers NOT_FWDED for it; with forwarding off it answers nothing at all), answered as the
- * kernel does when the reply's source is known already (RST, INPUT):
+ * kernel does:
  * - IPv6, one of our own addresses (ip6_rcv_core has no martian check): the reply is
- *   delivered to ourselves through lo. XDP cannot deliver locally: no reply.
+ *   delivered to ourselves through lo, from that address when a source is selected. XDP
+ *   cannot deliver locally: no reply.
  * - IPv4, a subnet-directed broadcast of the ingress device (fib_validate_source only refuses
- *   our own addresses): the reply goes out to the link's broadcast MAC.
- * With a source to select (FORWARD ICMP), no reply. Returns 0 or RJC_NOREPLY_NO_ROUTE when
- * the source is one of these, -1 when it is not. */
-static __always_inline int rjc_odd_route(const struct rjc_pkt *pkt, struct rjc_reply *r, int want_src)
+ *   our own addresses): the reply goes out to the link's broadcast MAC, from the device's
+ *   address in that subnet when a source is selected.
+ * Returns 0 or RJC_NOREPLY_NO_ROUTE when the source is one of these, -1 when it is not. */
+static __always_inline int rjc_odd_route(rjc_ctx_t *ctx, const struct rjc_pkt *pkt, struct rjc_reply *r, int want_src)
 {
 	if (pkt->family == 6) {
 		if (rjc_addr6_type(&pkt->saddr, r->egress) != RJC_ADDR_LOCAL)
@@ -114,8 +115,10 @@ static __always_inline int rjc_odd_route(const struct rjc_pkt *pkt, struct rjc_r
 #ifdef RJC_FLAVOR_XDP
 		return RJC_NOREPLY_NO_ROUTE;
 #else
+		/* Source address selection toward one of our own addresses: that same address
+		 * (RFC 6724 rule 1). */
 		if (want_src)
-			return RJC_NOREPLY_NO_ROUTE;
+			r->src = pkt->saddr;
 		r->egress = RJC_LOOPBACK_IFINDEX;
 		r->route = RJC_ROUTE_LOCAL;
 		return 0;
@@ -126,8 +129,15 @@ static __always_inline int rjc_odd_route(const struct rjc_pkt *pkt, struct rjc_r
 
 		if (!info || info->type != RJC_ADDR_BROADCAST)
 			return -1;
-		if (want_src || info->ifindex != r->egress)
+		if (info->ifindex != r->egress)
 			return RJC_NOREPLY_NO_ROUTE; /* replies leave by the ingress device only */
+		if (want_src) {
+			/* The broadcast route's preferred source: the device's address in that subnet
+			 * (the FIB helper does not report a broadcast route's). */
+			r->src.v4 = rjc_dev_bcast_src4(ctx, pkt->saddr.v4);
+			if (!r->src.v4)
+				return RJC_NOREPLY_NO_ROUTE;
+		}
 		r->route = RJC_ROUTE_BCAST;
 		return 0;
 	}
@@ -196,7 +206,7 @@ static __always_inline int rjc_back_route(rjc_ctx_t *ctx, const struct rjc_pkt *
 	}
 	rc = rjc_ctx_fib(ctx, &p, flags);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
-		int odd = rjc_odd_route(pkt, r, want_src);
+		int odd = rjc_odd_route(ctx, pkt, r, want_src);
 
 		if (odd >= 0)
 			return odd;

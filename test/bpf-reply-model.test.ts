@@ -160,17 +160,14 @@ const FORWARD: Site = {
   // stop them).
   skip: (ip, flavor) => {
     const src = srcOf(ip);
-    const input = FORWARD.chainOf(ip, FORWARD.env) === 'INPUT';
-    // rS's subnet broadcast (198.51.100.127): at INPUT the reply goes to the link's broadcast
-    // MAC as the kernel's does; in FORWARD the ICMP error's source would come from the
-    // broadcast route, which the FIB helper does not give (bpf/KNOWN-DIFFERENCES.md).
-    // The router's own IPv6 address: delivered to itself through lo (TC, INPUT) as by the kernel.
+    // rS's subnet broadcast (198.51.100.127): the reply goes to the link's broadcast MAC as
+    // the kernel's does. The router's own IPv6 address: delivered to itself through lo (TC).
     const own = !v4(ip) && isLocalAddress(src, { ...FORWARD.env, chain: 'FORWARD' });
     // A link-local source is answered on its link (in FORWARD from rS's link-local address).
     const linkLocal = !v4(ip) && src[0] === 0xfe && (src[1]! & 0xc0) === 0x80;
     const behind = v4(ip)
-      ? inPrefix(src, [198, 51, 100, 0], 25) && (src[3] !== 127 || input)
-      : (inPrefix(src, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) || linkLocal) && !isSubnetRouterAnycast(src) && (!own || (input && flavor === 'tc'));
+      ? inPrefix(src, [198, 51, 100, 0], 25)
+      : (inPrefix(src, [0x20, 0x01, 0x0d, 0xb8, 0, 0x0a], 64) || linkLocal) && !isSubnetRouterAnycast(src) && (!own || flavor === 'tc');
     return behind ? null : 'source-not-behind-the-device';
   },
 };

@@ -137,6 +137,22 @@ describe('ICMP (IPv4)', () => {
     const fwd = reply4(rejectWith('icmp-port-unreachable', p, { chain: 'FORWARD', reply: { icmpSourceV4: '198.51.100.126' } }));
     expect(Array.from(fwd.header.src)).toEqual([198, 51, 100, 126]);
     expect(Array.from(reply4(rejectWith('icmp-port-unreachable', p, { chain: 'FORWARD' })).header.src)).toEqual([192, 0, 0, 8]);
+    // Toward a subnet broadcast: the broadcast route's preferred source, our address in that
+    // subnet (not the configured source, not another subnet's address); a /31 has no broadcast.
+    const router: ModelEnv = {
+      chain: 'FORWARD',
+      reply: { icmpSourceV4: '203.0.113.1' },
+      localAddresses: [
+        { address: '192.0.2.2', prefix: 31, interface: 'r1' },
+        { address: '198.51.100.129', prefix: 25, interface: 'r1' },
+        { address: '198.51.100.126', prefix: 25, interface: 'r0' },
+      ],
+    };
+    const fwdSrc = (from: string): string => reply4(rejectWith('icmp-port-unreachable', u(0, { src: from, dst: '203.0.113.9' }), router)).header.src.join('.');
+    expect(fwdSrc('198.51.100.127')).toBe('198.51.100.126');
+    expect(fwdSrc('198.51.100.255')).toBe('198.51.100.129');
+    expect(fwdSrc('192.0.2.3')).toBe('203.0.113.1');
+    expect(fwdSrc('198.51.100.128')).toBe('203.0.113.1');
     const out: ModelEnv = {
       chain: 'OUTPUT',
       localAddresses: [{ address: '192.0.2.2', prefix: 24, interface: 'eth0' }, { address: '198.51.100.200', prefix: 32, interface: 'lo' }],
@@ -188,6 +204,15 @@ describe('ICMPv6', () => {
     expect(src({ chain: 'FORWARD', localAddresses: [{ address: 'fe80::1', prefix: 64, interface: 'r0' }, { address: '2001:db8:a::fe', prefix: 64, interface: 'r0' }] }, fwd)).toBe(
       '20010db8000a000000000000000000fe',
     );
+    // Toward one of our own addresses (a spoofed source): that same address (RFC 6724 rule 1).
+    const own = ipv6({ src: '2001:db8:c::fe', dst: '2001:db8:a::1' }, udp({ sport: 1, dport: 2 }));
+    const routerEnv: ModelEnv = {
+      chain: 'FORWARD',
+      reply: { icmpSourceV6: '2001:db8:a::fe' },
+      localAddresses: [{ address: '2001:db8:a::fe', prefix: 64, interface: 'r0' }, { address: '2001:db8:c::fe', prefix: 64, interface: 'r1' }],
+    };
+    expect(src(routerEnv, own)).toBe('20010db8000c000000000000000000fe');
+    expect(src(routerEnv, fwd)).toBe('20010db8000a000000000000000000fe');
     const out: ModelEnv = { chain: 'OUTPUT', localAddresses: [{ address: '2001:db8::2', prefix: 64, interface: 'eth0' }, { address: '2001:db8:ffff::1', prefix: 128, interface: 'lo' }] };
     expect(src(out, ipv6({ src: '2001:db8::2', dst: '2001:db8:ffff::1' }, udp({ sport: 1, dport: 2 })))).toBe('20010db8ffff00000000000000000001');
     expect(src(out, ipv6({ src: '2001:db8::2', dst: '2001:db8:9::9' }, udp({ sport: 1, dport: 2 })))).toBe('20010db8000000000000000000000002');

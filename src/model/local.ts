@@ -53,10 +53,20 @@ export function isJoinedGroup(addr: Uint8Array, env: ModelEnv, device: string): 
 
 /** The subnet broadcast (`prefix | ~mask`, prefixes shorter than /31) of a local IPv4 network. */
 export function isSubnetBroadcast(addr: Uint8Array, env: ModelEnv, device: string | null = null): boolean {
-  if (addr.length !== 4) return false;
-  return parsed(env, 4).some(
+  return subnetAddressOf(addr, env, device) !== null;
+}
+
+/**
+ * The local IPv4 address whose subnet has `addr` as its broadcast address (on `device` only,
+ * when given), the first one configured; null when `addr` is no subnet broadcast. It is the
+ * preferred source of the broadcast route `fib_add_ifaddr` adds.
+ */
+export function subnetAddressOf(addr: Uint8Array, env: ModelEnv, device: string | null = null): Uint8Array | null {
+  if (addr.length !== 4) return null;
+  const owner = parsed(env, 4).find(
     (a) => a.prefix < 31 && equalAddresses(broadcastOf(a.bytes, a.prefix), addr) && (device === null || a.interface === device),
   );
+  return owner?.bytes ?? null;
 }
 
 /**

@@ -23,7 +23,7 @@ import {
 import { hookInterfaces, INADDR_DUMMY, replyConfig, type ModelEnv } from './env.js';
 import type { HookPacket } from './hook-view.js';
 import { echoOptions } from './ip-options.js';
-import { addrType4, ipv4RouteIsBroadcast, isLocalAddress } from './local.js';
+import { addrType4, ipv4RouteIsBroadcast, isLocalAddress, subnetAddressOf } from './local.js';
 import { readTcp, readUdp, type Ipv4Packet, type Ipv6Packet, type TcpHeader } from './packet.js';
 
 /**
@@ -219,11 +219,16 @@ function unreach4(pkt: HookPacket, code: number, env: ModelEnv): ReplyResult {
 /**
  * The ICMP source: the orig destination when it was addressed to this host (RTCF_LOCAL: INPUT,
  * or OUTPUT to a local address); otherwise the source the route toward the orig source selects:
- * at OUTPUT that is the orig source itself (a local address), in FORWARD `icmpSourceV4`.
+ * at OUTPUT that is the orig source itself (a local address); in FORWARD, toward a subnet
+ * broadcast the broadcast route's preferred source (our address in that subnet), else
+ * `icmpSourceV4`, else 192.0.0.8 (INADDR_DUMMY).
  */
 function icmpSource4(ip: Ipv4Packet, env: ModelEnv): Uint8Array {
   if (env.chain === 'INPUT') return ip.header.dst;
   if (env.chain === 'OUTPUT') return isLocalAddress(ip.header.dst, env) ? ip.header.dst : ip.header.src;
+  // To a subnet broadcast: the broadcast route's preferred source, our address in that subnet.
+  const subnet = subnetAddressOf(ip.header.src, env);
+  if (subnet) return subnet;
   return addressBytes(replyConfig(env).icmpSourceV4 ?? INADDR_DUMMY);
 }
 
@@ -308,13 +313,16 @@ function ineligible(ip: Ipv6Packet): boolean {
 /**
  * The ICMPv6 source (`icmp6_send`): the orig destination when it is one of this host's
  * addresses (INPUT; OUTPUT to a local address); otherwise the source selected toward the orig
- * source: at OUTPUT the orig source itself; in FORWARD, for a link-local orig source the
- * ingress device's link-local address (same scope first, RFC 6724; null when it has none),
- * else `icmpSourceV6`, else the first global local address.
+ * source: at OUTPUT the orig source itself; in FORWARD, toward one of our own addresses that
+ * same address (RFC 6724 rule 1), for a link-local orig source the ingress device's link-local
+ * address (same scope first; null when it has none), else `icmpSourceV6`, else the first
+ * global local address.
  */
 function icmpSource6(ip: Ipv6Packet, env: ModelEnv): Uint8Array | null {
   if (env.chain === 'INPUT') return ip.header.dst;
   if (env.chain === 'OUTPUT') return isLocalAddress(ip.header.dst, env) ? ip.header.dst : ip.header.src;
+  // Toward one of our own addresses: that same address (RFC 6724 rule 1).
+  if (isLocalAddress(ip.header.src, env)) return ip.header.src;
   if (ipv6AddrType(ip.header.src) & IPV6_ADDR.LINKLOCAL) {
     const device = hookInterfaces(env).in;
     const own = (env.localAddresses ?? []).find((a) => a.interface === device && a.address.includes(':') && ipv6AddrType(addressBytes(a.address)) & IPV6_ADDR.LINKLOCAL);
