@@ -8,10 +8,16 @@
  * here) floods TCP SYNs to port 23 from the client through an AF_PACKET socket, cycling through
  * 4096 source ports and 254 spoofed sources (203.0.113.1-254, routed back to the client by the
  * server), and counts what the client's veth receives (rx_packets) over a timed window after a
- * warm-up. A netdev ingress counter in the client namespace counts the replies of the
- * expected kind (TCP RST) in the same run: a row whose received packets are not at least 95%
- * such replies is flagged. Rows are measured interleaved, each round in a rotated order, and
- * reported as the median over rounds.
+ * warm-up. Rows are measured interleaved, each round in a rotated order, and reported as the
+ * median over rounds.
+ *
+ * Two checks keep the counts honest. A netdev ingress counter in the client namespace counts
+ * the replies of the expected kind (TCP RST) in the same runs: a row whose received packets are
+ * not at least 95% such replies is flagged. And at the end each answerer's own count of the
+ * replies it sent (the REJECT rule's counter, `rejectc stats`, the server's TCP OutRsts or ICMP
+ * OutDestUnreachs) is compared with the replies received: a row where the answerer sent fewer
+ * than 95% of them (say, the kernel stack answered behind a REJECT that did not match) is
+ * flagged too.
  *
  * Rows: the kernel TCP stack alone (closed port, no rule) as the baseline; then iptables-nft,
  * iptables-legacy, nft's native `reject with tcp reset`, rejectc at TC and rejectc at XDP
@@ -56,9 +62,12 @@ interface Probe {
   reply: string;
   /** nft match (client side) for one reply. */
   replyMatch: string;
-  /** The REJECT, as an iptables rule and as an nft statement. */
+  /** The REJECT, as an iptables rule and as an nft match and verdict. */
   iptablesReject: string;
+  nftMatch: string;
   nftReject: string;
+  /** The server's own count of these replies: a /proc/net/snmp group and field. */
+  snmp: [group: string, field: string];
 }
 
 const TCP_PROBE: Probe = {
@@ -68,7 +77,9 @@ const TCP_PROBE: Probe = {
   reply: 'RSTs',
   replyMatch: 'tcp flags & rst == rst',
   iptablesReject: '-A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset',
-  nftReject: 'tcp dport 23 reject with tcp reset',
+  nftMatch: 'tcp dport 23',
+  nftReject: 'reject with tcp reset',
+  snmp: ['Tcp', 'OutRsts'],
 };
 
 const UDP_PROBE: Probe = {
@@ -78,7 +89,9 @@ const UDP_PROBE: Probe = {
   reply: 'ICMP port unreachables',
   replyMatch: 'icmp type destination-unreachable icmp code port-unreachable',
   iptablesReject: '-A INPUT -p udp -m udp --dport 9 -j REJECT --reject-with icmp-port-unreachable',
-  nftReject: 'udp dport 9 reject with icmp port-unreachable',
+  nftMatch: 'udp dport 9',
+  nftReject: 'reject with icmp port-unreachable',
+  snmp: ['Icmp', 'OutDestUnreachs'],
 };
 
 /** What answers the flood in the server namespace. */
@@ -102,7 +115,9 @@ interface Sample {
   rate: number;
   /** Packets sent per second in the window. */
   sent: number;
-  /** Share of the packets the client received that were replies of the expected kind (whole run, warm-up included). */
+  /** Replies of the expected kind the client received in the whole run (warm-up and tail included). */
+  replies: number;
+  /** Share of the packets the client received in the whole run that were replies of the expected kind. */
   replyShare: number;
 }
 
@@ -127,7 +142,10 @@ const SOURCE_NET = '203.0.113.0/24';
 const SERVER_IP = '192.0.2.2';
 /** The client's netdev table counting the replies it receives. */
 const COUNTER_TABLE = 'rjcbench';
-/** A row is flagged when fewer of the packets received than this are replies of the expected kind. */
+/**
+ * A row is flagged when fewer of the packets received than this are replies of the expected
+ * kind, or when its answerer counted fewer replies than this share of those received.
+ */
 const MIN_REPLY_SHARE = 0.95;
 /** net.ipv4.icmp_ratemask without type 3 (destination unreachable); the default 6168 has types 3, 4, 11 and 12. */
 const ICMP_RATEMASK_UNREACH_UNLIMITED = 6168 & ~(1 << 3);
@@ -265,7 +283,8 @@ function iptablesRules(probe: Probe, before: number): string {
 function nftRules(probe: Probe, before: number): string {
   const lines = ['table inet rjcbench {', '  chain input {', '    type filter hook input priority filter; policy accept;'];
   for (let i = 0; i < before; i++) lines.push(`    ${filler(i).nft}`);
-  lines.push(`    ${probe.nftReject}`, '  }', '}', '');
+  // The counter is the answerer's own count of its replies (iptables rules have one anyway).
+  lines.push(`    ${probe.nftMatch} counter ${probe.nftReject}`, '  }', '}', '');
   return lines.join('\n');
 }
 
@@ -328,7 +347,44 @@ function measure(bed: Bed, flood: string, t: Timing): Sample {
   const r = JSON.parse(out) as FloodResult;
   const replies = takeReplyCount(bed);
   const seconds = r.windowNs / 1e9;
-  return { rate: r.rxWindow / seconds, sent: r.sentWindow / seconds, replyShare: r.rxRun > 0 ? replies / r.rxRun : 0 };
+  return { rate: r.rxWindow / seconds, sent: r.sentWindow / seconds, replies, replyShare: r.rxRun > 0 ? replies / r.rxRun : 0 };
+}
+
+/** Field `field` of group `group` ("Tcp", "Icmp") in /proc/net/snmp text. */
+function snmpField(text: string, group: string, field: string): number {
+  const [names, values] = text.split('\n').filter((l) => l.startsWith(`${group}: `));
+  const i = names?.split(/\s+/).indexOf(field) ?? -1;
+  const v = values?.split(/\s+/)[i];
+  if (i < 0 || v === undefined) throw new Error(`no ${group} ${field} in /proc/net/snmp`);
+  return Number(v);
+}
+
+/**
+ * The replies the row's answerer says it sent since set-up: the server's TCP OutRsts or ICMP
+ * OutDestUnreachs for the kernel stack, the REJECT rule's packet counter for iptables and nft,
+ * the replies sent in `rejectc stats` for rejectc.
+ */
+function answererCount(bed: Bed): number {
+  const { answerer: a, probe } = bed.row;
+  const found = (re: RegExp, text: string, what: string) => {
+    const m = re.exec(text);
+    if (!m) throw new Error(`bench-kernel: no ${what} in:\n${text.slice(0, 2000)}`);
+    return Number(m[1]);
+  };
+  switch (a.kind) {
+    case 'stack':
+      return snmpField(inNs(bed.server, ['cat', '/proc/net/snmp']), ...probe.snmp);
+    case 'iptables': {
+      const out = inNs(bed.server, [`iptables-${a.backend}-save`, '-c', '-t', 'filter']);
+      return found(/^\[(\d+):\d+\] -A INPUT .*-j REJECT/m, out, 'REJECT rule counter');
+    }
+    case 'nft':
+      return found(/counter packets (\d+) bytes \d+ reject/, inNs(bed.server, ['nft', 'list', 'chain', 'inet', 'rjcbench', 'input']), 'reject rule counter');
+    case 'rejectc': {
+      const stats = JSON.parse(inNs(bed.server, [process.execPath, CLI, 'stats', '--dev', SERVER_IF, '--json'])) as { replies: { sent: Record<string, number> } };
+      return Object.values(stats.replies.sent).reduce((x, y) => x + y, 0);
+    }
+  }
 }
 
 /** The `q` quantile (0..1) of a non-empty list, interpolating between neighbours. */
@@ -353,7 +409,7 @@ function answererName(a: Answerer, probe: Probe): string {
     case 'iptables':
       return `iptables-${a.backend} ${probe.iptablesReject.slice(probe.iptablesReject.indexOf('REJECT'))}`;
     case 'nft':
-      return `nft ${probe.nftReject.slice(probe.nftReject.indexOf('reject'))}`;
+      return `nft ${probe.nftReject}`;
     case 'rejectc':
       return `rejectc ${a.hook === 'tc' ? 'TC' : 'XDP (generic)'}, ${a.replyLimit === 'off' ? '--reply-limit off' : 'default reply budget'}`;
   }
@@ -379,15 +435,16 @@ function table(rows: readonly (readonly string[])[]): string {
 
 /**
  * The table of one probe: median replies/s, spread, ratios to the kernel stack and to
- * iptables-nft at the same position; then notes, with the reply budgets rejectc reported.
+ * iptables-nft at the same position, the checks; then notes, with the reply budgets rejectc
+ * reported. `own`: each row's {@link answererCount} at the end.
  */
-function report(beds: readonly Bed[], samples: ReadonlyMap<Row, Sample[]>): string {
+function report(beds: readonly Bed[], samples: ReadonlyMap<Row, Sample[]>, own: ReadonlyMap<Row, number>): string {
   const rows = beds.map((b) => b.row);
   const probe = rows[0]!.probe;
   const stack = `${probe.proto.toUpperCase()} stack`;
   const med = (row: Row | undefined) => (row ? median(samples.get(row)!.map((s) => s.rate)) : NaN);
   const baseline = med(rows.find((r) => r.answerer.kind === 'stack' && r.answerer.icmpLimits === undefined));
-  const lines: string[][] = [['answerer', 'REJECT rule', 'replies/s', 'spread', `× ${stack}`, '÷ iptables-nft', 'sent/s', 'reply share']];
+  const lines: string[][] = [['answerer', 'REJECT rule', 'replies/s', 'spread', `× ${stack}`, '÷ iptables-nft', 'sent/s', 'reply share', 'answerer sent']];
   let flagged = false;
   for (const row of rows) {
     const ss = samples.get(row)!;
@@ -396,8 +453,11 @@ function report(beds: readonly Bed[], samples: ReadonlyMap<Row, Sample[]>): stri
     const share = Math.min(...ss.map((s) => s.replyShare));
     const ref = rows.find((r) => r.answerer.kind === 'iptables' && r.answerer.backend === 'nft' && r.before === row.before);
     const vsNft = row.answerer.kind === 'rejectc' && ref ? ratio(rate / med(ref)) : '';
+    const received = ss.reduce((n, s) => n + s.replies, 0);
+    const sentByAnswerer = own.get(row)! / Math.max(received, 1);
     const bad = share < MIN_REPLY_SHARE;
-    flagged ||= bad;
+    const foreign = sentByAnswerer < MIN_REPLY_SHARE;
+    flagged ||= bad || foreign;
     lines.push([
       answererName(row.answerer, probe),
       row.answerer.kind === 'stack' ? '(none)' : position(row.before),
@@ -407,6 +467,7 @@ function report(beds: readonly Bed[], samples: ReadonlyMap<Row, Sample[]>): stri
       vsNft,
       kilo(median(ss.map((s) => s.sent))),
       `${(share * 100).toFixed(1)}%${bad ? ' !' : ''}`,
+      `${(sentByAnswerer * 100).toFixed(1)}%${foreign ? ' !' : ''}`,
     ]);
   }
   const notes = [
@@ -418,9 +479,10 @@ function report(beds: readonly Bed[], samples: ReadonlyMap<Row, Sample[]>): stri
       ? 'The kernel never rate-limits RSTs (its ICMP limits apply to ICMP only).'
       : `The kernel's ICMP limits are lifted (net.ipv4.icmp_ratemask=${ICMP_RATEMASK_UNREACH_UNLIMITED}: type 3 unlimited) in every row but "default ICMP limits" and "default reply budget" (rejectc's default ICMP budget is the host's).`,
     `reply share: the lowest over rounds of the share of received packets that were ${probe.reply}.`,
+    `answerer sent: the replies the answerer counted itself (REJECT rule counter, rejectc stats, the server's ${probe.snmp.join(' ')}) over the ${probe.reply} received, all rounds.`,
     'One core does the work (sender, server, client in one softirq path); the machine is shared, so compare rows within this run only.',
   ];
-  if (flagged) notes.push(`! fewer than ${MIN_REPLY_SHARE * 100}% of the packets received were ${probe.reply}: that row's count is not only replies.`);
+  if (flagged) notes.push(`! below ${MIN_REPLY_SHARE * 100}%: that row's count is not only ${probe.reply} sent by its answerer.`);
   return `${table(lines)}\n${notes.join('\n')}`;
 }
 
@@ -475,9 +537,10 @@ function runTable(rows: readonly Row[], timing: Timing, flood: string, dir: stri
         samples.get(bed.row)!.push(measure(bed, flood, timing));
       }
     }
+    const own = new Map(beds.map((b) => [b.row, answererCount(b)]));
     const probe = rows[0]!.probe;
     console.log(`side by side with the kernel: ${probe.packet} flooded over veth, ${timing.rounds} interleaved rounds of ${timing.windowMs} ms per row (set-up ${setupS.toFixed(0)} s)`);
-    console.log(report(beds, samples));
+    console.log(report(beds, samples, own));
   } finally {
     for (const bed of beds) {
       deleteNs(bed.client);
