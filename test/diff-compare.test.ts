@@ -99,6 +99,14 @@ describe('known differences', () => {
       expect(classifyKnown(context([], kernel, { ...mine('203.0.113.7'), client: [rst] }))).toBeUndefined();
       expect(classifyKnown(context([], kernel, { ...nothing, passed: [input] }))).toBeUndefined();
     });
+
+    it("with reply-filtered-by-output: the kernel's OUTPUT chain judges its own error, from the server's address", () => {
+      // The kernel's error (from 192.0.2.2) is REJECTed by OUTPUT in turn; rejectc's reaches INPUT.
+      expect(classifyKnown(context(['-s 192.0.2.0/24 -j REJECT'], { ...nothing, passed: [input] }, mine('203.0.113.7')))).toBe('reply-filtered-by-output');
+      // A rule that refuses rejectc's version but not the kernel's explains nothing.
+      expect(classifyKnown(context(['-s 203.0.113.0/24 -j REJECT'], { ...nothing, passed: [input] }, mine('203.0.113.7')))).toBeUndefined();
+      expect(classifyKnown({ ...context(['-s 192.0.2.0/24 -j REJECT'], { ...nothing, passed: [input] }, mine('203.0.113.7')), side: 'xdp' })).toBeUndefined();
+    });
   });
 
   it('conntrack-defrag explains nothing for a ruleset without state matches', () => {

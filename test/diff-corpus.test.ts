@@ -8,7 +8,9 @@
  * rules hit. Files with -m limit / -m hashlimit take part when their rates are slow enough
  * that no token is earned while the frames go out (MIN_RATE_WINDOW_MS in test/diff/corpus.ts):
  * each match then passes exactly its first `burst` packets on every side; the test checks the
- * frames did go out within that window. RJC_SEED replays; RJC_CORPUS_FRAMES changes the frames
+ * frames did go out within that window. Files with -m set get sets made up from the stream's
+ * addresses (every other one: frames both match and miss them; test/diff/corpus.ts setsFor),
+ * the same on both sides (ipset restore / rejectc apply --ipset). RJC_SEED replays; RJC_CORPUS_FRAMES changes the frames
  * per file (default 200). Needs root.
  */
 import { describe, expect, it } from 'vitest';
@@ -49,5 +51,7 @@ describe.runIf(canUseKernel())('differential: real rulesets (../shared/corpus/re
     const withRules = reports.filter((r) => r.rules > 0);
     console.log(`corpus: ${reports.reduce((n, r) => n + r.frames, 0)} frames over ${reports.length} files; rules hit ${reports.reduce((n, r) => n + r.rulesHit, 0)}, REJECT rules hit ${reports.reduce((n, r) => n + r.rejectRulesHit, 0)}`);
     expect(withRules.filter((r) => r.rulesHit > 0).length).toBeGreaterThanOrEqual(withRules.length / 2);
+    const withSets = reports.filter((r) => r.setRules);
+    if (withSets.length > 0) expect(withSets.reduce((n, r) => n + r.setRules!.hit, 0), 'no rule testing a set counted a packet').toBeGreaterThan(0);
   });
 });

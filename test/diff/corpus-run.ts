@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import type { CorpusEntry } from './corpus.js';
 import { arbElement, buildStream } from './gen-stream.js';
 import { minimize } from './minimize.js';
-import { kernelRateCounts, rateCountDifferences, rejectcRateCounts } from './rate-counters.js';
+import { kernelCounts, kernelRateCounts, rateCountDifferences, rejectcRateCounts, SET_MATCH } from './rate-counters.js';
 import { Differential, formatFailure, type DiffCase } from './runner.js';
 import type { SideKind } from './topology.js';
 
@@ -34,6 +34,8 @@ export interface CorpusFileReport {
    * and per rejectc side the rules whose counters differ from the kernel's (rate-counters.ts).
    */
   rateCounts?: { rules: number; packets: number; differences: string[] };
+  /** Files with sets (made up, corpus.ts setsFor): kernel rules testing them, and how many counted a packet. */
+  setRules?: { rules: number; hit: number };
 }
 
 export interface CorpusRunOptions {
@@ -61,6 +63,10 @@ export async function runCorpusEntry(entry: CorpusEntry, options: CorpusRunOptio
     const sending = Date.now();
     await diff.send(stream, result);
     report.sendMs = Date.now() - sending;
+    if (entry.rules.ipset !== undefined) {
+      const counts = [...kernelCounts(diff.topology.sides.find((s) => s.kind === 'kernel')!.server, SET_MATCH).values()];
+      report.setRules = { rules: counts.length, hit: counts.filter((n) => n > 0).length };
+    }
     if (entry.rateWindowMs !== undefined) {
       const kernel = kernelRateCounts(diff.topology.sides.find((s) => s.kind === 'kernel')!.server);
       const differences: string[] = [];
@@ -95,5 +101,6 @@ export function corpusLine(r: CorpusFileReport): string {
   const masked = Object.entries(r.masked).map(([k, v]) => `${k} ${v}`).join(', ');
   if (r.refused) return `${r.name}: ${r.rules} rules, ${r.refused.split('\n')[0]}`;
   const rate = r.rateCounts ? `, rate-limited rules ${r.rateCounts.rules} counted ${r.rateCounts.packets} packets (${r.rateCounts.differences.length} counter differences), frames sent in ${(r.sendMs / 1000).toFixed(1)} s` : '';
-  return `${r.name}: ${r.rules} rules, ${r.frames} frames${r.xdp ? '' : ' (no XDP: OUTPUT rules)'}, ${r.divergences} divergences, masked ${masked || 'none'}, kernel rules hit ${r.rulesHit} (REJECT ${r.rejectRulesHit})${rate}, ${(r.ms / 1000).toFixed(1)} s`;
+  const sets = r.setRules ? `, set rules hit ${r.setRules.hit} of ${r.setRules.rules}` : '';
+  return `${r.name}: ${r.rules} rules, ${r.frames} frames${r.xdp ? '' : ' (no XDP: OUTPUT rules)'}, ${r.divergences} divergences, masked ${masked || 'none'}, kernel rules hit ${r.rulesHit} (REJECT ${r.rejectRulesHit})${sets}${rate}, ${(r.ms / 1000).toFixed(1)} s`;
 }

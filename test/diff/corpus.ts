@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { compile } from '../../src/compiler/compile.js';
 import { parseRuleset } from '../../src/compiler/frontend.js';
 import type { Family, FamilyRuleset, Rule } from '../../src/compiler/ir.js';
+import { parseIpsetSave } from '../../src/compiler/ipset/parse.js';
 import { printTable } from '../../src/compiler/print.js';
 import { hashlimitCfg3 } from '../../src/model/limits/hashlimit-config.js';
 import { valuesFromRuleset } from '../support/arbitrary-packets.js';
 import { roles, ruleTargets, samples, type Destination } from './aim.js';
 import { emptyFamily, printFamily } from './gen-rules.js';
-import { defaultPool, tracksConnections, type StreamPool } from './gen-stream.js';
+import { defaultPool, SOURCES, tracksConnections, type StreamPool } from './gen-stream.js';
 import type { RulesPair } from './install.js';
 import { DEFAULT_SERVER_INTERFACES, type ServerInterfaces } from './topology.js';
 import { repoRoot } from './wire.js';
@@ -140,6 +141,36 @@ export function rateWindowMs(families: FamilyRuleset[]): number | string {
   return window;
 }
 
+/**
+ * Sets for the `-m set` matches of a file, which the corpus names but does not give: per set a
+ * hash:net of its family holding every other address streams use as sources or destinations
+ * (sorted, so the same on every run), so that frames both match and miss it. The `ipset save`
+ * text ('' without -m set), or a reason: sets of more than one dimension (`src,dst`: what would their members be?)
+ * and one name used by both families.
+ */
+export function setsFor(families: FamilyRuleset[], pool: StreamPool): string | { reason: string } {
+  const uses = new Map<string, Set<Family>>();
+  for (const f of families) {
+    for (const r of rulesOf(f)) {
+      for (const m of r.matches) {
+        if (m.module !== 'set') continue;
+        if (m.flags.length !== 1) return { reason: `set "${m.name}" is tested with ${m.flags.join(',')}: members of more than one dimension cannot be made up` };
+        uses.set(m.name, (uses.get(m.name) ?? new Set()).add(f.family));
+      }
+    }
+  }
+  const lines: string[] = [];
+  for (const [name, used] of [...uses].sort(([a], [b]) => a.localeCompare(b))) {
+    if (used.size > 1) return { reason: `set "${name}" is used by IPv4 and IPv6 rules (a set has one family)` };
+    const family = [...used][0]!;
+    const d = pool.destinations[family];
+    const candidates = [...new Set([...SOURCES[family], ...pool.sources[family], ...d.input, ...d.forward])].sort();
+    lines.push(`create ${name} hash:net family ${family === 'ipv4' ? 'inet' : 'inet6'} hashsize 1024 maxelem 65536`);
+    for (const [i, address] of candidates.entries()) if (i % 2 === 0) lines.push(`add ${name} ${address}`);
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
+
 /** Every corpus file: the ones rejectc compiles fully, and the others with the reason. */
 export function loadCorpus(dir = corpusDir()): { entries: CorpusEntry[]; skipped: CorpusSkip[] } {
   const entries: CorpusEntry[] = [];
@@ -154,16 +185,18 @@ export function loadCorpus(dir = corpusDir()): { entries: CorpusEntry[]; skipped
       skipped.push({ name, reason: `front end: ${error.code} ${error.message}` });
       continue;
     }
-    const compiled = compile(parsed.ruleset, { hook: 'tc' });
+    const families = parsed.ruleset.families;
+    const pool = poolOf(families);
+    const sets = setsFor(families, pool);
+    if (typeof sets !== 'string') {
+      skipped.push({ name, reason: sets.reason });
+      continue;
+    }
+    const ipsets = parseIpsetSave(sets, `${name}.ipset`).ipsets;
+    const compiled = compile(parsed.ruleset, { hook: 'tc', ipsets });
     const refusal = compiled.diagnostics.find((d) => d.severity === 'error');
     if (refusal) {
       skipped.push({ name, reason: `not compiled: ${refusal.code} ${refusal.message}` });
-      continue;
-    }
-    const families = parsed.ruleset.families;
-    const uses = (module: string) => families.some((f) => rulesOf(f).some((r) => r.matches.some((m) => m.module === module)));
-    if (uses('set')) {
-      skipped.push({ name, reason: 'uses ipset sets (-m set), whose members the corpus does not give' });
       continue;
     }
     // Rate limits run through rejectc apply since 3e97df5; compared only where timing cannot
@@ -178,11 +211,11 @@ export function loadCorpus(dir = corpusDir()): { entries: CorpusEntry[]; skipped
     entries.push({
       ...(window !== Infinity ? { rateWindowMs: window } : {}),
       name,
-      rules: { ipv4: filterText(find('ipv4'), 'ipv4'), ipv6: filterText(find('ipv6'), 'ipv6') },
+      rules: { ipv4: filterText(find('ipv4'), 'ipv4'), ipv6: filterText(find('ipv6'), 'ipv6'), ...(sets !== '' ? { ipset: sets } : {}) },
       ruleCount: families.reduce((n, f) => n + rulesOf(f).length, 0),
       families: families.map((f) => f.family),
       interfaces: interfacesOf(families),
-      pool: poolOf(families),
+      pool,
     });
   }
   return { entries, skipped };

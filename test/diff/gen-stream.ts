@@ -67,7 +67,8 @@ export interface StreamPool {
   tracksConnections: boolean;
 }
 
-const SOURCES: Record<Family, string[]> = {
+/** The sources streams use besides a pool's own (clients on the link and beyond it). */
+export const SOURCES: Record<Family, string[]> = {
   ipv4: [...ONLINK_SOURCES_V4, '203.0.113.7', '203.0.113.99', '203.0.113.200', '198.51.100.130', '198.51.100.250'],
   ipv6: [...ONLINK_SOURCES_V6, '2001:db8:3::7', '2001:db8:3::99', '2001:db8:3:5::1', '2001:db8:4::1'],
 };

@@ -31,6 +31,11 @@ import type { DiffTopology, Side, SideKind } from './topology.js';
 export interface RulesPair {
   ipv4: string;
   ipv6: string;
+  /**
+   * The sets `-m set` rules name, as `ipset save` writes them: `ipset -exist restore` on the
+   * kernel side before its rules, `rejectc apply --ipset` on the others.
+   */
+  ipset?: string;
 }
 
 export type ShapeMode = 'fixed' | 'natural';
@@ -38,6 +43,13 @@ export type ShapeMode = 'fixed' | 'natural';
 /** Twice what 400 generated rulesets needed at most (slots 512, checks 64, classes and level-2
  * entries 64 per field); corpus files use their natural shape. */
 export const FIXED_SHAPE: MinimumShape = { allFields: true, slots: 1024, counters: 256, checks: 256, checksPerSlot: 8, classes: 64, level2: 256, stage1: 64 };
+
+/** Paths of a {@link RulesPair} written out by {@link Workdir.writeRules}. */
+export interface RulesFiles {
+  ipv4: string;
+  ipv6: string;
+  ipset?: string;
+}
 
 /** Why a side does not take part in a case. */
 export type Skip = { side: SideKind; reason: string };
@@ -47,12 +59,16 @@ export class Workdir {
   readonly path = mkdtempSync(join(tmpdir(), 'rjc-diff-'));
   private n = 0;
 
-  /** Writes the pair as `<n>.ipv4.rules` / `<n>.ipv6.rules`; returns both paths. */
-  writeRules(rules: RulesPair): { ipv4: string; ipv6: string } {
+  /** Writes the pair as `<n>.ipv4.rules` / `<n>.ipv6.rules` (and its sets as `<n>.ipset`); returns the paths. */
+  writeRules(rules: RulesPair): RulesFiles {
     this.n += 1;
-    const files = { ipv4: join(this.path, `case${this.n}.ipv4.rules`), ipv6: join(this.path, `case${this.n}.ipv6.rules`) };
+    const files: RulesFiles = { ipv4: join(this.path, `case${this.n}.ipv4.rules`), ipv6: join(this.path, `case${this.n}.ipv6.rules`) };
     writeFileSync(files.ipv4, rules.ipv4);
     writeFileSync(files.ipv6, rules.ipv6);
+    if (rules.ipset !== undefined) {
+      files.ipset = join(this.path, `case${this.n}.ipset`);
+      writeFileSync(files.ipset, rules.ipset);
+    }
     return files;
   }
 
@@ -69,8 +85,13 @@ export class Workdir {
   }
 }
 
-/** The kernel side: restores the filter tables; throws with iptables' message on refusal. */
+/**
+ * The kernel side: creates the sets (created or added to when they exist: a set the rules
+ * reference cannot be destroyed), then restores the filter tables; throws with ipset's or
+ * iptables' message on refusal.
+ */
 export function installKernel(server: Netns, rules: RulesPair): void {
+  if (rules.ipset !== undefined) server.exec(['ipset', '-exist', 'restore'], { input: rules.ipset });
   server.exec(['iptables-legacy-restore'], { input: rules.ipv4 });
   server.exec(['ip6tables-legacy-restore'], { input: rules.ipv6 });
 }
@@ -128,10 +149,10 @@ export function filtersOutput(rules: RulesPair): boolean {
 }
 
 /** A rejectc side: `rejectc apply` in the server namespace. Throws with its output on failure. */
-export async function installRejectc(side: Side, work: Workdir, files: { ipv4: string; ipv6: string }, devs: readonly string[], shape: ShapeMode): Promise<void> {
+export async function installRejectc(side: Side, work: Workdir, files: RulesFiles, devs: readonly string[], shape: ShapeMode): Promise<void> {
   const hook: 'tc' | 'xdp' = side.kind === 'xdp' ? 'xdp' : 'tc';
   const inputs = shape === 'fixed' ? [compileFixed(work, files, hook)] : [files.ipv4, files.ipv6];
-  const options: ApplyCommandOptions = { dev: devs.join(','), hook, replyLimit: 'off', ...(hook === 'xdp' ? { xdpMode: 'generic' as const } : {}) };
+  const options: ApplyCommandOptions = { dev: devs.join(','), hook, replyLimit: 'off', ...(hook === 'xdp' ? { xdpMode: 'generic' as const } : {}), ...(files.ipset ? { ipset: files.ipset } : {}) };
   const run = await side.server.runAsync(() => captureOutput(() => applyCommand(inputs, options)));
   if (run.result !== 0) throw new Error(`rejectc apply (${side.kind}) exited ${run.result}:\n${run.stderr}${run.stdout}`);
 }

@@ -11,6 +11,7 @@ import type { RulesPair } from './install.js';
 import { addressText, maskVolatile } from './compare.js';
 import { SERVER_LINK_LOCAL, tracksConnections } from './gen-stream.js';
 import { addressBytes, inPrefix } from '../../src/model/address.js';
+import { setIpv4HeaderChecksum } from '../../src/model/checksum.js';
 import { FAR_V4, FAR_V6, SERVER_V4, SERVER_V6, type ServerInterfaces, type SideKind } from './topology.js';
 import type { Observation, Passed } from './wire.js';
 
@@ -132,7 +133,9 @@ function isReply(ip: Uint8Array): boolean {
  * Explains exactly this: rejectc's side has REJECT replies (to the client, to the far side,
  * or delivered to the server) that the kernel's side lacks, the model says the kernel's OUTPUT chain refuses
  * each of them, the kernel's side may have ICMP errors it sent itself over lo, and
- * everything else is identical.
+ * everything else is identical. An IPv4 ICMP error rejectc's TC side delivered to the server
+ * is judged as the kernel builds it, from the quoted packet's source (output-icmp4-source):
+ * that is the packet the kernel's OUTPUT chain sees.
  */
 const REPLY_THROUGH_OUTPUT: KnownDifference = {
   name: 'reply-filtered-by-output',
@@ -142,7 +145,7 @@ const REPLY_THROUGH_OUTPUT: KnownDifference = {
     const refused = (ip: Uint8Array) => isReply(ip) && !outputAccepts(ctx.rules, ip, ctx.interfaces);
     const clientR = rejectc.client.filter((f) => !refused(ipOf(f)));
     const farR = rejectc.far.filter((f) => !refused(ipOf(f)));
-    const passedR = rejectc.passed.filter((p) => !(p.hook === 'INPUT' && toServer(p.packet) && refused(p.packet)));
+    const passedR = rejectc.passed.filter((p) => !(p.hook === 'INPUT' && toServer(p.packet) && refused(ctx.side === 'tc' ? asKernelBuildsIt(p) : p.packet)));
     const passedK = kernel.passed.filter((p) => !(p.hook === 'INPUT' && p.indev === 1 && isIcmpError(p.packet)));
     if (clientR.length === rejectc.client.length && farR.length === rejectc.far.length && passedR.length === rejectc.passed.length) return false;
     const { sameFrame, samePassed } = comparers(ctx.origs);
@@ -239,11 +242,8 @@ const OUTPUT_ICMP4_SOURCE: KnownDifference = {
       const r = ctx.rejectc.passed[i]!;
       if (samePassed(k, r)) continue;
       const quote = quotedAddresses4(k.packet);
-      const onLo = (p: Passed) => p.hook === 'INPUT' && p.indev === LOOPBACK_IFINDEX && p.packet[0] === 0x45 && isIcmpError(p.packet);
-      if (!quote || !onLo(k) || !onLo(r) || !same(k.packet.subarray(12, 16), quote.src) || !same(r.packet.subarray(12, 16), quote.dst)) return false;
-      const moved = Uint8Array.from(r.packet);
-      moved.set(quote.src, 12);
-      if (!samePassed(k, { ...r, packet: moved })) return false;
+      if (!quote || !icmp4OnLo(k) || !icmp4OnLo(r) || !same(k.packet.subarray(12, 16), quote.src) || !same(r.packet.subarray(12, 16), quote.dst)) return false;
+      if (!samePassed(k, { ...r, packet: asKernelBuildsIt(r) })) return false;
       explained += 1;
     }
     return explained > 0 && equalLists(ctx.kernel.client, ctx.rejectc.client, sameFrame) && equalLists(ctx.kernel.far, ctx.rejectc.far, sameFrame);
@@ -252,6 +252,25 @@ const OUTPUT_ICMP4_SOURCE: KnownDifference = {
 
 /** lo's interface index in every namespace. */
 const LOOPBACK_IFINDEX = 1;
+
+/** An IPv4 ICMP error (header without options) seen at INPUT on lo. */
+function icmp4OnLo(p: Passed): boolean {
+  return p.hook === 'INPUT' && p.indev === LOOPBACK_IFINDEX && p.packet[0] === 0x45 && isIcmpError(p.packet);
+}
+
+/**
+ * A packet rejectc's TC side delivered to the server, as the kernel would have built it: an
+ * IPv4 ICMP error on lo from the quoted packet's source instead of its destination (header
+ * checksum recomputed; output-icmp4-source); anything else as it is.
+ */
+function asKernelBuildsIt(p: Passed): Uint8Array {
+  const quote = icmp4OnLo(p) ? quotedAddresses4(p.packet) : undefined;
+  if (!quote) return p.packet;
+  const moved = Uint8Array.from(p.packet);
+  moved.set(quote.src, 12);
+  setIpv4HeaderChecksum(moved);
+  return moved;
+}
 
 /** Source and destination of the IPv4 packet an ICMP error (IPv4 header without options) quotes. */
 function quotedAddresses4(ip: Uint8Array): { src: Uint8Array; dst: Uint8Array } | undefined {

@@ -7,7 +7,8 @@
  *
  * Rules are paired by family, chain and order among the chain's rate-limited rules (the
  * kernel's `iptables-legacy-save -c` lists a chain's rules in order, as `rejectc stats` does;
- * copies of a multi-address rule are summed on both sides).
+ * copies of a multi-address rule are summed on both sides). The kernel's counters of other
+ * rules (e.g. those testing sets) serve as coverage counts.
  */
 import { readInterfaceStats } from '../../src/runtime/stats.js';
 import type { Netns } from '../support/netns.js';
@@ -17,12 +18,20 @@ export type RateRuleCounts = Map<string, number>;
 
 const RATE_MATCH = /(^|\s)-m (limit|hashlimit)(\s|$)/;
 
+/** Rules testing sets (`-m set --match-set`). */
+export const SET_MATCH = /(^|\s)--match-set\s/;
+
 function add(counts: RateRuleCounts, key: string, packets: number): void {
   counts.set(key, (counts.get(key) ?? 0) + packets);
 }
 
 /** The kernel side's counters (iptables-legacy-save -c of the filter tables, both families). */
 export function kernelRateCounts(server: Netns): RateRuleCounts {
+  return kernelCounts(server, RATE_MATCH);
+}
+
+/** Counters of the kernel side's filter rules whose text matches `pattern`, keyed as above. */
+export function kernelCounts(server: Netns, pattern: RegExp): RateRuleCounts {
   const counts: RateRuleCounts = new Map();
   for (const family of ['ipv4', 'ipv6'] as const) {
     const tool = family === 'ipv4' ? 'iptables-legacy-save' : 'ip6tables-legacy-save';
@@ -30,7 +39,7 @@ export function kernelRateCounts(server: Netns): RateRuleCounts {
     let previous = '';
     for (const line of server.exec([tool, '-c', '-t', 'filter']).stdout.split('\n')) {
       const m = /^\[(\d+):\d+\] -A (\S+) (.*)$/.exec(line);
-      if (!m || !RATE_MATCH.test(m[3]!)) continue;
+      if (!m || !pattern.test(m[3]!)) continue;
       // Copies of one rule (several addresses) are consecutive and differ only in addresses.
       const shape = `${m[2]} ${m[3]!.replace(/(^|\s)(-[sd]|--source|--destination) \S+/g, '')}`;
       const chain = m[2]!;
