@@ -65,12 +65,12 @@ function rules(cmd: 'iptables' | 'ip6tables', matches: string[]): fc.Arbitrary<s
 
 const script = fc.tuple(rules('iptables', MATCHES4), rules('ip6tables', MATCHES)).map(([a, b]) => `${[...a, ...b].join('\n')}\n`);
 
-/** GRE of every version and length, ICMP queries, SYNs and bad data offsets with a Record Route option. */
+/** GRE of every version and length, ICMP queries (also carried by the other family's IP), SYNs and bad data offsets with a Record Route option. */
 const extraFrame: fc.Arbitrary<Uint8Array> = fc
   .record({
     v6: fc.boolean(),
     dst: fc.constantFrom('local', 'forward'),
-    kind: fc.constantFrom('gre', 'icmp-query', 'syn-rr'),
+    kind: fc.constantFrom('gre', 'icmp-query', 'icmp-other-family', 'syn-rr'),
     version: fc.constantFrom(0, 1, 1, 2),
     ppp: fc.boolean(),
     length: fc.integer({ min: 0, max: 12 }),
@@ -84,7 +84,9 @@ const extraFrame: fc.Arbitrary<Uint8Array> = fc
         ? raw(47, [0x30, r.version, r.ppp ? 0x88 : 0x08, r.ppp ? 0x0b : 0x00, 0, 4, r.id >> 8, r.id & 0xff, 0, 0, 0, 1].slice(0, r.length))
         : r.kind === 'icmp-query'
           ? icmp({ type: r.v6 ? [128, 129, 139, 140][r.id % 4]! : [8, 0, 13, 14, 15, 17][r.id % 6]!, code: r.length % 3, rest: [r.id >> 8, r.id & 0xff, 0, 1] })
-          : tcp({ sport: 1000 + (r.id % 2000), dport: 22, flags: r.flags, doff: r.doff });
+          : r.kind === 'icmp-other-family'
+            ? raw(r.v6 ? 1 : 58, [[8, 128, 13, 139][r.id % 4]!, 0, 0, 0, r.id >> 8, r.id & 0xff, 0, 1])
+            : tcp({ sport: 1000 + (r.id % 2000), dport: 22, flags: r.flags, doff: r.doff });
     if (r.v6) return ethernet(ipv6({ src: '2001:db8::7', dst: r.dst === 'local' ? '2001:db8::2' : '2001:db8:5::9' }, l4));
     return ethernet(ipv4({ src: '192.0.2.7', dst: r.dst === 'local' ? '192.0.2.2' : '203.0.113.9', options: r.kind === 'syn-rr' ? ipOptions.recordRoute(2) : [] }, l4));
   });
