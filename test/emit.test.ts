@@ -91,3 +91,27 @@ describe('generated C for examples/', () => {
     expect(JSON.stringify(b.maps)).toBe(JSON.stringify(a.maps));
   });
 });
+
+describe('stage-1 comments', () => {
+  it('name the first four rules constraining each field, then how many more, each rule once', () => {
+    // Lines 5-10: six dport rules; line 11: multiport --ports, two slots of one rule.
+    const text = [
+      '*filter',
+      ':INPUT ACCEPT [0:0]',
+      ':FORWARD ACCEPT [0:0]',
+      ':OUTPUT ACCEPT [0:0]',
+      ...[22, 23, 24, 25, 26, 27].map((p) => `-A INPUT -p tcp -m tcp --dport ${p} -j DROP`),
+      '-A INPUT -s 192.0.2.1/32 -p tcp -m multiport --ports 80,443 -j DROP',
+      'COMMIT',
+      '',
+    ].join('\n');
+    const c = compile(parseRuleset(text, 'u.rules').ruleset, { hook: 'tc' }).artifacts!.c;
+    const users = (f: string) => new RegExp(`/\\* ${f}: [^;]*; rules ([^*]*) \\*/`).exec(c)?.[1];
+    expect(users('dport')).toBe('u.rules:5, u.rules:6, u.rules:7, u.rules:8 and 2 more');
+    // Rule 11's two slots (multiport --ports: source or destination port) both constrain src4.
+    expect(users('src4')).toBe('u.rules:11');
+    expect(users('msport')).toBe('u.rules:11');
+    expect(users('mdport')).toBe('u.rules:11');
+    expect(users('sport')).toBeUndefined();
+  });
+});

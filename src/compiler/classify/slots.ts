@@ -31,7 +31,7 @@
  *   the chain changed.)
  */
 import type { Family, FilterHook, Policy, RejectWith, Rule } from '../ir.js';
-import type { Expansion, FlatChain, FlatRule } from '../flatten/types.js';
+import type { Expansion, FlatChain, FlatRule, PathStep } from '../flatten/types.js';
 import { intervalsOf, termContains, type Term } from './atoms.js';
 import { fieldDef, HDR, HDR_MAX, type FieldId } from './fields.js';
 import { ruleSteps, type FieldTerm, type PostCheck, type Step } from './steps.js';
@@ -90,15 +90,19 @@ export interface SlotList {
   flat: FlatChain;
 }
 
-type StepCache = WeakMap<Rule, Map<string, Step[]>>;
+/** Per hook, the steps of each rule by expansion index (a rule belongs to one family). */
+type StepCache = Map<FilterHook, WeakMap<Rule, Step[][]>>;
 
-function cachedSteps(cache: StepCache, rule: Rule, expansion: Expansion, family: Family, hook: FilterHook, rates: RatePlan): Step[] {
-  let perRule = cache.get(rule);
-  if (!perRule) cache.set(rule, (perRule = new Map()));
-  const key = `${expansion.index}/${hook}`;
-  let steps = perRule.get(key);
-  if (!steps) perRule.set(key, (steps = ruleSteps(rule, expansion, family, hook, rates)));
-  return steps;
+/** The steps of a rule's expansions at one hook, computed once per (rule, expansion). */
+function stepsAt(cache: StepCache, family: Family, hook: FilterHook, rates: RatePlan): (rule: Rule, expansion: Expansion) => Step[] {
+  let perRule = cache.get(hook);
+  if (!perRule) cache.set(hook, (perRule = new WeakMap()));
+  const byRule = perRule;
+  return (rule, expansion) => {
+    let perExpansion = byRule.get(rule);
+    if (!perExpansion) byRule.set(rule, (perExpansion = []));
+    return (perExpansion[expansion.index] ??= ruleSteps(rule, expansion, family, hook, rates));
+  };
 }
 
 /** `steps` without their post-checks (run already, at a slot the walk passed to get here). */
@@ -150,13 +154,14 @@ interface Condition {
 }
 
 function conjunction(steps: readonly Step[], extra: FieldTerm[] = []): Condition {
+  // Every array in `alternatives` is made here, so terms are appended in place.
   let alternatives: FieldTerm[][] = [[...extra]];
   const checks: PostCheck[] = [];
   let never = false;
   for (const s of steps) {
     never ||= s.never === true;
-    checks.push(...s.checks);
-    alternatives = alternatives.map((a) => [...a, ...s.terms]);
+    for (const c of s.checks) checks.push(c);
+    for (const a of alternatives) for (const t of s.terms) a.push(t);
     if (s.anyOf) alternatives = alternatives.flatMap((a) => s.anyOf!.map((alt) => [...a, ...alt]));
   }
   return { alternatives, checks, never };
@@ -185,8 +190,12 @@ function makeSlot(fields: Slot['fields'], hotdrop: number, checks: PostCheck[], 
 
 const PAD: Slot = makeSlot(new Map(), 0, [], false, { kind: 'none' }, null, -1, 'pad');
 
-function hdrAccepts(steps: readonly Step[], state: number): boolean {
-  return steps.every((s) => s.terms.every((ft) => ft.field !== 'hdr' || termContains(ft.term, state)));
+/** True if the header-state terms of `prefix` and of own[0 .. end) all accept `state`. */
+function hdrAccepts(prefix: readonly Step[], own: readonly Step[], end: number, state: number): boolean {
+  const accepts = (s: Step) => s.terms.every((ft) => ft.field !== 'hdr' || termContains(ft.term, state));
+  if (!prefix.every(accepts)) return false;
+  for (let j = 0; j < end; j++) if (!accepts(own[j]!)) return false;
+  return true;
 }
 
 /**
@@ -203,36 +212,53 @@ function fold(prefix: readonly Step[], own: readonly Step[]): { cond: Condition;
   if (own.slice(first).some((s) => s.checks.length > 0)) return null;
   const k = new Map<number, number>();
   own.forEach((s, j) => s.hotdrop.forEach((state) => k.has(state) || k.set(state, j)));
+  // True if every term but the header state's is on a field UNREAD in `state`.
+  const unreadIn = (terms: readonly FieldTerm[], state: number) =>
+    terms.every((ft) => {
+      if (ft.field === 'hdr') return true;
+      const def = fieldDef(ft.field);
+      return def.kind === 'interval' && def.unreadIn?.includes(state) === true;
+    });
   for (const [state, j] of k) {
-    for (const s of own.slice(j)) {
-      for (const ft of [...s.terms, ...(s.anyOf?.flat() ?? [])]) {
-        if (ft.field === 'hdr') continue;
-        const def = fieldDef(ft.field);
-        if (def.kind !== 'interval' || !def.unreadIn?.includes(state)) return null;
-      }
+    for (let i = j; i < own.length; i++) {
+      const s = own[i]!;
+      if (!unreadIn(s.terms, state) || (s.anyOf && !s.anyOf.every((alt) => unreadIn(alt, state)))) return null;
     }
   }
-  const all = [...prefix, ...own];
   const accept: number[] = [];
   let hotdrop = 0;
   for (let state = 0; state <= HDR_MAX; state++) {
     const j = k.get(state);
-    const drops = j !== undefined && hdrAccepts([...prefix, ...own.slice(0, j)], state);
+    const drops = j !== undefined && hdrAccepts(prefix, own, j, state);
     if (drops) hotdrop |= 1 << state;
-    if (drops || hdrAccepts(all, state)) accept.push(state);
+    if (drops || hdrAccepts(prefix, own, own.length, state)) accept.push(state);
   }
-  const stripped = all.map((s) => ({ ...s, terms: s.terms.filter((ft) => ft.field !== 'hdr') }));
+  const stripped = [...prefix, ...own].map((s) => (s.terms.some((ft) => ft.field === 'hdr') ? { ...s, terms: s.terms.filter((ft) => ft.field !== 'hdr') } : s));
   return { cond: conjunction(stripped, [{ field: 'hdr', term: { negated: false, atoms: intervalsOf(accept) } }]), hotdrop };
 }
 
 /** Builds the slots of one flat chain starting at global slot `firstSlot` (a multiple of BLOCK). */
-export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCache = new WeakMap(), rates: RatePlan = NO_RATES): SlotList {
+export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCache = new Map(), rates: RatePlan = NO_RATES): SlotList {
   const { family, chain: hook } = flat;
   const slots: Slot[] = [];
   const flatFirstSlot: number[] = [];
-  const stepsOf = (p: FlatRule['path'][number]) => cachedSteps(cache, p.rule, p.expansion, family, hook, rates);
-  const ownSteps = (r: FlatRule) => (r.role === 'goto-end' ? [] : stepsOf(r.path[r.path.length - 1]!));
-  const hasSideEffectsOwn = (r: FlatRule) => ownSteps(r).some((st) => st.checks.some(hasSideEffects));
+  const steps = stepsAt(cache, family, hook, rates);
+  const stepsOf = (p: PathStep) => steps(p.rule, p.expansion);
+  // Per flat rule: its own steps, and whether one of their checks has side effects.
+  const ownOf = flat.rules.map((r) => (r.role === 'goto-end' ? [] : stepsOf(r.path[r.path.length - 1]!)));
+  const sideEffects = ownOf.map((o) => o.some((st) => st.checks.some(hasSideEffects)));
+  const ownSteps = (r: FlatRule) => ownOf[r.index]!;
+  const hasSideEffectsOwn = (r: FlatRule) => sideEffects[r.index]!;
+  // The steps of the jump rules on a rule's path (their checks left out), by the path's last
+  // jump step: the rules of one inlined chain share it.
+  const prefixes = new Map<PathStep, Step[]>();
+  const prefixOf = (r: FlatRule): Step[] => {
+    if (r.path.length === 1) return [];
+    const last = r.path[r.path.length - 2]!;
+    let p = prefixes.get(last);
+    if (!p) prefixes.set(last, (p = withoutChecks(r.path.slice(0, -1).flatMap(stepsOf))));
+    return p;
+  };
   const noMatch = new Map<FlatRule, number>();
   const failTarget = (r: FlatRule) => {
     let to = noMatch.get(r);
@@ -276,7 +302,7 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
     flatFirstSlot.push(firstSlot + slots.length);
     // The jump rules on the way ran their checks already: this rule is reached only when
     // those passed.
-    const prefix = withoutChecks(r.path.slice(0, -1).flatMap(stepsOf));
+    const prefix = prefixOf(r);
     let made: Slot[];
     if (r.role === 'goto-end') {
       // Synthetic: the goto rule's steps, which matched (and ran their checks) before its chain.
@@ -334,7 +360,7 @@ function terminal(r: FlatRule): SlotAction {
 
 /** Lays out all lists one after another, each starting at a block boundary. */
 export function buildSlotLists(chains: readonly FlatChain[], rates: RatePlan = NO_RATES): SlotList[] {
-  const cache: StepCache = new WeakMap();
+  const cache: StepCache = new Map();
   const out: SlotList[] = [];
   let next = 0;
   for (const chain of chains) {

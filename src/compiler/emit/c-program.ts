@@ -61,30 +61,38 @@ function upper(id: string): string {
   return id.toUpperCase();
 }
 
-/** "rules.txt:12" of the flat rules whose slots constrain `field`, at most `max` of them. */
-function usersOf(cl: Classified, field: FieldId, max = 4): string {
-  const out: string[] = [];
-  let more = 0;
+/**
+ * Per field: "rules.txt:12, ..." of the flat rules whose slots constrain it, at most `max` of
+ * them, then "and N more". One walk over the slots for all fields.
+ */
+function usersByField(cl: Classified, max = 4): Map<FieldId, string> {
+  const users = new Map<FieldId, { out: string[]; more: number; previous: number }>();
   for (const list of cl.lists) {
-    let previous = -1;
+    for (const u of users.values()) u.previous = -1;
     for (const slot of list.slots) {
-      if (!slot.live || slot.flat === previous || !slot.fields.has(field)) continue;
-      previous = slot.flat;
-      if (out.length >= max) {
-        more++;
-        continue;
+      if (!slot.live) continue;
+      for (const field of slot.fields.keys()) {
+        let u = users.get(field);
+        if (!u) users.set(field, (u = { out: [], more: 0, previous: -1 }));
+        if (slot.flat === u.previous) continue;
+        u.previous = slot.flat;
+        if (u.out.length >= max) {
+          u.more++;
+          continue;
+        }
+        const step = list.flat.rules[slot.flat]!.path.at(-1)!;
+        const where = `${step.rule.span.file}:${step.rule.span.start.line}`;
+        if (!u.out.includes(where)) u.out.push(where);
       }
-      const step = list.flat.rules[slot.flat]!.path.at(-1)!;
-      const where = `${step.rule.span.file}:${step.rule.span.start.line}`;
-      if (!out.includes(where)) out.push(where);
     }
   }
-  return out.join(', ') + (more > 0 ? ` and ${more} more` : '');
+  return new Map([...users].map(([f, u]) => [f, u.out.join(', ') + (u.more > 0 ? ` and ${u.more} more` : '')]));
 }
 
 const RULE_TABLE = '@@RJC_RULE_TABLE@@';
 
 function commentSafe(text: string): string {
+  if (!text.includes('*/') && !text.includes('\n') && !text.includes('\r')) return text;
   return text.replace(/\*\//g, '* /').replace(/[\r\n]+/g, ' ');
 }
 
@@ -143,7 +151,8 @@ export function emitProgram(inputs: EmitInputs): string {
   const traceMaps = inputs.specs.filter((s) => s.role === 'trace');
   const maps = inputs.specs.filter((s) => s.role !== 'trace');
 
-  const stage1 = fields.map((f) => stage1Code(f, cl));
+  const users = usersByField(cl);
+  const stage1 = fields.map((f) => stage1Code(f, cl, users.get(f) ?? ''));
   // One key variable per function, reused field after field: the BPF stack is small.
   // A loop over the entries rjc_stage1() chose (one per field, and the keyless one): unrolled,
   // the compiler keeps every field's pointer live and the frame outgrows the BPF stack.
@@ -835,8 +844,9 @@ function checksCode(usesRate: boolean): string {
   `;
 }
 
-function stage1Code(f: FieldId, cl: Classified): string {
-  const users = `/* ${f}: ${fieldDef(f).doc}; rules ${usersOf(cl, f)} */`;
+/** `rules`: the rules constraining `f` (usersByField). */
+function stage1Code(f: FieldId, cl: Classified, rules: string): string {
+  const users = `/* ${f}: ${fieldDef(f).doc}; rules ${rules} */`;
   const shape = cl.shape.fields.find((x) => x.id === f)!;
   const value = INTERVAL_VALUE[f];
   if (value && 'index' in shape.s1) {
