@@ -228,7 +228,7 @@ static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rj
 		k.family = pkt->family;
 		k.proto = iproto;
 
-		off -= 4;
+		/* The quoted ICMP header: type, code, checksum, identifier. */
 		if (rjc_ctx_load(ctx, off, h, 6))
 			return;
 		k.id = ((__u16)h[4] << 8) | h[5];

@@ -109,6 +109,25 @@ describe('known differences', () => {
     });
   });
 
+  describe('xdp-connection-state', () => {
+    const state = ['-m state --state INVALID -j DROP'];
+    const echoReply = ipv4({ src: '192.0.2.2', dst: '203.0.113.7' }, icmp({ type: 0, rest: [0x12, 0x34, 0, 1] }));
+    const udpOut = ipv4({ src: '192.0.2.2', dst: '203.0.113.7' }, udp({ sport: 53, dport: 1000 }));
+    const errorAbout = (quoted: Uint8Array) => frameOf(ipv4({ src: '203.0.113.7', dst: '192.0.2.2' }, icmp({ type: 3, code: 1, payload: quoted.subarray(0, 28) })));
+    // The kernel let the error in (RELATED), rejectc did not.
+    const at = (frame: Uint8Array, side: 'tc' | 'xdp', output = state) => classifyKnown({ ...context(output, { ...nothing, passed: [{ hook: 'INPUT', indev: 2, outdev: 0, packet: frame.subarray(14) }] }, nothing), frame, side });
+
+    it('explains, at XDP, an ICMP error about an ICMP query (RELATED to a connection XDP cannot know)', () => {
+      expect(at(errorAbout(echoReply), 'xdp')).toBe('xdp-connection-state');
+    });
+
+    it('but not at TC, not about a UDP datagram, not without state matches', () => {
+      expect(at(errorAbout(echoReply), 'tc')).toBeUndefined();
+      expect(at(errorAbout(udpOut), 'xdp')).toBeUndefined();
+      expect(at(errorAbout(echoReply), 'xdp', [])).toBeUndefined();
+    });
+  });
+
   it('conntrack-defrag explains nothing for a ruleset without state matches', () => {
     const frag = frameOf(ipv4({ src: '203.0.113.7', dst: '198.51.100.9', mf: true }, udp({ sport: 1, dport: 2, payload: new Uint8Array(16) })));
     expect(classifyKnown({ ...context([], { ...nothing, client: [rst] }, nothing), frame: frag })).toBeUndefined();

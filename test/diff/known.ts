@@ -183,7 +183,8 @@ const CONNTRACK_DEFRAG: KnownDifference = {
  * XDP has no egress hook, so rejectc cannot note the connections the kernel tracks for ICMP
  * queries and protocols other than TCP and UDP (the kfuncs look up TCP and UDP only): their
  * state is not known there (rejectc's own warning W270). Explains a difference on the XDP
- * side only, for such a frame, while the ruleset tracks connections.
+ * side only, for such a frame — or an ICMP(v6) error quoting such a packet, RELATED to such
+ * a connection — while the ruleset tracks connections.
  */
 const XDP_CONNECTION_STATE: KnownDifference = {
   name: 'xdp-connection-state',
@@ -197,11 +198,28 @@ const XDP_CONNECTION_STATE: KnownDifference = {
     const off = ip.family === 'ipv4' ? ip.header.headerLength : ip.findHdr.ok ? ip.findHdr.offset : -1;
     if (proto === 6 || proto === 17) return false;
     const type = off >= 0 ? ip.bytes[off] : undefined;
+    if (type !== undefined && isIcmpError(ip.bytes)) return untrackableAtXdp(ip.bytes.subarray(off + 8));
     if (proto === 1) return type !== undefined && [0, 8, 13, 14, 15, 16, 17, 18].includes(type);
     if (proto === 58) return type !== undefined && type >= 128;
     return true;
   },
 };
+
+/**
+ * Is the packet an ICMP(v6) error quotes (`quoted`, its IP header first) one whose connection
+ * XDP cannot know: an ICMP query or another protocol than TCP/UDP (IPv6: the header's own next
+ * header, extension headers counted as such)?
+ */
+function untrackableAtXdp(quoted: Uint8Array): boolean {
+  const v4 = quoted[0]! >> 4 === 4;
+  const proto = v4 ? quoted[9] : quoted[6];
+  const off = v4 ? (quoted[0]! & 0x0f) * 4 : 40;
+  if (proto === undefined || proto === 6 || proto === 17) return false;
+  const type = quoted[off];
+  if (proto === 1) return type !== undefined && [0, 8, 13, 14, 15, 16, 17, 18].includes(type);
+  if (proto === 58) return type !== undefined && type >= 128;
+  return true;
+}
 
 /**
  * A packet claiming one of the server's own IPv6 addresses as its source: the kernel's
