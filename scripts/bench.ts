@@ -274,7 +274,7 @@ function coldCompile(n: number): CompileTiming {
 }
 
 /** Map names whose kernel bytes the compile section lists, the rest summed as "other". */
-const BIG_MAPS = ['rjc_l1', 'rjc_l2', 'rjc_act', 'rjc_cnt', 'rjc_s1_w', 'rjc_s1_a4', 'rjc_blk'];
+const BIG_MAPS = ['rjc_l1', 'rjc_l2', 'rjc_act', 'rjc_cnt', 'rjc_s1_w', 'rjc_s1_a4', 'rjc_blk', 'rjc_budget_peers'];
 
 const compileTimes: Section = {
   name: 'compile',
