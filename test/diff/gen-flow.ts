@@ -2,7 +2,9 @@
  * Stream elements for stateful rules: short connections through the server (FORWARD),
  * between a host on the client's side and a far host, with the far host's packets injected
  * at the far namespace — a TCP handshake with data and a close, a UDP exchange, an ICMP echo
- * and its reply, and an ICMP error from the far host about a client packet (RELATED). Steps
+ * and its reply, and an ICMP error from the far host about a client packet (RELATED: a UDP
+ * datagram, an ICMP echo request or a TCP SYN, quoted by an unreachable, a time exceeded or
+ * a redirect / packet too big). Steps
  * can be left out (a reply without its request, data without a handshake), which gives
  * NEW / ESTABLISHED / RELATED / INVALID transitions in every order.
  */
@@ -95,8 +97,17 @@ function steps(f: FlowSpec): Step[] {
       return [request, reply, request, reply].filter((_, i) => f.keep[i]);
     }
     case 'related': {
-      const near: Step = { from: 'client', l4: udp({ sport: f.nearPort, dport: f.farPort, payload: f.payload }) };
-      const error: Step = { from: 'far', l4: icmp({ type: f.family === 'ipv4' ? 3 : 1, code: f.family === 'ipv4' ? 3 : 4 }), quote: 'last-near' };
+      const id = f.a & 0xffff;
+      const quoted: L4Spec[] = [
+        udp({ sport: f.nearPort, dport: f.farPort, payload: f.payload }),
+        icmp({ type: f.family === 'ipv4' ? 8 : 128, rest: [id >> 8, id & 0xff, 0, 1], payload: f.payload }),
+        tcp({ sport: f.nearPort, dport: f.farPort, flags: 'S', seq: f.a >>> 0 }),
+      ];
+      // [type, code]: unreachable, time exceeded, redirect (IPv4) / packet too big (IPv6).
+      const errors = f.family === 'ipv4' ? [[3, 3], [11, 0], [5, 1]] : [[1, 4], [3, 0], [2, 0]];
+      const [type, code] = errors[f.b % errors.length]!;
+      const near: Step = { from: 'client', l4: quoted[f.a % quoted.length]! };
+      const error: Step = { from: 'far', l4: icmp({ type, code, ...(type === 2 || type === 5 ? { rest: type === 2 ? [0, 0, 5, 0] : [198, 51, 100, 1] } : {}) }), quote: 'last-near' };
       return [near, error].filter((_, i) => f.keep[i]);
     }
   }
