@@ -8,6 +8,10 @@
  *            goal <= 1.5)
  *   compile  compile time (parse -> maps.json + C, clang excluded) and map-fill time for 10,000
  *            and 50,000 rules (goal < 1 s each), and the kernel's bytes for all BPF maps
+ *   vs-kernel  side by side with the kernel in one run (scripts/bench-kernel.ts): a SYN flood
+ *            over veth answered by the kernel's TCP stack, iptables-nft, iptables-legacy, nft
+ *            and rejectc TC/XDP with the REJECT first and after 1,000 and 10,000 rules; replies/s
+ *            and ratios (`--udp` adds the same table for ICMP port unreachable)
  *
  * Usage (after `npm run build`, as root): node dist/scripts/bench.js [section...] [--quick]
  * (`--cold-compile N`: internal, the compile section's child process.)
@@ -26,6 +30,7 @@ import { parseRuleset } from '../src/compiler/frontend.js';
 import { fillRulesetMaps, LoadedRuleset } from '../src/commands/run.js';
 import { readHostConfig, type HostConfig } from '../src/runtime/host-config.js';
 import { findIfindex, withNetns, type BpfObject } from '../src/runtime/libbpf.js';
+import { benchKernel } from './bench-kernel.js';
 
 interface BenchContext {
   quick: boolean;
@@ -323,7 +328,10 @@ function sh(cmd: string): void {
   if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
 }
 
-function main(): void {
+/** The section that runs after the test-run sections, in namespaces of its own. */
+const VS_KERNEL = 'vs-kernel';
+
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const cold = args.indexOf('--cold-compile');
   if (cold >= 0) {
@@ -334,7 +342,13 @@ function main(): void {
   const quick = args.includes('--quick');
   const wanted = args.filter((a) => !a.startsWith('--'));
   const sections = wanted.length > 0 ? SECTIONS.filter((s) => wanted.includes(s.name)) : SECTIONS;
-  if (process.getuid?.() !== 0 && sections.some((s) => s.kernel)) {
+  const vsKernel = wanted.length === 0 || wanted.includes(VS_KERNEL);
+  const unknown = wanted.filter((w) => w !== VS_KERNEL && !SECTIONS.some((s) => s.name === w));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown section ${unknown.join(', ')} (sections: ${[...SECTIONS.map((s) => s.name), VS_KERNEL].join(', ')})\n`);
+    process.exit(1);
+  }
+  if (process.getuid?.() !== 0 && (vsKernel || sections.some((s) => s.kernel))) {
     process.stderr.write('bench: the kernel sections need root (BPF_PROG_TEST_RUN)\n');
     process.exit(2);
   }
@@ -362,6 +376,13 @@ function main(): void {
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
   }
+  if (vsKernel) {
+    console.log(`\n== ${VS_KERNEL}: replies/s under a SYN flood over veth, rejectc side by side with the kernel (ratios compare within this run)`);
+    await benchKernel({ quick, udp: args.includes('--udp') });
+  }
 }
 
-main();
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});
