@@ -9,7 +9,7 @@ import { maskVolatile } from './diff/compare.js';
 import { emptyFamily, printFamily } from './diff/gen-rules.js';
 import { classifyKnown, type KnownContext } from './diff/known.js';
 import { DEFAULT_SERVER_INTERFACES, MAC } from './diff/topology.js';
-import type { Observation } from './diff/wire.js';
+import type { Observation, Passed } from './diff/wire.js';
 import { ethernet, icmp, ipOptions, ipv4, ipv6, tcp, udp } from './support/packets.js';
 
 const orig4 = ipv4({ src: '203.0.113.7', dst: '192.0.2.2' }, udp({ sport: 1000, dport: 53 }));
@@ -119,12 +119,47 @@ describe('known differences', () => {
 
     it('explains, at XDP, an ICMP error about an ICMP query (RELATED to a connection XDP cannot know)', () => {
       expect(at(errorAbout(echoReply), 'xdp')).toBe('xdp-connection-state');
+      // A redirect is an error for conntrack too (icmp_is_err; found by seed 634277786).
+      const redirect = frameOf(ipv4({ src: '203.0.113.7', dst: '192.0.2.2' }, icmp({ type: 5, code: 1, payload: echoReply.subarray(0, 28) })));
+      expect(at(redirect, 'xdp')).toBe('xdp-connection-state');
+      expect(at(redirect, 'tc')).toBeUndefined();
     });
 
     it('but not at TC, not about a UDP datagram, not without state matches', () => {
       expect(at(errorAbout(echoReply), 'tc')).toBeUndefined();
       expect(at(errorAbout(udpOut), 'xdp')).toBeUndefined();
       expect(at(errorAbout(echoReply), 'xdp', [])).toBeUndefined();
+    });
+  });
+
+  describe('loopback-not-filtered', () => {
+    // Found by seed 636446126: a UDP datagram from the server's own address to a closed port; the
+    // stack's ICMPv6 port unreachable goes to the server itself over lo, where the kernel's INPUT
+    // chain REJECTs it (no error about an error); rejectc, applied to the server's link, never sees lo.
+    const hex = (h: string) => Uint8Array.from(Buffer.from(h, 'hex'));
+    const orig = hex('6b500000000a114020010db800000000000000000000000220010db800000000000000000000000213c40019000a0e9881ef');
+    const error = hex('6002eb58003a3a4020010db800000000000000000000000220010db800000000000000000000000201042692000000006b500000000a114020010db800000000000000000000000220010db800000000000000000000000213c40019000a0e9881ef');
+    const rules6 = (input: string[]) => {
+      const text = printFamily(emptyFamily('ipv6')).replace('COMMIT', [...input.map((l) => `-A INPUT ${l}`), 'COMMIT'].join('\n'));
+      return { ipv6: parseRuleset(text, 'ipv6.rules', { family: 'ipv6' }).ruleset.families[0] };
+    };
+    const atInput = (packet: Uint8Array, indev: number) => ({ hook: 'INPUT' as const, indev, outdev: 0, packet });
+    const kernel: Observation = { ...nothing, passed: [atInput(orig, 2)] };
+    const mine = (...extra: Passed[]): Observation => ({ ...nothing, passed: [atInput(orig, 2), ...extra] });
+    const at = (input: string[], rejectc: Observation, side: 'tc' | 'xdp' = 'tc') =>
+      classifyKnown({ rules: rules6(input), frame: ethernet(orig, { dst: MAC.serverIn, src: MAC.client }), origs: [orig], kernel, rejectc, side, interfaces: DEFAULT_SERVER_INTERFACES });
+
+    it("explains a packet the server sent itself over lo that the kernel's INPUT chain refuses", () => {
+      expect(at(['-p ipv6-icmp -j REJECT'], mine(atInput(error, 1)))).toBe('loopback-not-filtered');
+      expect(at(['-i lo -j DROP'], mine(atInput(error, 1)), 'xdp')).toBe('loopback-not-filtered');
+    });
+
+    it('but not when the chains let it pass, nor off lo, nor with anything else different', () => {
+      expect(at([], mine(atInput(error, 1)))).toBeUndefined();
+      expect(at(['-p ipv6-icmp ! -i lo -j REJECT'], mine(atInput(error, 1)))).toBeUndefined();
+      expect(at(['-p ipv6-icmp -j REJECT'], mine(atInput(error, 2)))).toBeUndefined();
+      expect(at(['-p ipv6-icmp -j REJECT'], { ...mine(atInput(error, 1)), client: [rst] })).toBeUndefined();
+      expect(at(['-p ipv6-icmp -j REJECT'], { ...nothing, passed: [atInput(error, 1)] })).toBeUndefined();
     });
   });
 

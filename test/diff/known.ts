@@ -158,6 +158,12 @@ function isIcmpError(ip: Uint8Array): boolean {
   return ip[6] === 58 && (ip[40] ?? 255) < 128;
 }
 
+/** An ICMP error as conntrack takes it (icmp_is_err: also source quench and redirect; ICMPv6 below 128). */
+function conntrackIcmpError(ip: Uint8Array): boolean {
+  if (ip[0]! >> 4 === 4) return ip[9] === 1 && [3, 4, 5, 11, 12].includes(ip[(ip[0]! & 0x0f) * 4] ?? -1);
+  return isIcmpError(ip);
+}
+
 /**
  * With a ruleset that uses connection tracking (`-m state`, `-m conntrack`) the kernel
  * reassembles IPv4 and IPv6 fragments before PREROUTING (nf_defrag_ipv4/6, nf-reject.md
@@ -198,7 +204,7 @@ const XDP_CONNECTION_STATE: KnownDifference = {
     const off = ip.family === 'ipv4' ? ip.header.headerLength : ip.findHdr.ok ? ip.findHdr.offset : -1;
     if (proto === 6 || proto === 17) return false;
     const type = off >= 0 ? ip.bytes[off] : undefined;
-    if (type !== undefined && isIcmpError(ip.bytes)) return untrackableAtXdp(ip.bytes.subarray(off + 8));
+    if (type !== undefined && conntrackIcmpError(ip.bytes)) return untrackableAtXdp(ip.bytes.subarray(off + 8));
     if (proto === 1) return type !== undefined && [0, 8, 13, 14, 15, 16, 17, 18].includes(type);
     if (proto === 58) return type !== undefined && type >= 128;
     return true;
@@ -310,8 +316,45 @@ function hasFragmentHeader(b: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * rejectc filters the devices it is applied to; the kernel's filter chains also see what the
+ * server sends itself over lo (OUTPUT with `-o lo`, then INPUT with `-i lo`): the stack's own
+ * ICMP errors to a packet claiming one of the server's addresses as its source (a UDP datagram
+ * to a closed port from 2001:db8::2 to 2001:db8::2), and REJECT replies the server delivers to
+ * itself. The harness applies rejectc to the server's links only, as `rejectc apply --dev` does
+ * for a user, so nothing filters lo on rejectc's sides. Explains exactly this: rejectc's side
+ * has packets at INPUT on lo that the kernel's side lacks, the model says the kernel's OUTPUT
+ * (out lo) or INPUT (in lo) chain refuses each of them (an IPv4 ICMP error of rejectc's TC side
+ * judged as the kernel builds it, output-icmp4-source), and everything else is identical.
+ */
+const LOOPBACK_NOT_FILTERED: KnownDifference = {
+  name: 'loopback-not-filtered',
+  reason: 'rejectc filters the devices it is applied to (the server links here); the kernel chains also filter what the server sends itself over lo',
+  explains(ctx) {
+    const { kernel, rejectc } = ctx;
+    const refusedOnLo = (p: Passed) => p.hook === 'INPUT' && p.indev === LOOPBACK_IFINDEX && toServer(p.packet) && !loopbackAccepts(ctx.rules, ctx.side === 'tc' ? asKernelBuildsIt(p) : p.packet, ctx.interfaces);
+    const passedR = rejectc.passed.filter((p) => !refusedOnLo(p));
+    if (passedR.length === rejectc.passed.length) return false;
+    const { sameFrame, samePassed } = comparers(ctx.origs);
+    return equalLists(kernel.passed, passedR, samePassed) && equalLists(kernel.client, rejectc.client, sameFrame) && equalLists(kernel.far, rejectc.far, sameFrame);
+  },
+};
+
+/** Would the kernel's OUTPUT chain (out lo) and then its INPUT chain (in lo) let `ip`, a packet the server sends itself, pass? */
+function loopbackAccepts(rules: ParsedRules, ip: Uint8Array, ifs: ServerInterfaces): boolean {
+  const decoded = decodeIp(ip);
+  const family = decoded.ip?.family;
+  const ruleset = family ? rules[family] : undefined;
+  if (!ruleset) return true;
+  const env = { localAddresses: localAddresses(ifs) };
+  return (
+    evaluate(ruleset, decoded, { ...env, chain: 'OUTPUT', outInterface: 'lo' }).verdict === 'accept' &&
+    evaluate(ruleset, decoded, { ...env, chain: 'INPUT', inInterface: 'lo' }).verdict === 'accept'
+  );
+}
+
 /** The list, in the order they are tried. */
-export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG, XDP_CONNECTION_STATE, XDP_REPLY_TO_SELF, OUTPUT_ICMP4_SOURCE];
+export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG, XDP_CONNECTION_STATE, XDP_REPLY_TO_SELF, OUTPUT_ICMP4_SOURCE, LOOPBACK_NOT_FILTERED];
 
 /** The name of the known difference that explains a divergence, or undefined. */
 export function classifyKnown(ctx: KnownContext): string | undefined {
