@@ -91,14 +91,20 @@ export interface SlotList {
 }
 
 /** Per hook, the steps of each rule by expansion index (a rule belongs to one family). */
-type StepCache = Map<FilterHook, WeakMap<Rule, Step[][]>>;
+type StepCache = Map<FilterHook, Map<Rule, Step[][]>>;
 
-/** The steps of a rule's expansions at one hook, computed once per (rule, expansion). */
-function stepsAt(cache: StepCache, family: Family, hook: FilterHook, rates: RatePlan): (rule: Rule, expansion: Expansion) => Step[] {
+/**
+ * The steps of a path step's rule expansion at one hook. Those of a rule that can be asked for
+ * again (a jump rule: the prefix of the rules it inlines; a rule of a user chain, inlined from
+ * several places) are computed once per (rule, expansion); those of any other rule, asked for
+ * exactly once, are not kept, so that they die young.
+ */
+function stepsAt(cache: StepCache, family: Family, hook: FilterHook, rates: RatePlan): (p: PathStep) => Step[] {
   let perRule = cache.get(hook);
-  if (!perRule) cache.set(hook, (perRule = new WeakMap()));
+  if (!perRule) cache.set(hook, (perRule = new Map()));
   const byRule = perRule;
-  return (rule, expansion) => {
+  return ({ rule, expansion, chain }) => {
+    if (chain === hook && rule.target?.target !== 'jump') return ruleSteps(rule, expansion, family, hook, rates);
     let perExpansion = byRule.get(rule);
     if (!perExpansion) byRule.set(rule, (perExpansion = []));
     return (perExpansion[expansion.index] ??= ruleSteps(rule, expansion, family, hook, rates));
@@ -153,6 +159,9 @@ interface Condition {
   never: boolean;
 }
 
+/** The checks of a condition without any: one array for all (conditions' checks are never changed). */
+const NO_CHECKS: PostCheck[] = [];
+
 function conjunction(steps: readonly Step[], extra: FieldTerm[] = []): Condition {
   // Every array in `alternatives` is made here, so terms are appended in place.
   let alternatives: FieldTerm[][] = [[...extra]];
@@ -164,7 +173,7 @@ function conjunction(steps: readonly Step[], extra: FieldTerm[] = []): Condition
     for (const a of alternatives) for (const t of s.terms) a.push(t);
     if (s.anyOf) alternatives = alternatives.flatMap((a) => s.anyOf!.map((alt) => [...a, ...alt]));
   }
-  return { alternatives, checks, never };
+  return { alternatives, checks: checks.length > 0 ? checks : NO_CHECKS, never };
 }
 
 function fieldMap(terms: FieldTerm[]): Map<FieldId, Term[]> {
@@ -190,11 +199,28 @@ function makeSlot(fields: Slot['fields'], hotdrop: number, checks: PostCheck[], 
 
 const PAD: Slot = makeSlot(new Map(), 0, [], false, { kind: 'none' }, null, -1, 'pad');
 
-/** True if the header-state terms of `prefix` and of own[0 .. end) all accept `state`. */
-function hdrAccepts(prefix: readonly Step[], own: readonly Step[], end: number, state: number): boolean {
-  const accepts = (s: Step) => s.terms.every((ft) => ft.field !== 'hdr' || termContains(ft.term, state));
-  if (!prefix.every(accepts)) return false;
-  for (let j = 0; j < end; j++) if (!accepts(own[j]!)) return false;
+/** Every header state, as a bit mask. */
+const ALL_HDR_STATES = (1 << (HDR_MAX + 1)) - 1;
+
+/** The header states (bit per HDR value) that every header-state term of a step accepts. */
+function hdrMaskOf(s: Step): number {
+  let mask = ALL_HDR_STATES;
+  for (const ft of s.terms) {
+    if (ft.field !== 'hdr') continue;
+    let m = 0;
+    for (let state = 0; state <= HDR_MAX; state++) if (termContains(ft.term, state)) m |= 1 << state;
+    mask &= m;
+  }
+  return mask;
+}
+
+/** True if every term but the header state's is on a field UNREAD (no value) in `state`. */
+function unreadIn(terms: readonly FieldTerm[], state: number): boolean {
+  for (const ft of terms) {
+    if (ft.field === 'hdr') continue;
+    const def = fieldDef(ft.field);
+    if (def.kind !== 'interval' || def.unreadIn?.includes(state) !== true) return false;
+  }
   return true;
 }
 
@@ -207,34 +233,44 @@ function hdrAccepts(prefix: readonly Step[], own: readonly Step[], end: number, 
  * latter states. Returns null when the rule has no hotdrop or cannot be folded.
  */
 function fold(prefix: readonly Step[], own: readonly Step[]): { cond: Condition; hotdrop: number } | null {
-  const first = own.findIndex((s) => s.hotdrop.length > 0);
+  let first = -1;
+  for (let j = 0; j < own.length && first < 0; j++) if (own[j]!.hotdrop.length > 0) first = j;
   if (first < 0) return null;
-  if (own.slice(first).some((s) => s.checks.length > 0)) return null;
-  const k = new Map<number, number>();
-  own.forEach((s, j) => s.hotdrop.forEach((state) => k.has(state) || k.set(state, j)));
-  // True if every term but the header state's is on a field UNREAD in `state`.
-  const unreadIn = (terms: readonly FieldTerm[], state: number) =>
-    terms.every((ft) => {
-      if (ft.field === 'hdr') return true;
-      const def = fieldDef(ft.field);
-      return def.kind === 'interval' && def.unreadIn?.includes(state) === true;
-    });
-  for (const [state, j] of k) {
+  for (let j = first; j < own.length; j++) if (own[j]!.checks.length > 0) return null;
+  // k[state]: the first own step that hotdrops in the state, -1 for none.
+  const k: number[] = new Array<number>(HDR_MAX + 1).fill(-1);
+  for (let j = 0; j < own.length; j++) for (const state of own[j]!.hotdrop) if (k[state] === -1) k[state] = j;
+  for (let state = 0; state <= HDR_MAX; state++) {
+    const j = k[state]!;
+    if (j < 0) continue;
     for (let i = j; i < own.length; i++) {
       const s = own[i]!;
       if (!unreadIn(s.terms, state) || (s.anyOf && !s.anyOf.every((alt) => unreadIn(alt, state)))) return null;
     }
   }
+  // reaches[j]: the header states the header-state terms of `prefix` and own[0 .. j) accept.
+  const reaches: number[] = [prefix.reduce((m, s) => m & hdrMaskOf(s), ALL_HDR_STATES)];
+  for (let j = 0; j < own.length; j++) reaches.push(reaches[j]! & hdrMaskOf(own[j]!));
   const accept: number[] = [];
   let hotdrop = 0;
   for (let state = 0; state <= HDR_MAX; state++) {
-    const j = k.get(state);
-    const drops = j !== undefined && hdrAccepts(prefix, own, j, state);
+    const j = k[state]!;
+    const drops = j >= 0 && (reaches[j]! & (1 << state)) !== 0;
     if (drops) hotdrop |= 1 << state;
-    if (drops || hdrAccepts(prefix, own, own.length, state)) accept.push(state);
+    if (drops || (reaches[own.length]! & (1 << state)) !== 0) accept.push(state);
   }
   const stripped = [...prefix, ...own].map((s) => (s.terms.some((ft) => ft.field === 'hdr') ? { ...s, terms: s.terms.filter((ft) => ft.field !== 'hdr') } : s));
-  return { cond: conjunction(stripped, [{ field: 'hdr', term: { negated: false, atoms: intervalsOf(accept) } }]), hotdrop };
+  return { cond: conjunction(stripped, [{ field: 'hdr', term: hdrStatesTerm(accept) }]), hotdrop };
+}
+
+/** The header-state terms of folded slots, by their states: made once, shared (terms are never changed). */
+const HDR_STATE_TERMS = new Map<string, Term>();
+
+function hdrStatesTerm(states: readonly number[]): Term {
+  const key = states.join(',');
+  let t = HDR_STATE_TERMS.get(key);
+  if (!t) HDR_STATE_TERMS.set(key, (t = { negated: false, atoms: intervalsOf(states) }));
+  return t;
 }
 
 /** Builds the slots of one flat chain starting at global slot `firstSlot` (a multiple of BLOCK). */
@@ -242,13 +278,7 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
   const { family, chain: hook } = flat;
   const slots: Slot[] = [];
   const flatFirstSlot: number[] = [];
-  const steps = stepsAt(cache, family, hook, rates);
-  const stepsOf = (p: PathStep) => steps(p.rule, p.expansion);
-  // Per flat rule: its own steps, and whether one of their checks has side effects.
-  const ownOf = flat.rules.map((r) => (r.role === 'goto-end' ? [] : stepsOf(r.path[r.path.length - 1]!)));
-  const sideEffects = ownOf.map((o) => o.some((st) => st.checks.some(hasSideEffects)));
-  const ownSteps = (r: FlatRule) => ownOf[r.index]!;
-  const hasSideEffectsOwn = (r: FlatRule) => sideEffects[r.index]!;
+  const stepsOf = stepsAt(cache, family, hook, rates);
   // The steps of the jump rules on a rule's path (their checks left out), by the path's last
   // jump step: the rules of one inlined chain share it.
   const prefixes = new Map<PathStep, Step[]>();
@@ -268,11 +298,9 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
   // Where the walk may resume past slots it did not look at: skip targets, and where a failed
   // check sends it past a jump rule's chain or past the later segments of a rule with side
   // effects. (Past the rest of any other rule, its remaining slots would fail the same way.)
+  // Every such target lies after the rule that names it, so the set is complete for a rule
+  // when the rules before it have been walked.
   const skipTargets = new Set<number>();
-  for (const r of flat.rules) {
-    if (r.action.kind === 'skip') skipTargets.add(r.action.to);
-    if ((r.role === 'jump' && ownSteps(r).some((st) => st.checks.length > 0)) || hasSideEffectsOwn(r)) skipTargets.add(failTarget(r));
-  }
   const pending: { slot: Slot; flatTarget: number }[] = [];
   const pendingFails: { slot: Slot; flatTarget: number }[] = [];
   let seenHotdrops = new Set<string>();
@@ -299,6 +327,10 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
 
   for (const r of flat.rules) {
     if (skipTargets.has(r.index)) seenHotdrops = new Set();
+    const ownSteps = r.role === 'goto-end' ? [] : stepsOf(r.path[r.path.length - 1]!);
+    const sideEffects = ownSteps.some((st) => st.checks.some(hasSideEffects));
+    if (r.action.kind === 'skip') skipTargets.add(r.action.to);
+    if ((r.role === 'jump' && ownSteps.some((st) => st.checks.length > 0)) || sideEffects) skipTargets.add(failTarget(r));
     flatFirstSlot.push(firstSlot + slots.length);
     // The jump rules on the way ran their checks already: this rule is reached only when
     // those passed.
@@ -308,7 +340,7 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
       // Synthetic: the goto rule's steps, which matched (and ran their checks) before its chain.
       made = add(r, conjunction([...prefix, ...withoutChecks(stepsOf(r.path[r.path.length - 1]!))]), terminal(r), r.counter, 'rule');
     } else {
-      const segments = segmentsOf(ownSteps(r));
+      const segments = segmentsOf(ownSteps);
       const passed: Step[] = [];
       made = [];
       segments.forEach((own, i) => {
@@ -330,7 +362,7 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
     }
     // A hotdrop slot stands for an identical one later only while the tables its checks read
     // stay as they were.
-    if (hasSideEffectsOwn(r)) seenHotdrops = new Set();
+    if (sideEffects) seenHotdrops = new Set();
     const nextFlat = r.action.kind === 'continue' ? r.index + 1 : r.action.kind === 'skip' ? r.action.to : -1;
     if (nextFlat >= 0) for (const slot of made) pending.push({ slot, flatTarget: nextFlat });
   }
@@ -345,12 +377,16 @@ function hdrAtoms(states: number[]) {
   return [...states].sort((a, b) => a - b).map((s) => ({ kind: 'interval' as const, lo: s, hi: s }));
 }
 
+/** The verdict actions without parameters, one object each for all slots (actions are replaced, never changed). */
+const ACCEPT: SlotAction = { kind: 'accept' };
+const DROP: SlotAction = { kind: 'drop' };
+
 function terminal(r: FlatRule): SlotAction {
   switch (r.action.kind) {
     case 'accept':
-      return { kind: 'accept' };
+      return ACCEPT;
     case 'drop':
-      return { kind: 'drop' };
+      return DROP;
     case 'reject':
       return { kind: 'reject', with: r.action.with };
     default:

@@ -66,8 +66,15 @@ export interface Step {
 
 const ALL_HDR_BUT = (...states: number[]): Atom[] => intervalsOf(Object.values(HDR).filter((s) => !states.includes(s)));
 
-function term(field: FieldId, negated: boolean, atoms: Atom[]): FieldTerm {
-  return { field, term: { negated, atoms } };
+// The header-state atoms of the steps, made once: every rule of a kind shares them (atoms are
+// never changed after they are made), which spares an allocation and a sort per rule.
+const HDR_FULL: readonly Atom[] = intervalsOf([HDR.full]);
+const HDR_PORTS: readonly Atom[] = intervalsOf([HDR.full, HDR.short]);
+const HDR_FRAGMENTS: readonly Atom[] = intervalsOf([HDR.frag, HDR.frag1]);
+const HDR_PROTO_FOUND: readonly Atom[] = ALL_HDR_BUT(HDR.noproto);
+
+function term(field: FieldId, negated: boolean, atoms: readonly Atom[]): FieldTerm {
+  return { field, term: { negated, atoms: atoms as Atom[] } };
 }
 
 function rangeTerm(field: FieldId, n: Neg<Range>): FieldTerm {
@@ -103,11 +110,11 @@ function baseSteps(rule: Rule, expansion: Expansion, family: Family, hook: Filte
   }
   if (v4) {
     if (b.protocol && b.protocol.protocol !== 0) first.terms.push(term('proto', b.protocol.negated, [interval(b.protocol.protocol, b.protocol.protocol)]));
-    if (b.fragment) first.terms.push(term('hdr', b.fragment.negated, intervalsOf([HDR.frag, HDR.frag1])));
+    if (b.fragment) first.terms.push(term('hdr', b.fragment.negated, HDR_FRAGMENTS));
     return [first];
   }
   if (!b.protocol) return [first];
-  const proto: Step = { terms: [term('hdr', false, ALL_HDR_BUT(HDR.noproto))], checks: [], hotdrop: [HDR.noproto] };
+  const proto: Step = { terms: [term('hdr', false, HDR_PROTO_FOUND)], checks: [], hotdrop: [HDR.noproto] };
   if (b.protocol.protocol !== 0) proto.terms.push(term('proto', b.protocol.negated, [interval(b.protocol.protocol, b.protocol.protocol)]));
   return [first, proto];
 }
@@ -152,21 +159,21 @@ function moduleStep(m: Match, family: Family, hook: FilterHook, expansion: Expan
   const t = step.terms;
   switch (m.module) {
     case 'tcp':
-      t.push(term('hdr', false, intervalsOf([HDR.full])));
+      t.push(term('hdr', false, HDR_FULL));
       step.hotdrop = [HDR.short, HDR.none, HDR.frag1];
       if (m.sport) t.push(rangeTerm('sport', m.sport));
       if (m.dport) t.push(rangeTerm('dport', m.dport));
       if (m.flags) t.push(term('tcpflags', m.flags.negated, intervalsOf(tcpFlagValues(m.flags.value.mask, m.flags.value.comp))));
       return step;
     case 'udp':
-      t.push(term('hdr', false, intervalsOf([HDR.full])));
+      t.push(term('hdr', false, HDR_FULL));
       step.hotdrop = [HDR.short, HDR.none];
       if (m.sport) t.push(rangeTerm('sport', m.sport));
       if (m.dport) t.push(rangeTerm('dport', m.dport));
       return step;
     case 'icmp':
     case 'icmp6': {
-      t.push(term('hdr', false, intervalsOf([HDR.full])));
+      t.push(term('hdr', false, HDR_FULL));
       step.hotdrop = [HDR.none];
       const it = m.icmpType;
       if (it && !(m.module === 'icmp' && it.value.type === 0xff)) {
@@ -178,7 +185,7 @@ function moduleStep(m: Match, family: Family, hook: FilterHook, expansion: Expan
       return step;
     }
     case 'multiport': {
-      t.push(term('hdr', false, intervalsOf([HDR.full, HDR.short])));
+      t.push(term('hdr', false, HDR_PORTS));
       step.hotdrop = [HDR.none];
       // Own port fields: multiport reads the ports from 4 bytes, where tcp/udp need the whole header.
       const atoms = m.ports.map((r) => interval(r.from, r.to));
