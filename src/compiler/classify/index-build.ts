@@ -107,13 +107,21 @@ export function buildIndex(slots: readonly Slot[], allFields = false): Classifie
   const blockCount = slots.length / BLOCK;
   const words = Math.max(1, Math.ceil(blockCount / 64));
   const live = new Uint32Array(blockCount * 2);
-  const used = new Set<FieldId>();
+  // One walk over the slots: each field then reads only the live slots that constrain it.
+  const constraining = new Map<FieldId, Constraining>();
   slots.forEach((s, i) => {
     if (!s.live) return;
     setBit(live, i);
-    for (const f of s.fields.keys()) used.add(f);
+    for (const [f, terms] of s.fields) {
+      let c = constraining.get(f);
+      if (!c) constraining.set(f, (c = { slots: [], terms: [] }));
+      c.slots.push(i);
+      c.terms.push(terms);
+    }
   });
-  const built = FIELDS.filter((f) => allFields || used.has(f.id)).map((f) => buildField(f, slots, blockCount, words, live));
+  const built = FIELDS.filter((f) => allFields || constraining.has(f.id)).map((f) =>
+    buildField(f, constraining.get(f.id) ?? { slots: [], terms: [] }, slots.length, blockCount, words, live),
+  );
   const keys = chooseKeys(slots, built);
   const nokey = new Uint32Array((1 + words) * 2);
   slots.forEach((s, i) => {
@@ -125,10 +133,24 @@ export function buildIndex(slots: readonly Slot[], allFields = false): Classifie
   return { slotCount: slots.length, blockCount, words, live, fields: built.map((b) => finishField(b, words)), nokey, keys };
 }
 
-interface StoredSet {
-  slot: number;
-  positive: boolean;
-  ranges: RangeList;
+/** The live slots that constrain a field, ascending, and their terms on it. */
+interface Constraining {
+  slots: number[];
+  terms: Term[][];
+}
+
+/**
+ * The stored sets of a field, one per constraining live slot in slot order, as parallel arrays
+ * of small integers (no object per set or range: they live as long as the index is built).
+ */
+interface StoredSets {
+  slot: number[];
+  /** 1: the set is the accepted regions; 0: their complement. */
+  positive: number[];
+  /** Set k's regions: the ranges from[j] .. to[j] for j in rangeStart[k] .. rangeStart[k + 1). */
+  rangeStart: number[];
+  from: number[];
+  to: number[];
 }
 
 /** A growable list of u32 pairs. */
@@ -170,7 +192,7 @@ interface BuiltField {
   /** (dense class, block) pairs of the keyed bitmaps, possibly repeated. */
   keyed: PairList;
   /** Per constraining live slot: its stored regions; positive: the accepted set, else its complement. */
-  stored: StoredSet[];
+  stored: StoredSets;
   /** Per slot: its entry in {@link stored}, or -1 when it does not constrain the field. */
   storedOf: Int32Array;
   /** Per region: how many live slots accept it (slots that constrain the field). */
@@ -215,14 +237,17 @@ function chooseKeys(slots: readonly Slot[], built: readonly BuiltField[]): Int16
   const keys = new Int16Array(slots.length).fill(-1);
   const best = new Float64Array(slots.length).fill(Infinity);
   built.forEach((b, fi) => {
-    for (const { slot, positive, ranges } of b.stored) {
-      if (!positive) continue;
+    const st = b.stored;
+    for (let k = 0; k < st.slot.length; k++) {
+      if (!st.positive[k]) continue;
+      const slot = st.slot[k]!;
       let cost = 0;
-      for (const r of ranges) {
-        const to = r.to === b.unreadRegion ? r.to - 1 : r.to;
-        if (to < r.from) continue;
-        if (to === r.from) cost = Math.max(cost, b.accepting[r.from]!);
-        else cost = Math.max(cost, (b.rangeMax ??= rangeMaxOf(b.accepting))(r.from, to));
+      for (let j = st.rangeStart[k]!; j < st.rangeStart[k + 1]!; j++) {
+        const from = st.from[j]!;
+        const to = st.to[j] === b.unreadRegion ? st.to[j]! - 1 : st.to[j]!;
+        if (to < from) continue;
+        if (to === from) cost = Math.max(cost, b.accepting[from]!);
+        else cost = Math.max(cost, (b.rangeMax ??= rangeMaxOf(b.accepting))(from, to));
       }
       if (cost < best[slot]!) {
         best[slot] = cost;
@@ -237,9 +262,10 @@ function chooseKeys(slots: readonly Slot[], built: readonly BuiltField[]): Int16
 function slotAccepts(b: BuiltField, slot: number, r: number): boolean {
   const at = b.storedOf[slot]!;
   if (at < 0) return true;
-  const st = b.stored[at]!;
-  const inStored = st.ranges.some((x) => x.from <= r && r <= x.to);
-  return inStored === st.positive;
+  const st = b.stored;
+  let inStored = false;
+  for (let j = st.rangeStart[at]!; j < st.rangeStart[at + 1]! && !inStored; j++) inStored = st.from[j]! <= r && r <= st.to[j]!;
+  return inStored === (st.positive[at] === 1);
 }
 
 /** Adds the keyed bits of the slots keyed on `b` to `b.keyed`; those reached when `b` is UNREAD go to `hdr`'s. */
@@ -249,11 +275,13 @@ function collectKeyed(b: BuiltField, fi: number, keys: Int16Array, hdr: BuiltFie
   // Blocks only grow along the slots: a pair already added for this block is skipped.
   const seen = new Int32Array(b.classCount).fill(-1);
   const hdrSeen = new Int32Array(hdr?.classCount ?? 0).fill(-1);
-  for (const { slot, positive, ranges } of b.stored) {
-    if (keys[slot] !== fi || !positive) continue;
+  const st = b.stored;
+  for (let k = 0; k < st.slot.length; k++) {
+    const slot = st.slot[k]!;
+    if (keys[slot] !== fi || !st.positive[k]) continue;
     const block = Math.floor(slot / BLOCK);
-    for (const r of ranges) {
-      for (let x = r.from; x <= r.to; x++) {
+    for (let j = st.rangeStart[k]!; j < st.rangeStart[k + 1]!; j++) {
+      for (let x = st.from[j]!; x <= st.to[j]!; x++) {
         if (x === b.unreadRegion && hdr) {
           // No value in this header state: reach the slot through the header state instead.
           for (const hr of unreadHdr) {
@@ -283,9 +311,12 @@ class Hash {
     this.h2 = Math.imul(this.h2 + x, 0x5bd1e995) ^ (this.h2 >>> 15);
   }
 
-  /** The key, mixed with `extra` (e.g. a length). */
+  /**
+   * The key, mixed with `extra` (e.g. a length): 30 bits, a small integer for the engine (no
+   * boxed number per Map key); equal keys are told apart exactly by the {@link Interner}.
+   */
   key(extra: number): number {
-    return (this.h1 >>> 0) * 0x200000 + ((this.h2 ^ extra) & 0x1fffff);
+    return (this.h1 ^ Math.imul(this.h2 ^ extra, 0x9e3779b1)) & 0x3fffffff;
   }
 }
 
@@ -353,13 +384,9 @@ function acceptedRegions(terms: readonly Term[], space: Space, n: number, index:
   return acc;
 }
 
-function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number, words: number, live: Uint32Array): BuiltField {
+function buildField(field: FieldDef, constraining: Constraining, slotCount: number, blockCount: number, words: number, live: Uint32Array): BuiltField {
   const atoms: Atom[] = [];
-  for (const s of slots) {
-    if (!s.live) continue;
-    const terms = s.fields.get(field.id);
-    if (terms) for (const t of terms) for (const a of t.atoms) atoms.push(a);
-  }
+  for (const terms of constraining.terms) for (const t of terms) for (const a of t.atoms) atoms.push(a);
   // Header states: one region and class each, so that slots reached through the header state
   // (collectKeyed) are keyed on exactly the states in which their key field is UNREAD.
   const perValue = field.id === 'hdr' && field.kind === 'interval';
@@ -370,27 +397,28 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
   const unread = unreadValue(field) !== undefined;
 
   // Per constrained slot, the regions its stored set names (the smaller of the accepted set
-  // and its complement; complemented slots are in the block default).
-  const defaults = new Uint32Array(blockCount * 2);
-  const stored: StoredSet[] = [];
-  const storedOf = new Int32Array(slots.length).fill(-1);
+  // and its complement; complemented slots are in the block default). The block defaults: the
+  // live slots, but those constraining the field with a positive set.
+  const defaults = live.slice();
+  const stored: StoredSets = { slot: [], positive: [], rangeStart: [0], from: [], to: [] };
+  const storedOf = new Int32Array(slotCount).fill(-1);
   const counts = new Uint32Array(n + 1);
   // Per region, the slots accepting it, as a difference array.
   const diff = new Int32Array(n + 1);
-  slots.forEach((s, i) => {
-    if (!s.live) return;
-    const terms = s.fields.get(field.id);
-    if (!terms) {
-      setBit(defaults, i);
-      return;
-    }
-    const acc = acceptedRegions(terms, space, n, index, unread);
+  constraining.slots.forEach((i, k) => {
+    const acc = acceptedRegions(constraining.terms[k]!, space, n, index, unread);
     const positive = size(acc) * 2 <= n;
     const ranges = positive ? acc : complement(acc, n);
-    if (!positive) setBit(defaults, i);
-    storedOf[i] = stored.length;
-    stored.push({ slot: i, positive, ranges });
-    for (const r of ranges) for (let x = r.from; x <= r.to; x++) counts[x + 1]!++;
+    if (positive) clearBit(defaults, i);
+    storedOf[i] = stored.slot.length;
+    stored.slot.push(i);
+    stored.positive.push(positive ? 1 : 0);
+    for (const r of ranges) {
+      stored.from.push(r.from);
+      stored.to.push(r.to);
+      for (let x = r.from; x <= r.to; x++) counts[x + 1]!++;
+    }
+    stored.rangeStart.push(stored.from.length);
     const d = positive ? 1 : -1;
     if (!positive) {
       diff[0]!++;
@@ -406,9 +434,9 @@ function buildField(field: FieldDef, slots: readonly Slot[], blockCount: number,
   for (let r = 0; r < n; r++) start[r + 1] = start[r]! + counts[r + 1]!;
   const flat = new Uint32Array(start[n]!);
   const fill = start.slice(0, n);
-  for (const { slot, positive, ranges } of stored) {
-    const code = slot * 2 + (positive ? 0 : 1);
-    for (const r of ranges) for (let x = r.from; x <= r.to; x++) flat[fill[x]!++] = code;
+  for (let k = 0; k < stored.slot.length; k++) {
+    const code = stored.slot[k]! * 2 + (stored.positive[k] ? 0 : 1);
+    for (let j = stored.rangeStart[k]!; j < stored.rangeStart[k + 1]!; j++) for (let x = stored.from[j]!; x <= stored.to[j]!; x++) flat[fill[x]!++] = code;
   }
 
   // Classes: regions with the same mentions are accepted by exactly the same slots. The UNREAD
