@@ -17,7 +17,7 @@ import { mapSpecs } from './emit/map-specs.js';
 import { programSpecs } from './emit/programs.js';
 import { checkSetReferences } from './ipset/check.js';
 import { xdpConntrackWarnings } from './classify/stateful.js';
-import { planRates, rateDiagnostics } from './classify/rate-limits.js';
+import { hasRateMatches, NO_RATES, planRates, rateDiagnostics } from './classify/rate-limits.js';
 import type { IpsetFile } from './ipset/types.js';
 
 export interface CompileOptions {
@@ -77,12 +77,14 @@ export function compile(ruleset: Ruleset, options: CompileOptions): CompileResul
   const diagnostics = refusals(ruleset, options.hook);
   if (options.ipsets) diagnostics.push(...checkSetReferences(ruleset, options.ipsets));
   if (options.hook === 'xdp') diagnostics.push(...xdpConntrackWarnings(ruleset));
-  diagnostics.push(...rateDiagnostics(ruleset, options.hz));
+  // One walk over the rules answers both rate-limit questions for the many rulesets without any.
+  const rated = hasRateMatches(ruleset);
+  if (rated) diagnostics.push(...rateDiagnostics(ruleset, options.hz));
   if (hasErrors(diagnostics)) return { diagnostics };
   const flat = flattenRuleset(ruleset.families);
   diagnostics.push(...flat.diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics };
-  const { classified, diagnostics: classDiags } = classify(flat.flat, options.hook, options.minimumShape, planRates(ruleset));
+  const { classified, diagnostics: classDiags } = classify(flat.flat, options.hook, options.minimumShape, rated ? planRates(ruleset) : NO_RATES);
   diagnostics.push(...classDiags);
   if (!classified || hasErrors(diagnostics)) return { diagnostics };
   const specs = mapSpecs(classified.shape);

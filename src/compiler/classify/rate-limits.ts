@@ -100,7 +100,7 @@ function forEachFilterRule(ruleset: Ruleset, fn: (place: RulePlace) => void): vo
 }
 
 /** True if a rule of a filter table has a -m limit or -m hashlimit match (one walk, nothing allocated). */
-function hasRateMatches(ruleset: Ruleset): boolean {
+export function hasRateMatches(ruleset: Ruleset): boolean {
   for (const fam of ruleset.families) {
     for (const table of fam.tables) {
       if (table.name !== 'filter') continue;

@@ -47,10 +47,15 @@ class Writer {
   }
 }
 
+/** Field offsets of each layout by name, looked up once per layout (entries ask per slot). */
+const offsets = new WeakMap<StructLayout, Map<string, number>>();
+
 function off(layout: StructLayout, field: string): number {
-  const f = layout.fields.find((x) => x.name === field);
-  if (!f) throw new Error(`${layout.def.name} has no field ${field}`);
-  return f.offset;
+  let byName = offsets.get(layout);
+  if (!byName) offsets.set(layout, (byName = new Map(layout.fields.map((x) => [x.name, x.offset]))));
+  const at = byName.get(field);
+  if (at === undefined) throw new Error(`${layout.def.name} has no field ${field}`);
+  return at;
 }
 
 const LIST_OF = (family: string, chain: string): number => (family === 'ipv4' ? 0 : 3) + FILTER_HOOKS.indexOf(chain as never);
@@ -271,7 +276,8 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
         const { k, v } = w.next();
         w.keys.writeUInt32LE(64 + p.len, k);
         w.keys.writeUInt32LE(code, k + off(key, 'field'));
-        Buffer.from(p.value.toString(16).padStart(bytes * 2, '0'), 'hex').copy(w.keys, k + off(key, 'data'));
+        if (bytes === 4) w.keys.writeUInt32BE(Number(p.value), k + off(key, 'data'));
+        else Buffer.from(p.value.toString(16).padStart(bytes * 2, '0'), 'hex').copy(w.keys, k + off(key, 'data'));
         w.values.writeUInt32LE(f.regionClass[r]!, v);
       });
     }

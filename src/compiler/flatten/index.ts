@@ -59,8 +59,8 @@ export function flattenRuleset(families: readonly FamilyRuleset[]): FlattenResul
 
 class Flattener {
   private readonly byName = new Map<string, Chain>();
-  /** Counter id of each (rule, expansion): the rule's first id, expansions follow. */
-  private readonly counterBase = new Map<Rule, number>();
+  /** Counter id of each (rule, expansion), by chain and rule position: the rule's first id, expansions follow. */
+  private readonly counterBase = new Map<Chain, number[]>();
   private readonly sizes = new Map<string, number>();
   private out: FlatRule[] = [];
   private readonly pending: { rule: FlatRule; label: Label }[] = [];
@@ -73,8 +73,10 @@ class Flattener {
   ) {
     for (const chain of table.chains) {
       this.byName.set(chain.name, chain);
+      const bases: number[] = [];
+      this.counterBase.set(chain, bases);
       chain.rules.forEach((rule, i) => {
-        this.counterBase.set(rule, counters.length);
+        bases.push(counters.length);
         const expansions = expansionCount(rule);
         for (let e = 0; e < expansions; e++) {
           counters.push({
@@ -178,8 +180,9 @@ class Flattener {
 
   /** Emits a chain's rules with `prefix` prepended; RETURN and the chain's end go to `ret`. */
   private emitChain(chain: Chain, prefix: PathStep[], ret: Label): void {
+    const bases = this.counterBase.get(chain)!;
     chain.rules.forEach((rule, i) => {
-      const base = this.counterBase.get(rule)!;
+      const base = bases[i]!;
       for (const expansion of expandAddresses(rule)) {
         const path = [...prefix, { rule, chain: chain.name, ruleNumber: i + 1, expansion }];
         const counter = base + expansion.index;
