@@ -73,6 +73,13 @@ const HDR_PORTS: readonly Atom[] = intervalsOf([HDR.full, HDR.short]);
 const HDR_FRAGMENTS: readonly Atom[] = intervalsOf([HDR.frag, HDR.frag1]);
 const HDR_PROTO_FOUND: readonly Atom[] = ALL_HDR_BUT(HDR.noproto);
 
+/** The atoms of `-p N`, one array per protocol number for all rules (shared like the above). */
+const PROTO_ATOMS: (readonly Atom[])[] = [];
+
+function protoAtoms(protocol: number): readonly Atom[] {
+  return (PROTO_ATOMS[protocol] ??= [interval(protocol, protocol)]);
+}
+
 function term(field: FieldId, negated: boolean, atoms: readonly Atom[]): FieldTerm {
   return { field, term: { negated, atoms: atoms as Atom[] } };
 }
@@ -109,13 +116,13 @@ function baseSteps(rule: Rule, expansion: Expansion, family: Family, hook: Filte
     first.terms.push(term(field, match.negated, [interfaceAtom(match.name, match.wildcard)]));
   }
   if (v4) {
-    if (b.protocol && b.protocol.protocol !== 0) first.terms.push(term('proto', b.protocol.negated, [interval(b.protocol.protocol, b.protocol.protocol)]));
+    if (b.protocol && b.protocol.protocol !== 0) first.terms.push(term('proto', b.protocol.negated, protoAtoms(b.protocol.protocol)));
     if (b.fragment) first.terms.push(term('hdr', b.fragment.negated, HDR_FRAGMENTS));
     return [first];
   }
   if (!b.protocol) return [first];
   const proto: Step = { terms: [term('hdr', false, HDR_PROTO_FOUND)], checks: [], hotdrop: [HDR.noproto] };
-  if (b.protocol.protocol !== 0) proto.terms.push(term('proto', b.protocol.negated, [interval(b.protocol.protocol, b.protocol.protocol)]));
+  if (b.protocol.protocol !== 0) proto.terms.push(term('proto', b.protocol.negated, protoAtoms(b.protocol.protocol)));
   return [first, proto];
 }
 

@@ -200,7 +200,7 @@ export function buildManifest(
         action: a.kind,
         counter: r.counter,
         source: sourceOf(r.path[r.path.length - 1]!),
-        via: r.path.slice(0, -1).map((p) => ({ chain: p.chain, ruleNumber: p.ruleNumber, line: p.rule.span.start.line })),
+        via: r.path.length === 1 ? [] : r.path.slice(0, -1).map((p) => ({ chain: p.chain, ruleNumber: p.ruleNumber, line: p.rule.span.start.line })),
       };
       if (a.kind === 'reject') rule.rejectWith = a.with;
       if (a.kind === 'skip') rule.skipTo = a.to;

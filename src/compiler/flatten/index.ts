@@ -25,6 +25,11 @@ export interface FlattenResult {
   diagnostics: Diagnostic[];
 }
 
+/** The actions without parameters, one object each for all flat rules (an action is replaced, never changed). */
+const ACCEPT: FlatAction = { kind: 'accept' };
+const DROP: FlatAction = { kind: 'drop' };
+const CONTINUE: FlatAction = { kind: 'continue' };
+
 /** A position in the flat list that is known only after the block before it is emitted. */
 interface Label {
   pos: number;
@@ -194,15 +199,15 @@ class Flattener {
   private emitRule(rule: Rule, path: PathStep[], counter: number, ret: Label): void {
     const target = rule.target;
     if (target === null || target.target === 'LOG') {
-      this.push(path, { kind: 'continue' }, 'rule', counter);
+      this.push(path, CONTINUE, 'rule', counter);
       return;
     }
     switch (target.target) {
       case 'ACCEPT':
-        this.push(path, { kind: 'accept' }, 'rule', counter);
+        this.push(path, ACCEPT, 'rule', counter);
         return;
       case 'DROP':
-        this.push(path, { kind: 'drop' }, 'rule', counter);
+        this.push(path, DROP, 'rule', counter);
         return;
       case 'REJECT':
         this.push(path, { kind: 'reject', with: target.with }, 'rule', counter);
@@ -212,7 +217,7 @@ class Flattener {
         return;
       case 'jump': {
         const callee = this.byName.get(target.chain)!;
-        this.push(path, { kind: 'continue' }, 'jump', counter);
+        this.push(path, CONTINUE, 'jump', counter);
         if (target.goto) {
           this.emitChain(callee, path, ret);
           this.skipTo(path, ret, 'goto-end', null);
@@ -225,7 +230,7 @@ class Flattener {
       }
       case 'other':
         // Refused before flattening (E401); a caller that skipped the check gets a no-op rule.
-        this.push(path, { kind: 'continue' }, 'rule', counter);
+        this.push(path, CONTINUE, 'rule', counter);
         return;
     }
   }
