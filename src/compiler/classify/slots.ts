@@ -162,7 +162,8 @@ interface Condition {
 /** The checks of a condition without any: one array for all (conditions' checks are never changed). */
 const NO_CHECKS: PostCheck[] = [];
 
-function conjunction(steps: readonly Step[], extra: FieldTerm[] = []): Condition {
+/** The steps' conjunction, after `extra`; `withoutHdr`: leaving out the steps' own header-state terms. */
+function conjunction(steps: readonly Step[], extra: FieldTerm[] = [], withoutHdr = false): Condition {
   // Every array in `alternatives` is made here, so terms are appended in place.
   let alternatives: FieldTerm[][] = [[...extra]];
   const checks: PostCheck[] = [];
@@ -170,7 +171,7 @@ function conjunction(steps: readonly Step[], extra: FieldTerm[] = []): Condition
   for (const s of steps) {
     never ||= s.never === true;
     for (const c of s.checks) checks.push(c);
-    for (const a of alternatives) for (const t of s.terms) a.push(t);
+    for (const a of alternatives) for (const t of s.terms) if (!withoutHdr || t.field !== 'hdr') a.push(t);
     if (s.anyOf) alternatives = alternatives.flatMap((a) => s.anyOf!.map((alt) => [...a, ...alt]));
   }
   return { alternatives, checks: checks.length > 0 ? checks : NO_CHECKS, never };
@@ -251,25 +252,28 @@ function fold(prefix: readonly Step[], own: readonly Step[]): { cond: Condition;
   // reaches[j]: the header states the header-state terms of `prefix` and own[0 .. j) accept.
   const reaches: number[] = [prefix.reduce((m, s) => m & hdrMaskOf(s), ALL_HDR_STATES)];
   for (let j = 0; j < own.length; j++) reaches.push(reaches[j]! & hdrMaskOf(own[j]!));
-  const accept: number[] = [];
+  let accept = 0;
   let hotdrop = 0;
   for (let state = 0; state <= HDR_MAX; state++) {
     const j = k[state]!;
     const drops = j >= 0 && (reaches[j]! & (1 << state)) !== 0;
     if (drops) hotdrop |= 1 << state;
-    if (drops || (reaches[own.length]! & (1 << state)) !== 0) accept.push(state);
+    if (drops || (reaches[own.length]! & (1 << state)) !== 0) accept |= 1 << state;
   }
-  const stripped = [...prefix, ...own].map((s) => (s.terms.some((ft) => ft.field === 'hdr') ? { ...s, terms: s.terms.filter((ft) => ft.field !== 'hdr') } : s));
-  return { cond: conjunction(stripped, [{ field: 'hdr', term: hdrStatesTerm(accept) }]), hotdrop };
+  // The steps' own header-state terms give way to the folded one.
+  return { cond: conjunction([...prefix, ...own], [{ field: 'hdr', term: hdrStatesTerm(accept) }], true), hotdrop };
 }
 
-/** The header-state terms of folded slots, by their states: made once, shared (terms are never changed). */
-const HDR_STATE_TERMS = new Map<string, Term>();
+/** The header-state terms of folded slots, by their states (bit mask): made once, shared (terms are never changed). */
+const HDR_STATE_TERMS = new Map<number, Term>();
 
-function hdrStatesTerm(states: readonly number[]): Term {
-  const key = states.join(',');
-  let t = HDR_STATE_TERMS.get(key);
-  if (!t) HDR_STATE_TERMS.set(key, (t = { negated: false, atoms: intervalsOf(states) }));
+function hdrStatesTerm(mask: number): Term {
+  let t = HDR_STATE_TERMS.get(mask);
+  if (!t) {
+    const states: number[] = [];
+    for (let state = 0; state <= HDR_MAX; state++) if (mask & (1 << state)) states.push(state);
+    HDR_STATE_TERMS.set(mask, (t = { negated: false, atoms: intervalsOf(states) }));
+  }
   return t;
 }
 
