@@ -47,14 +47,18 @@ export function buildSpace(field: FieldDef, atoms: readonly Atom[]): Space {
     // UNREAD (max + 1) is a region of its own: the last one.
     const unread = unreadValue(field);
     if (unread !== undefined) cuts.add(unread);
-    return { kind: 'interval', starts: [...cuts].sort((x, y) => x - y), max: unread ?? field.max };
+    // (A typed array sorts numbers numerically, without a comparator call per pair.)
+    return { kind: 'interval', starts: Array.from(Float64Array.from(cuts).sort()), max: unread ?? field.max };
   }
   const bits = field.bits;
   const seen: Map<bigint, PrefixAtom>[] = Array.from({ length: bits + 1 }, () => new Map());
   seen[0]!.set(0n, { kind: 'prefix', value: 0n, len: 0 });
   for (const a of atoms as PrefixAtom[]) if (!seen[a.len]!.has(a.value)) seen[a.len]!.set(a.value, a);
   // Sorted by first address, ancestors (shorter) before descendants: a DFS preorder.
-  const prefixes = seen.flatMap((m) => [...m.values()]).sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : x.len - y.len));
+  const prefixes = sortPrefixes(
+    seen.flatMap((m) => [...m.values()]),
+    bits,
+  );
   const end = new Array<number>(prefixes.length);
   const stack: number[] = [];
   prefixes.forEach((p, i) => {
@@ -63,6 +67,15 @@ export function buildSpace(field: FieldDef, atoms: readonly Atom[]): Space {
   });
   while (stack.length > 0) end[stack.pop()!] = prefixes.length - 1;
   return { kind: 'prefix', bits, prefixes, end };
+}
+
+/** Prefixes by value, then length. Up to 32 bits the order is that of the number value * 64 + len (exact in a double). */
+function sortPrefixes(prefixes: PrefixAtom[], bits: number): PrefixAtom[] {
+  if (bits > 32) return prefixes.sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : x.len - y.len));
+  const keys = new Float64Array(prefixes.length);
+  prefixes.forEach((p, i) => (keys[i] = Number(p.value) * 64 + p.len));
+  const order = Array.from(prefixes.keys()).sort((i, j) => keys[i]! - keys[j]!);
+  return order.map((i) => prefixes[i]!);
 }
 
 function contains(outer: PrefixAtom, inner: PrefixAtom, bits: number): boolean {

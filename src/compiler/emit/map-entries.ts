@@ -141,19 +141,30 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
   }
   if (spec.name === 'rjc_act') {
     const w = new Writer(spec, c.slots.length);
+    // One entry per slot: the field offsets once.
+    const at = {
+      kind: off(value, 'kind'),
+      reject: off(value, 'reject'),
+      nchecks: off(value, 'nchecks'),
+      hotdrop: off(value, 'hotdrop'),
+      next: off(value, 'next'),
+      counter: off(value, 'counter'),
+      check: off(value, 'check'),
+      fail: off(value, 'fail'),
+    };
     c.slots.forEach((s, i) => {
       const { k, v } = w.next();
       w.keys.writeUInt32LE(i, k);
       const a = s.action;
       const kind = ACTION[a.kind === 'next' ? 'next' : a.kind];
-      w.values.writeUInt8(kind, v + off(value, 'kind'));
-      if (a.kind === 'reject') w.values.writeUInt8(rejectCode(a.with), v + off(value, 'reject'));
-      w.values.writeUInt8(s.checks.length, v + off(value, 'nchecks'));
-      w.values.writeUInt8(s.hotdrop, v + off(value, 'hotdrop'));
-      if (a.kind === 'next') w.values.writeUInt32LE(a.to, v + off(value, 'next'));
-      w.values.writeUInt32LE(s.counter ?? 0xffffffff, v + off(value, 'counter'));
-      w.values.writeUInt32LE(c.checkFirst[i]!, v + off(value, 'check'));
-      w.values.writeUInt32LE(s.fail, v + off(value, 'fail'));
+      w.values.writeUInt8(kind, v + at.kind);
+      if (a.kind === 'reject') w.values.writeUInt8(rejectCode(a.with), v + at.reject);
+      w.values.writeUInt8(s.checks.length, v + at.nchecks);
+      w.values.writeUInt8(s.hotdrop, v + at.hotdrop);
+      if (a.kind === 'next') w.values.writeUInt32LE(a.to, v + at.next);
+      w.values.writeUInt32LE(s.counter ?? 0xffffffff, v + at.counter);
+      w.values.writeUInt32LE(c.checkFirst[i]!, v + at.check);
+      w.values.writeUInt32LE(s.fail, v + at.fail);
     });
     return w.done();
   }
