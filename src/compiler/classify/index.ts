@@ -58,7 +58,7 @@ export function classify(flat: FlatRuleset, hook: 'tc' | 'xdp', minimum?: Minimu
   const checks: PostCheck[] = [];
   const checkFirst = slots.map((s) => {
     const first = checks.length;
-    checks.push(...s.checks);
+    for (const c of s.checks) checks.push(c);
     return first;
   });
   const stage1: Record<string, number> = {};

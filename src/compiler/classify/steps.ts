@@ -93,15 +93,13 @@ function rangeTerm(field: FieldId, n: Neg<Range>): FieldTerm {
  * {@link unsupportedParts}, and `rates` plans its rate-limit matches.
  */
 export function ruleSteps(rule: Rule, expansion: Expansion, family: Family, hook: FilterHook, rates: RatePlan = NO_RATES): Step[] {
-  return [...baseSteps(rule, expansion, family, hook), ...rule.matches.map((m) => moduleStep(m, family, hook, expansion, rates))];
+  const steps = baseSteps(rule, expansion, family, hook);
+  for (const m of rule.matches) steps.push(moduleStep(m, family, hook, expansion, rates));
+  return steps;
 }
 
-function baseSteps(rule: Rule, expansion: Expansion, family: Family, hook: FilterHook): Step[] {
-  const b = rule.base;
-  const first: Step = { terms: [], checks: [], hotdrop: [] };
-  const v4 = family === 'ipv4';
-  if (b.src && expansion.src) first.terms.push(term(v4 ? 'src4' : 'src6', b.src.negated, [cidrAtom(expansion.src.address, expansion.src.prefix)]));
-  if (b.dst && expansion.dst) first.terms.push(term(v4 ? 'dst4' : 'dst6', b.dst.negated, [cidrAtom(expansion.dst.address, expansion.dst.prefix)]));
+/** The `-i`/`-o` terms of a rule's first step (`never` where the hook has no such device and the match cannot hold). */
+function addDeviceTerms(first: Step, b: Rule['base'], hook: FilterHook): void {
   for (const [match, field, absentAt] of [
     [b.inInterface, 'iif', 'OUTPUT'],
     [b.outInterface, 'oif', 'INPUT'],
@@ -115,6 +113,16 @@ function baseSteps(rule: Rule, expansion: Expansion, family: Family, hook: Filte
     }
     first.terms.push(term(field, match.negated, [interfaceAtom(match.name, match.wildcard)]));
   }
+}
+
+function baseSteps(rule: Rule, expansion: Expansion, family: Family, hook: FilterHook): Step[] {
+  const b = rule.base;
+  const first: Step = { terms: [], checks: [], hotdrop: [] };
+  const v4 = family === 'ipv4';
+  if (b.src && expansion.src) first.terms.push(term(v4 ? 'src4' : 'src6', b.src.negated, [cidrAtom(expansion.src.address, expansion.src.prefix)]));
+  if (b.dst && expansion.dst) first.terms.push(term(v4 ? 'dst4' : 'dst6', b.dst.negated, [cidrAtom(expansion.dst.address, expansion.dst.prefix)]));
+  // (Only rules with a device match pay for the list below.)
+  if (b.inInterface || b.outInterface) addDeviceTerms(first, b, hook);
   if (v4) {
     if (b.protocol && b.protocol.protocol !== 0) first.terms.push(term('proto', b.protocol.negated, protoAtoms(b.protocol.protocol)));
     if (b.fragment) first.terms.push(term('hdr', b.fragment.negated, HDR_FRAGMENTS));

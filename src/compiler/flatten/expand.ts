@@ -1,12 +1,16 @@
 import type { Rule } from '../ir.js';
 import type { Expansion } from './types.js';
 
+/** The one copy of a rule without networks, for all such rules (expansions are never changed). */
+const WHOLE: readonly Expansion[] = [{ index: 0, count: 1 }];
+
 /**
  * The copies iptables makes of a rule with several `-s`/`-d` networks: one per pair, source
  * outer, destination inner (iptables/xshared.c loops over saddrs then daddrs). A rule with at
  * most one network per side has exactly one copy.
  */
-export function expandAddresses(rule: Rule): Expansion[] {
+export function expandAddresses(rule: Rule): readonly Expansion[] {
+  if (!rule.base.src && !rule.base.dst) return WHOLE;
   const srcs = rule.base.src?.addresses ?? [undefined];
   const dsts = rule.base.dst?.addresses ?? [undefined];
   const count = srcs.length * dsts.length;
