@@ -5,7 +5,7 @@
  * match). Needs root; skips otherwise.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeStruct, structLayout } from '../src/layout/index.js';
+import { ADDR6_ANY_DEVICE, decodeStruct, structLayout } from '../src/layout/index.js';
 import { readHostConfig } from '../src/runtime/host-config.js';
 import { hostMapEntries, writeHostMaps } from '../src/runtime/host-maps.js';
 import { BpfObject, u32 } from '../src/runtime/libbpf.js';
@@ -26,6 +26,7 @@ describe.skipIf(!canUseKernel())('runtime: host configuration maps (needs root)'
         pair.a.exec(['sysctl', '-qw', 'net.ipv4.ip_default_ttl=99', 'net.ipv6.conf.all.hop_limit=77', `net.ipv6.conf.${pair.ifA}.hop_limit=55`, 'net.ipv6.fwmark_reflect=1']);
         pair.a.exec(['ip', 'route', 'add', '198.51.100.0/24', 'via', pair.endB.ipv4, 'hoplimit', '33']);
         pair.a.exec(['ip', '-6', 'route', 'add', '2001:db8:9::/64', 'via', pair.endB.ipv6, 'hoplimit', '44']);
+        pair.a.exec(['ip', '-6', 'addr', 'add', 'fe80::99/64', 'dev', pair.ifA, 'nodad']);
         const cfg = pair.a.run(() => readHostConfig());
         const entries = hostMapEntries(cfg);
         expect(entries.rjc_config).toHaveLength(1);
@@ -57,7 +58,12 @@ describe.skipIf(!canUseKernel())('runtime: host configuration maps (needs root)'
           const v6 = [...obj.map('rjc_addr6').keys()].map((k) => decodeStruct(structLayout('rjc_addr6_key'), k));
           expect(v6).toEqual(expect.arrayContaining([{ ifindex: 0, addr: '2001:db8::1' }]));
           // Link-local addresses are keyed with their device.
-          expect(v6.filter((k) => String(k['addr']).startsWith('fe80')).every((k) => k['ifindex'] !== 0)).toBe(true);
+          const linkLocal = v6.filter((k) => String(k['addr']).startsWith('fe80'));
+          expect(linkLocal.every((k) => k['ifindex'] !== 0)).toBe(true);
+          // ... and once more without a device, for -m addrtype (match_lookup_rt6 with dev NULL).
+          const onDevice = linkLocal.filter((k) => k['ifindex'] !== ADDR6_ANY_DEVICE);
+          expect(onDevice).toContainEqual({ ifindex, addr: 'fe80::99' });
+          for (const k of onDevice) expect(linkLocal).toContainEqual({ ifindex: ADDR6_ANY_DEVICE, addr: k['addr'] });
 
           // Writing again after a change removes stale entries.
           pair.a.exec(['ip', 'route', 'del', '198.51.100.0/24']);

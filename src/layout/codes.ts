@@ -140,3 +140,10 @@ export const DIRECTIONS: readonly NamedCode[] = [
   { name: 'ingress', code: 0, cName: 'RJC_DIR_INGRESS', description: 'TC ingress or XDP: INPUT or FORWARD' },
   { name: 'egress', code: 1, cName: 'RJC_DIR_EGRESS', description: 'TC egress: OUTPUT (locally generated only)' },
 ];
+
+/**
+ * rjc_addr6_key.ifindex of the device-less copies of link-local entries: -m addrtype looks an
+ * address up without a device (xt_addrtype's match_lookup_rt6 with dev NULL), so a link-local
+ * address of any device counts there (src/runtime/host-maps.ts, rjc_addrtype()).
+ */
+export const ADDR6_ANY_DEVICE = 0xffffffff;

@@ -10,7 +10,7 @@
  *
 
  */
-import { ADDR_TYPES, CONFIG_FLAGS, encodeStruct, structLayout } from '../layout/index.js';
+import { ADDR6_ANY_DEVICE, ADDR_TYPES, CONFIG_FLAGS, encodeStruct, structLayout } from '../layout/index.js';
 import type { HostConfig, HostRoute } from './host-config.js';
 import { u32, type BpfMap } from './map.js';
 
@@ -81,6 +81,7 @@ export function hostMapEntries(cfg: HostConfig): HostMapEntries {
 
   const addr4Entries: MapEntry[] = [];
   const addr6Entries: MapEntry[] = [];
+  const anyDevice = new Set<string>();
   for (const r of local) {
     const type = addrTypeCode(r.type);
     const ifindex = (r.dev && ifindexOf.get(r.dev)) || 0;
@@ -88,7 +89,16 @@ export function hostMapEntries(cfg: HostConfig): HostMapEntries {
     if ((r.family === 'ipv4' && r.prefixLen !== 32) || (r.family === 'ipv6' && r.prefixLen !== 128)) continue;
     const value = encodeStruct(addrInfo, { type, ifindex });
     if (r.family === 'ipv4') addr4Entries.push({ key: encodeStruct(addr4, { addr: r.dst }), value });
-    else addr6Entries.push({ key: encodeStruct(addr6, { ifindex: isLinkLocal6(r.dst) ? ifindex : 0, addr: r.dst }), value });
+    else {
+      addr6Entries.push({ key: encodeStruct(addr6, { ifindex: isLinkLocal6(r.dst) ? ifindex : 0, addr: r.dst }), value });
+      // -m addrtype looks addresses up without a device (match_lookup_rt6 with dev NULL): a
+      // link-local entry of any device counts there, under the ADDR6_ANY_DEVICE key (the first
+      // one listed, as the kernel's lookup takes the first matching route).
+      if (isLinkLocal6(r.dst) && !anyDevice.has(r.dst)) {
+        anyDevice.add(r.dst);
+        addr6Entries.push({ key: encodeStruct(addr6, { ifindex: ADDR6_ANY_DEVICE, addr: r.dst }), value });
+      }
+    }
   }
 
   return {

@@ -15,6 +15,7 @@ import { ADDRTYPE, fieldDef, type FieldId } from '../classify/fields.js';
 import type { Classified } from '../classify/index.js';
 import { shapeId } from '../classify/shape.js';
 import { ACTION, OUTCOME, tableSize, type MapSpec } from './map-specs.js';
+import { ADDR6_ANY_DEVICE } from '../../layout/codes.js';
 import type { ProgramSpec } from './programs.js';
 
 /** How the program reads each field's value from `struct rjc_pkt *pkt`. */
@@ -687,7 +688,9 @@ function addrType(): string {
     		p |= ${B.unicast};
     	if (rjc_ip6_is_loopback(a))
     		p |= ${B.local};
-    	t = rjc_addr6_type(a, chain == RJC_CHAIN_OUTPUT ? pkt->oif : pkt->iif);
+    	/* match_lookup_rt6() without --limit-iface-*: no device, a link-local address of any
+    	 * device counts (the runtime's device-less copies, ADDR6_ANY_DEVICE). */
+    	t = rjc_addr6_type(a, ${ADDR6_ANY_DEVICE}u);
     	if (t == RJC_ADDR_LOCAL)
     		p |= ${B.local};
     	else if (t == RJC_ADDR_ANYCAST)
