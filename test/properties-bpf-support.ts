@@ -32,6 +32,7 @@ import { u32 } from '../src/runtime/map.js';
 import { hostRamBytes, rateObjectParams, rateRunConfig } from '../src/runtime/rate-limits.js';
 import { recentConfig } from '../src/runtime/recent.js';
 import { createNetns, deleteNetns, type Netns } from './support/netns.js';
+import { ethernet, icmp, ipv4, ipv6, tcp, truncated, udp, type L4Spec } from './support/packets.js';
 
 /** Large enough for every random ruleset of the property tests: one program per hook. */
 export const TEST_SHAPE: MinimumShape = { allFields: true, slots: 8192, counters: 2048, checks: 1024, checksPerSlot: 8, classes: 2048, level2: 16384, stage1: 512 };
@@ -120,8 +121,13 @@ export class TestClockProgram {
 
   constructor(private readonly t: TestHost) {}
 
-  /** The program with `compiled`'s rules and fresh state. Call inside the test namespace. */
+  /**
+   * The program with `compiled`'s rules and fresh state. Call inside the test namespace. A
+   * ruleset of the loaded shape is written by the generation flip; one that outgrew the minimum
+   * shape gets a program of its own, as `rejectc apply` does.
+   */
   load(compiled: Compiled): LoadedRuleset {
+    if (this.program && this.program.maps.shape.id !== compiled.maps.shape.id) this.close();
     if (!this.program) this.program = LoadedRuleset.load({ maps: compiled.maps, c: `#define RJC_LIMIT_TEST_CLOCK\n${compiled.c}` }, this.t.host);
     else this.program.replace(compiled.maps);
     const maps = this.program.obj.maps;
@@ -187,6 +193,47 @@ export class TestClockProgram {
     this.program?.close();
     this.program = undefined;
   }
+}
+
+/** A timed test's packet between a peer and this host (TestClockProgram.runPackets). */
+export interface ClockPacket {
+  peer: number;
+  egress: boolean;
+  proto: string;
+  sport: number;
+  dport: number;
+  /** TTL / hop limit; the packet builders' default when absent. */
+  ttl?: number;
+  /** Cut the transport header short at this many bytes. */
+  cut?: number;
+}
+
+/**
+ * The frame of a {@link ClockPacket} between `hosts.local` and `hosts.peers[p.peer]`: a TCP SYN,
+ * a UDP datagram, or (any other `proto`) an ICMP/ICMPv6 echo request; at ingress addressed to
+ * the receiving device's MAC (else it is OTHERHOST, no filter chain).
+ */
+export function clockFrame(fam: 'ipv4' | 'ipv6', hosts: { local: string; peers: readonly string[] }, p: ClockPacket, mac: string): Uint8Array {
+  const peer = hosts.peers[p.peer]!;
+  const [src, dst] = p.egress ? [hosts.local, peer] : [peer, hosts.local];
+  let l4: L4Spec =
+    p.proto === 'tcp' ? tcp({ sport: p.sport, dport: p.dport, flags: 'S' }) : p.proto === 'udp' ? udp({ sport: p.sport, dport: p.dport, payload: [1, 2, 3, 4] }) : icmp({ type: fam === 'ipv4' ? 8 : 128, code: 0, rest: [0, 1, 0, 1] });
+  if (p.cut !== undefined) l4 = truncated(l4, p.cut, fam, { src, dst });
+  const ip = fam === 'ipv4' ? ipv4({ src, dst, ...(p.ttl === undefined ? {} : { ttl: p.ttl }) }, l4) : ipv6({ src, dst, ...(p.ttl === undefined ? {} : { hopLimit: p.ttl }) }, l4);
+  return ethernet(ip, p.egress ? {} : { dst: mac });
+}
+
+/**
+ * `f`, counting each call's result in `counts` under `key(result, ...args)`: shows which ways a
+ * property's matches decided, so a test can assert it exercised them.
+ */
+export function countCalls<A extends unknown[], R>(f: (...a: A) => R, counts: Map<string, number>, key: (r: R, ...a: A) => string): (...a: A) => R {
+  return (...a) => {
+    const r = f(...a);
+    const k = key(r, ...a);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+    return r;
+  };
 }
 
 /** Parses and compiles a script with the test shape; null if the front end refused it. */

@@ -15,9 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MinimumShape } from '../src/compiler/classify/shape.js';
 import { RateLimitState, planRateLimits } from '../src/model/limits/index.js';
 import { RecentTables } from '../src/model/state/recent.js';
-import { compileScript, runParameters, setUpHost, TestClockProgram, type TestHost } from './properties-bpf-support.js';
+import { clockFrame, compileScript, countCalls, runParameters, setUpHost, TestClockProgram, type TestHost } from './properties-bpf-support.js';
 import { canUseKernel } from './support/netns.js';
-import { ethernet, ipv4, ipv6, tcp, truncated, udp, type L4Spec } from './support/packets.js';
 
 const SEED = Number(process.env.RJC_SEED ?? Date.now() % 2 ** 31);
 const RULESETS = Number(process.env.RJC_RULESETS ?? 300);
@@ -139,16 +138,6 @@ const arbPacket = (fam: Fam) =>
     ),
   });
 
-function frameOf(fam: Fam, p: { peer: number; egress: boolean; proto: string; sport: number; dport: number; ttl: number; cut?: number }, mac: string): Uint8Array {
-  const peer = ADDR[fam].peers[p.peer]!;
-  const local = ADDR[fam].local;
-  const [src, dst] = p.egress ? [local, peer] : [peer, local];
-  let l4: L4Spec = p.proto === 'tcp' ? tcp({ sport: p.sport, dport: p.dport, flags: 'S' }) : udp({ sport: p.sport, dport: p.dport, payload: [1, 2, 3, 4] });
-  if (p.cut !== undefined) l4 = truncated(l4, p.cut, fam, { src, dst });
-  const ip = fam === 'ipv4' ? ipv4({ src, dst, ttl: p.ttl }, l4) : ipv6({ src, dst, hopLimit: p.ttl }, l4);
-  return ethernet(ip, p.egress ? {} : { dst: mac });
-}
-
 describe.runIf(canUseKernel())('side effects in the generated program agree with the model', () => {
   let t: TestHost;
   let program: TestClockProgram;
@@ -180,14 +169,8 @@ describe.runIf(canUseKernel())('side effects in the generated program agree with
         const rates = new RateLimitState(planRateLimits(compiled.ruleset, hz));
         const recent = new RecentTables({ hz, pktListTot: STAMPS, listTot: 1000 });
         // Count what the recent matches decide, to show the property exercises them.
-        const match = recent.match.bind(recent);
-        recent.match = (m, ...rest) => {
-          const r = match(m, ...rest);
-          const key = `${m.command.value} ${r}`;
-          ran.set(key, (ran.get(key) ?? 0) + 1);
-          return r;
-        };
-        cases += program.runPackets(compiled, script, packets, (pk, mac) => frameOf(fam, pk, mac), (now) => ({ rateLimits: rates, recent, now }), tally);
+        recent.match = countCalls(recent.match.bind(recent), ran, (r, m) => `${m.command.value} ${r}`);
+        cases += program.runPackets(compiled, script, packets, (pk, mac) => clockFrame(fam, ADDR[fam], pk, mac), (now) => ({ rateLimits: rates, recent, now }), tally);
       }),
       runParameters(SEED, RULESETS),
     );
