@@ -6,7 +6,7 @@
  */
 import { parseRuleset } from '../../src/compiler/frontend.js';
 import type { FamilyRuleset } from '../../src/compiler/ir.js';
-import { decodeIp, evaluate, type LocalAddress } from '../../src/model/index.js';
+import { decodeIp, evaluate, type LocalAddress, type ModelEnv } from '../../src/model/index.js';
 import type { RulesPair } from './install.js';
 import { addressText, maskVolatile } from './compare.js';
 import { SERVER_LINK_LOCAL, tracksConnections } from './gen-stream.js';
@@ -88,12 +88,17 @@ function toFar(ip: Uint8Array): boolean {
  * takes (the far side's, or the client side's).
  */
 function outputAccepts(rules: ParsedRules, ip: Uint8Array, ifs: ServerInterfaces): boolean {
+  const outInterface = toServer(ip) ? 'lo' : toFar(ip) ? ifs.out : ifs.in;
+  return chainsAccept(rules, ip, ifs, [{ chain: 'OUTPUT', outInterface }]);
+}
+
+/** Does the kernel's filter table accept `ip` in each of `hooks` in turn (the model's verdict)? */
+function chainsAccept(rules: ParsedRules, ip: Uint8Array, ifs: ServerInterfaces, hooks: readonly Omit<ModelEnv, 'localAddresses'>[]): boolean {
   const decoded = decodeIp(ip);
   const family = decoded.ip?.family;
   const ruleset = family ? rules[family] : undefined;
   if (!ruleset) return true;
-  const outInterface = toServer(ip) ? 'lo' : toFar(ip) ? ifs.out : ifs.in;
-  return evaluate(ruleset, decoded, { chain: 'OUTPUT', outInterface, localAddresses: localAddresses(ifs) }).verdict === 'accept';
+  return hooks.every((hook) => evaluate(ruleset, decoded, { ...hook, localAddresses: localAddresses(ifs) }).verdict === 'accept');
 }
 
 const ipOf = (frame: Uint8Array): Uint8Array => frame.subarray(14);
@@ -327,31 +332,24 @@ function hasFragmentHeader(b: Uint8Array): boolean {
  * (out lo) or INPUT (in lo) chain refuses each of them (an IPv4 ICMP error of rejectc's TC side
  * judged as the kernel builds it, output-icmp4-source), and everything else is identical.
  */
+/** A packet the server sends itself: OUTPUT out lo, then INPUT in lo. */
+const LOOPBACK_HOOKS = [
+  { chain: 'OUTPUT', outInterface: 'lo' },
+  { chain: 'INPUT', inInterface: 'lo' },
+] as const;
+
 const LOOPBACK_NOT_FILTERED: KnownDifference = {
   name: 'loopback-not-filtered',
   reason: 'rejectc filters the devices it is applied to (the server links here); the kernel chains also filter what the server sends itself over lo',
   explains(ctx) {
     const { kernel, rejectc } = ctx;
-    const refusedOnLo = (p: Passed) => p.hook === 'INPUT' && p.indev === LOOPBACK_IFINDEX && toServer(p.packet) && !loopbackAccepts(ctx.rules, ctx.side === 'tc' ? asKernelBuildsIt(p) : p.packet, ctx.interfaces);
+    const refusedOnLo = (p: Passed) => p.hook === 'INPUT' && p.indev === LOOPBACK_IFINDEX && toServer(p.packet) && !chainsAccept(ctx.rules, ctx.side === 'tc' ? asKernelBuildsIt(p) : p.packet, ctx.interfaces, LOOPBACK_HOOKS);
     const passedR = rejectc.passed.filter((p) => !refusedOnLo(p));
     if (passedR.length === rejectc.passed.length) return false;
     const { sameFrame, samePassed } = comparers(ctx.origs);
     return equalLists(kernel.passed, passedR, samePassed) && equalLists(kernel.client, rejectc.client, sameFrame) && equalLists(kernel.far, rejectc.far, sameFrame);
   },
 };
-
-/** Would the kernel's OUTPUT chain (out lo) and then its INPUT chain (in lo) let `ip`, a packet the server sends itself, pass? */
-function loopbackAccepts(rules: ParsedRules, ip: Uint8Array, ifs: ServerInterfaces): boolean {
-  const decoded = decodeIp(ip);
-  const family = decoded.ip?.family;
-  const ruleset = family ? rules[family] : undefined;
-  if (!ruleset) return true;
-  const env = { localAddresses: localAddresses(ifs) };
-  return (
-    evaluate(ruleset, decoded, { ...env, chain: 'OUTPUT', outInterface: 'lo' }).verdict === 'accept' &&
-    evaluate(ruleset, decoded, { ...env, chain: 'INPUT', inInterface: 'lo' }).verdict === 'accept'
-  );
-}
 
 /** The list, in the order they are tried. */
 export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [REPLY_THROUGH_OUTPUT, CONNTRACK_DEFRAG, XDP_CONNECTION_STATE, XDP_REPLY_TO_SELF, OUTPUT_ICMP4_SOURCE, LOOPBACK_NOT_FILTERED];

@@ -31,8 +31,8 @@ const INTERVAL_VALUE: Partial<Record<FieldId, string>> = {
   ttl: 'pkt->ttl',
   length: 'pkt->ip_len',
   pkttype: '(chain == RJC_CHAIN_OUTPUT ? 0 : pkt->l2)',
-  srctype: 'rjc_addrtype(pkt, &pkt->saddr, chain)',
-  dsttype: 'rjc_addrtype(pkt, &pkt->daddr, chain)',
+  srctype: 'rjc_addrtype(pkt, &pkt->saddr)',
+  dsttype: 'rjc_addrtype(pkt, &pkt->daddr)',
 };
 
 const LPM_SOURCE: Partial<Record<FieldId, { expr: string; bytes: number }>> = {
@@ -663,7 +663,7 @@ function addrType(): string {
      * route type inet_addr_type() gives, from the local table the runtime copies into rjc_addr4;
      * IPv6: ${ADDRTYPE.v6Base} + what match_type6() tests (ipv6_addr_type() bits, local/anycast
      * per rjc_addr6). */
-    static __always_inline __u32 rjc_addrtype(const struct rjc_pkt *pkt, const union rjc_addr *a, int chain)
+    static __always_inline __u32 rjc_addrtype(const struct rjc_pkt *pkt, const union rjc_addr *a)
     {
     	__u32 p = 0;
     	int t;
