@@ -77,9 +77,9 @@ static __always_inline void rjc_ct_self_ports(rjc_ctx_t *ctx, struct rjc_ct *ct,
 	__u16 key = 0;
 
 	if (icmp) {
-		rjc_ct_self(ct, pkt, id, (__u16)pkt->icmp_type << 8 | pkt->icmp_code);
-		ct->repl_sport = id;
-		ct->repl_dport = (__u16)rep << 8 | pkt->icmp_code;
+		ct->l4proto = pkt->proto;
+		rjc_ct_tuples(ct, &pkt->saddr, &pkt->daddr, id, (__u16)pkt->icmp_type << 8 | pkt->icmp_code,
+			      id, (__u16)rep << 8 | pkt->icmp_code);
 		return;
 	}
 	if (pkt->proto == IPPROTO_GRE && pkt->ip_len >= pkt->l4_off - pkt->l3_off + 8) {
@@ -142,17 +142,8 @@ static __always_inline void rjc_ct_ingress_shadow(rjc_ctx_t *ctx, const struct r
 			ct->status = status;
 			ct->dir = 1;
 			ct->state = RJC_CT_ESTABLISHED;
-			ct->l4proto = pkt->proto;
-			ct->orig_src = pkt->daddr;
-			ct->orig_dst = pkt->saddr;
-			ct->repl_src = pkt->saddr;
-			ct->repl_dst = pkt->daddr;
-			ct->orig_sport = id;
-			ct->repl_sport = id;
-			if (icmp) {
-				ct->orig_dport = (__u16)req << 8 | pkt->icmp_code;
-				ct->repl_dport = (__u16)pkt->icmp_type << 8 | pkt->icmp_code;
-			}
+			rjc_ct_tuples(ct, &pkt->daddr, &pkt->saddr, id, icmp ? (__u16)req << 8 | pkt->icmp_code : 0,
+				      id, icmp ? (__u16)pkt->icmp_type << 8 | pkt->icmp_code : 0);
 			return;
 		}
 	}
@@ -208,7 +199,7 @@ static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rj
 	isport = ((__u16)l4[0] << 8) | l4[1];
 	idport = ((__u16)l4[2] << 8) | l4[3];
 	/* The error must go to the source of the packet it quotes. */
-	if (!rjc_ct_addr_eq(&pkt->daddr, &isrc))
+	if (!rjc_addr_eq(&pkt->daddr, &isrc))
 		return;
 	if (iproto == IPPROTO_TCP || iproto == IPPROTO_UDP) {
 		/* Look up the inverted inner tuple: the direction of the error. */
@@ -222,7 +213,7 @@ static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rj
 		struct rjc_ct_shadow_key k;
 		__u8 h[6] = {};
 		__u32 status = 0;
-		__u8 req, rep;
+		__u8 req, rep, rtype;
 
 		__builtin_memset(&k, 0, sizeof(k));
 		k.family = pkt->family;
@@ -239,6 +230,7 @@ static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rj
 		k.type = h[0];
 		if (rep != 0xff && rjc_ct_shadow_get(&k, &status)) {
 			ct->dir = 1;
+			rtype = rep;
 		} else {
 			k.src = idst;
 			k.dst = isrc;
@@ -246,19 +238,13 @@ static __always_inline void rjc_ct_ingress_error(rjc_ctx_t *ctx, const struct rj
 			if (req == 0xff || !rjc_ct_shadow_get(&k, &status))
 				return;
 			ct->dir = 0;
+			rtype = h[0]; /* the quoted reply's: the request's reply type */
 		}
 		ct->source = RJC_CT_SRC_INNER;
 		ct->conn = 1;
 		ct->status = status;
 		ct->l4proto = iproto;
-		ct->orig_src = k.src;
-		ct->orig_dst = k.dst;
-		ct->repl_src = k.dst;
-		ct->repl_dst = k.src;
-		ct->orig_sport = k.id;
-		ct->repl_sport = k.id;
-		ct->orig_dport = (__u16)k.type << 8 | h[1];
-		ct->repl_dport = (__u16)rjc_ct_icmp_reply_of(pkt->family, k.type) << 8 | h[1];
+		rjc_ct_tuples(ct, &k.src, &k.dst, k.id, (__u16)k.type << 8 | h[1], k.id, (__u16)rtype << 8 | h[1]);
 		ct->state = RJC_CT_RELATED;
 	}
 }

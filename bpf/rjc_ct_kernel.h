@@ -214,23 +214,26 @@ static __always_inline void rjc_ct_copy_addr(union rjc_addr *to, const __be32 *f
 	to->v6[3] = from[3];
 }
 
-static __always_inline int rjc_ct_addr_eq(const union rjc_addr *a, const union rjc_addr *b)
+/* The tuples of a connection: orig = src:sport -> dst:dport, reply = dst:repl_sport ->
+ * src:repl_dport (TCP/UDP: the ports swapped; ICMP: the id both ways, the reply's type). */
+static __always_inline void rjc_ct_tuples(struct rjc_ct *ct, const union rjc_addr *src, const union rjc_addr *dst,
+					  __u16 sport, __u16 dport, __u16 repl_sport, __u16 repl_dport)
 {
-	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
+	ct->orig_src = *src;
+	ct->orig_dst = *dst;
+	ct->repl_src = *dst;
+	ct->repl_dst = *src;
+	ct->orig_sport = sport;
+	ct->orig_dport = dport;
+	ct->repl_sport = repl_sport;
+	ct->repl_dport = repl_dport;
 }
 
 /* The packet as a connection of its own: orig = the packet's tuple, reply = its inversion. */
 static __always_inline void rjc_ct_self(struct rjc_ct *ct, const struct rjc_pkt *pkt, __u16 sport, __u16 dport)
 {
 	ct->l4proto = pkt->proto;
-	ct->orig_src = pkt->saddr;
-	ct->orig_dst = pkt->daddr;
-	ct->repl_src = pkt->daddr;
-	ct->repl_dst = pkt->saddr;
-	ct->orig_sport = sport;
-	ct->orig_dport = dport;
-	ct->repl_sport = dport;
-	ct->repl_dport = sport;
+	rjc_ct_tuples(ct, &pkt->saddr, &pkt->daddr, sport, dport, dport, sport);
 }
 
 /* Fill the tuples, status and state from a kernel nf_conn and the packet's direction. */
@@ -272,7 +275,8 @@ static __always_inline __u16 rjc_ct_state_of(__u32 status, __u8 dir)
 	return RJC_CT_NEW;
 }
 
-/* Look up a TCP/UDP tuple in the kernel table. Returns 1 and fills sc->ct when found. */
+/* Look up a TCP/UDP tuple in the kernel table. Returns 1 and fills sc->ct when found (and,
+ * for TCP, *tcp_state and sc->tcp; *tcp_state is left alone for UDP). */
 static __always_inline int rjc_ct_lookup(rjc_ctx_t *ctx, struct rjc_ct_scratch *sc, __u8 family, __u8 proto,
 					 const union rjc_addr *src, const union rjc_addr *dst,
 					 __u16 sport, __u16 dport, __u8 *tcp_state)
@@ -308,11 +312,11 @@ static __always_inline int rjc_ct_lookup(rjc_ctx_t *ctx, struct rjc_ct_scratch *
 		return 0;
 	sc->ct.dir = opts->dir;
 	rjc_ct_from_conn(sc, (const struct nf_conn___rjc *)c);
-	*tcp_state = BPF_CORE_READ((const struct nf_conn___rjc *)c, proto.tcp.state);
 	if (proto == IPPROTO_TCP) {
 		const struct nf_conn___rjc *k = (const void *)c;
 		struct rjc_tcp_track *t = &sc->tcp;
 
+		*tcp_state = BPF_CORE_READ(k, proto.tcp.state);
 		t->state = *tcp_state;
 		t->last_index = BPF_CORE_READ(k, proto.tcp.last_index);
 		t->end[0] = BPF_CORE_READ(k, proto.tcp.seen[0].td_end);

@@ -59,7 +59,6 @@ struct ifmcaddr6___rjc {
 	struct ifmcaddr6___rjc *next;
 } __attribute__((preserve_access_index));
 
-
 struct rjc_mc_walk {
 	__u64 at;              /* kernel pointer to the current list entry, 0 at the end */
 	union rjc_addr group;  /* the destination, network order */
@@ -87,11 +86,11 @@ static long rjc_mc_step(__u32 index, void *data)
 		}
 	} else {
 		struct ifmcaddr6___rjc *mc = (void *)w->at;
-		__be32 a[4] = {};
+		union rjc_addr a = {};
 
-		if (bpf_core_read(a, sizeof(a), &mc->mca_addr) || bpf_core_read(&w->at, sizeof(w->at), &mc->next))
+		if (bpf_core_read(&a, sizeof(a), &mc->mca_addr) || bpf_core_read(&w->at, sizeof(w->at), &mc->next))
 			return 1;
-		if (a[0] == w->group.v6[0] && a[1] == w->group.v6[1] && a[2] == w->group.v6[2] && a[3] == w->group.v6[3]) {
+		if (rjc_addr_eq(&a, &w->group)) {
 			w->found = 1;
 			return 1;
 		}
@@ -168,9 +167,7 @@ static long rjc_addr_step(__u32 index, void *data)
 		return 1;
 	if (flags & RJC_IFA_F_TENTATIVE)
 		return 0;
-	if (w->want ? (a.v6[0] == w->want->v6[0] && a.v6[1] == w->want->v6[1] && a.v6[2] == w->want->v6[2] &&
-		       a.v6[3] == w->want->v6[3])
-		    : (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80)) {
+	if (w->want ? rjc_addr_eq(&a, w->want) : (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80)) {
 		w->found = a;
 		w->ok = 1;
 		return 1;

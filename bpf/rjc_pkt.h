@@ -7,6 +7,7 @@
 #define RJC_PKT_H
 
 #include <linux/types.h>
+#include <bpf/bpf_helpers.h> /* __always_inline */
 
 /* An IPv4 or IPv6 address, network byte order. IPv4 uses v4 (== v6[0]); v6[1..3] are 0. */
 union rjc_addr {
@@ -14,6 +15,12 @@ union rjc_addr {
 	__be32 v6[4];
 	__u8 bytes[16];
 };
+
+/* 1 if two addresses are equal (all 16 bytes; IPv4 ones have v6[1..3] 0). */
+static __always_inline int rjc_addr_eq(const union rjc_addr *a, const union rjc_addr *b)
+{
+	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
+}
 
 /* rjc_pkt.frag: fragment state as the filter hook sees it (IPv4 INPUT is reassembled by the
  * kernel before the hook; a BPF hook sees fragments, see bpf/KNOWN-DIFFERENCES.md). */

@@ -82,7 +82,7 @@ static __always_inline __u8 rjc_route6_hoplimit(const union rjc_addr *addr)
  * egress device's conf.<dev>.hop_limit, else conf.all.hop_limit. When `dst` is one of our own
  * addresses (OUTPUT, or a spoofed own source) its route is the local one (no metric, via lo),
  * not a main-table route. */
-static __always_inline __u8 rjc_ip6_hoplimit(const struct rjc_pkt *pkt, const union rjc_addr *dst, __u32 egress)
+static __always_inline __u8 rjc_ip6_hoplimit(const union rjc_addr *dst, __u32 egress)
 {
 	struct rjc_dev_config *dev;
 	struct rjc_config *cfg;

@@ -75,7 +75,7 @@ __noinline int rjc_rst6_check(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_re
 	rc = rjc_back_route(ctx, pkt, r, 0);
 	if (rc)
 		return rc;
-	r->ttl = rjc_ip6_hoplimit(pkt, &pkt->saddr, r->egress);
+	r->ttl = rjc_ip6_hoplimit(&pkt->saddr, r->egress);
 	r->kind = RJC_REPLY_RST6;
 	return RJC_NOREPLY_NONE;
 }
@@ -169,7 +169,7 @@ __noinline int rjc_icmp6_check(rjc_ctx_t *ctx, struct rjc_pkt *pkt, struct rjc_r
 		return rc;
 	if (pkt->chain == RJC_CHAIN_INPUT)
 		r->src = pkt->daddr;
-	r->ttl = rjc_ip6_hoplimit(pkt, &pkt->saddr, r->egress);
+	r->ttl = rjc_ip6_hoplimit(&pkt->saddr, r->egress);
 	r->quote_len = pkt->ip_len < RJC_ICMP6_QUOTE_MAX ? pkt->ip_len : RJC_ICMP6_QUOTE_MAX;
 	r->kind = RJC_REPLY_ICMP6;
 	return RJC_NOREPLY_NONE;
