@@ -58,7 +58,9 @@ describe('Positions', () => {
         for (const [a, b] of pairs) {
           const start = a % (text.length + 1);
           const end = start + (b % (text.length + 1 - start));
-          expect(fast.span(start, end)).toEqual(plain.span(start, end));
+          const span = fast.span(start, end);
+          expect({ file: span.file, start: span.start, end: span.end }).toEqual(plain.span(start, end));
+          expect(JSON.parse(JSON.stringify(span))).toEqual(plain.span(start, end));
           expect(fast.position(end)).toEqual(plain.position(end));
         }
       }),
