@@ -3,7 +3,10 @@
  * rule order, COMMIT, counters, family and back end, and the errors iptables-restore gives,
  * each at its exact line:column.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { guessFamily, mayBeIpv6 } from '../src/compiler/lower/family.js';
+import { restoreText } from '../src/compiler/lower/decode-word.js';
 import { parseRuleset } from '../src/compiler/frontend.js';
 import type { Family, Table } from '../src/compiler/ir.js';
 import { positions, tableOf } from './support/frontend.js';
@@ -125,6 +128,30 @@ describe('save files: family and back end', () => {
     const r = parse(text);
     expect(r.ruleset.families.map((f) => f.family)).toEqual([family]);
     expect(r.ruleset.backend).toBe(backend);
+  });
+
+  it('a text that mayBeIpv6() clears is never guessed IPv6 (the guess is skipped for it)', () => {
+    // Words of every kind guessFamily() weighs, IPv6 and IPv4 signs alike, quoted or not.
+    const part = fc.constantFrom('-s', '-d', '--src', '--dst', '-p', '--protocol', '-m', '--match', '--reject-with', '--icmpv6-type', '--hl-eq', '--ttl-eq', '!', '2001:db8::1', '192.0.2.1', '::', 'ipv6-icmp', 'ICMPv6', 'icmp', 'hl', 'frag', 'rt', 'dst', 'ttl', 'icmp6-no-route', 'NO-ROUTE', 'icmp-host-unreachable', 'tcp', '1:2', 'x');
+    const word = fc.tuple(fc.array(part, { minLength: 1, maxLength: 2 }), fc.constantFrom('', 'whole', 'inner')).map(([ps, q]) => {
+      const w = ps.join('');
+      return q === 'whole' ? `"${w}"` : q === 'inner' && w.length > 1 ? `${w[0]}"${w.slice(1)}"` : w;
+    });
+    const line = fc.array(word, { minLength: 1, maxLength: 8 }).map((ws) => `-A INPUT ${ws.join(' ')}`);
+    let cleared = 0;
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 5 }), (lines) => {
+        const text = `*filter\n${lines.join('\n')}\nCOMMIT\n`;
+        const guess = guessFamily(lines.map((l) => l.split(' ').map(restoreText)));
+        if (!mayBeIpv6(text)) {
+          cleared++;
+          expect(guess).not.toBe('ipv6');
+        }
+        expect(parse(text).ruleset.families.map((f) => f.family)).toEqual([guess ?? 'ipv4']);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(cleared).toBeGreaterThan(100);
   });
 
   it('--family forces the family', () => {

@@ -13,7 +13,7 @@ import type { Backend, Counters, Family } from '../ir.js';
 import type { Span } from '../span.js';
 import type { SpanSource } from './positions.js';
 import { restoreText, restoreUnterminated, restoreWord } from './decode-word.js';
-import { guessFamily, headerInfo } from './family.js';
+import { guessFamily, headerInfo, mayBeIpv6 } from './family.js';
 import { joinedSource, type Invocation } from './invocation.js';
 import { isTableName, type RulesetBuilder } from './ruleset-builder.js';
 import type { LineSource, RawToken } from './source-lines.js';
@@ -63,9 +63,13 @@ export function lowerSaveFile(
     }
   }
   function* ruleTexts(): Iterable<string[]> {
-    for (const tokens of lines.commandTokens()) yield tokens.map((t) => restoreText(t.image));
+    for (const images of lines.commandImages()) {
+      for (let i = 0; i < images.length; i++) images[i] = restoreText(images[i]!);
+      yield images;
+    }
   }
-  const fileFamily = options.family ?? header.family ?? guessFamily(ruleTexts()) ?? 'ipv4';
+  // (A file whose rules show no IPv6 sign is IPv4 whatever its IPv4 signs: no need to count them.)
+  const fileFamily = options.family ?? header.family ?? (mayBeIpv6(text) ? guessFamily(ruleTexts()) : undefined) ?? 'ipv4';
   let family = fileFamily;
   const backend = header.backend ?? 'unknown';
   builder.backend = backend;

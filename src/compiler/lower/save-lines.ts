@@ -43,6 +43,17 @@ function matchEnd(re: RegExp, text: string, at: number): number {
   return re.test(text) ? re.lastIndex : -1;
 }
 
+/**
+ * End of the token at `at` (not a blank, not LF): `Counters` before `SaveWord`, unless the word
+ * is longer. Negative (minus the end) for a `Counters` token; 0 when no token matches.
+ */
+function tokenEnd(text: string, at: number): number {
+  const wordEnd = matchEnd(WORD, text, at);
+  const countersEnd = text.charCodeAt(at) === 91 /* [ */ ? matchEnd(COUNTERS, text, at) : -1;
+  if (countersEnd >= 0 && wordEnd <= countersEnd) return -countersEnd;
+  return wordEnd < 0 ? 0 : wordEnd;
+}
+
 type HeadKind = Exclude<SourceLine['kind'], 'commands'>;
 
 /** The column-1 token at `at`, if the line starts with one: its kind and end. */
@@ -71,7 +82,7 @@ function columnOne(text: string, at: number): { kind: HeadKind; end: number } | 
 
 /**
  * The non-blank lines of a save-form text where the fast path holds. Iterating splits each
- * line into its words; `comments()` and `commandTokens()` split only the lines they return.
+ * line into its words; `comments()` and `commandImages()` split only the lines they return.
  * Can be iterated any number of times.
  */
 export class SaveLines implements LineSource {
@@ -92,11 +103,11 @@ export class SaveLines implements LineSource {
     }
   }
 
-  *commandTokens(): Iterable<RawToken[]> {
+  *commandImages(): Iterable<string[]> {
     for (let at = 0; at <= this.text.length; at = this.lineEnd(at) + 1) {
       if (columnOne(this.text, at)) continue;
-      const tokens = this.words(at);
-      if (tokens.length > 0) yield tokens;
+      const images = this.images(at);
+      if (images.length > 0) yield images;
     }
   }
 
@@ -116,12 +127,23 @@ export class SaveLines implements LineSource {
     for (;;) {
       at = matchEnd(BLANKS, text, at);
       if (at >= text.length || text.charCodeAt(at) === 10) return out;
-      const wordEnd = matchEnd(WORD, text, at);
-      const countersEnd = text.charCodeAt(at) === 91 /* [ */ ? matchEnd(COUNTERS, text, at) : -1;
-      const counters = countersEnd >= 0 && wordEnd <= countersEnd;
-      const end = counters ? countersEnd : wordEnd;
-      if (end < 0) return out; // not reached: scanSaveLines sends such texts to the general path
-      out.push(this.token(at, end, counters));
+      const end = tokenEnd(text, at);
+      if (end === 0) return out; // not reached: scanSaveLines sends such texts to the general path
+      out.push(this.token(at, Math.abs(end), end < 0));
+      at = Math.abs(end);
+    }
+  }
+
+  /** The images of the tokens from `at` to the end of the line (as {@link words}, without token objects). */
+  private images(at: number): string[] {
+    const text = this.text;
+    const out: string[] = [];
+    for (;;) {
+      at = matchEnd(BLANKS, text, at);
+      if (at >= text.length || text.charCodeAt(at) === 10) return out;
+      const end = Math.abs(tokenEnd(text, at));
+      if (end === 0) return out;
+      out.push(text.slice(at, end));
       at = end;
     }
   }

@@ -48,7 +48,8 @@ export type SourceLine =
  */
 export interface LineSource extends Iterable<SourceLine> {
   comments(): Iterable<RawToken>;
-  commandTokens(): Iterable<RawToken[]>;
+  /** The token images of each command line (no token objects: the family guess reads them all). */
+  commandImages(): Iterable<string[]>;
 }
 
 /** A {@link LineSource} over lines already built. */
@@ -58,8 +59,8 @@ export function lineSource(lines: readonly SourceLine[]): LineSource {
     *comments() {
       for (const l of lines) if (l.kind === 'comment') yield l.token;
     },
-    *commandTokens() {
-      for (const l of lines) if (l.kind === 'commands') for (const c of l.commands) yield c.tokens;
+    *commandImages() {
+      for (const l of lines) if (l.kind === 'commands') for (const c of l.commands) yield c.tokens.map((t) => t.image);
     },
   };
 }
