@@ -159,5 +159,9 @@ export function atomContains(atom: Atom, value: bigint | number, bits = 0): bool
 
 /** True if `value` is in the term. */
 export function termContains(term: Term, value: bigint | number, bits = 0): boolean {
-  return term.atoms.some((a) => atomContains(a, value, bits)) !== term.negated;
+  // (A loop, not some(): no closure per call on the compiler's hot paths.)
+  const atoms = term.atoms;
+  let found = false;
+  for (let i = 0; i < atoms.length && !found; i++) found = atomContains(atoms[i]!, value, bits);
+  return found !== term.negated;
 }

@@ -374,14 +374,14 @@ function acceptedRegions(terms: readonly Term[], space: Space, n: number, index:
     if (!unread) return [r];
     return r.to + 1 === n - 1 ? [{ from: r.from, to: n - 1 }] : r.to >= n - 1 ? [r] : [r, { from: n - 1, to: n - 1 }];
   }
-  let acc: RangeList = [{ from: 0, to: n - 1 }];
+  let acc: RangeList | undefined;
   for (const t of terms) {
     let u = normalize(t.atoms.map((a) => atomRegions(space, a, index)));
     if (t.negated) u = complement(u, n);
     if (unread) u = normalize([...u, { from: n - 1, to: n - 1 }]);
-    acc = intersect(acc, u);
+    acc = acc ? intersect(acc, u) : u;
   }
-  return acc;
+  return acc ?? [{ from: 0, to: n - 1 }];
 }
 
 function buildField(field: FieldDef, constraining: Constraining, slotCount: number, blockCount: number, words: number, live: Uint32Array): BuiltField {

@@ -7,9 +7,13 @@ export type RangeList = RegionRange[];
 
 /** Sorts and merges overlapping or adjacent ranges. */
 export function normalize(ranges: readonly RegionRange[]): RangeList {
-  const sorted = ranges.filter((r) => r.from <= r.to).sort((a, b) => a.from - b.from);
+  // Lists are mostly in order already: sort only those that are not.
+  let ordered = true;
+  for (let i = 1; i < ranges.length && ordered; i++) ordered = ranges[i - 1]!.from <= ranges[i]!.from;
+  const sorted = ordered ? ranges : [...ranges].sort((a, b) => a.from - b.from);
   const out: RangeList = [];
   for (const r of sorted) {
+    if (r.from > r.to) continue;
     const last = out[out.length - 1];
     if (last && r.from <= last.to + 1) last.to = Math.max(last.to, r.to);
     else out.push({ from: r.from, to: r.to });

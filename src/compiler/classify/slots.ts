@@ -206,13 +206,21 @@ const ALL_HDR_STATES = (1 << (HDR_MAX + 1)) - 1;
 /** The header states (bit per HDR value) that every header-state term of a step accepts. */
 function hdrMaskOf(s: Step): number {
   let mask = ALL_HDR_STATES;
-  for (const ft of s.terms) {
-    if (ft.field !== 'hdr') continue;
-    let m = 0;
-    for (let state = 0; state <= HDR_MAX; state++) if (termContains(ft.term, state)) m |= 1 << state;
-    mask &= m;
-  }
+  for (const ft of s.terms) if (ft.field === 'hdr') mask &= statesOf(ft.term);
   return mask;
+}
+
+/** The header states a header-state term accepts, as a bit mask; by term (terms are never changed, and few). */
+const STATES_OF = new WeakMap<Term, number>();
+
+function statesOf(term: Term): number {
+  let m = STATES_OF.get(term);
+  if (m === undefined) {
+    m = 0;
+    for (let state = 0; state <= HDR_MAX; state++) if (termContains(term, state)) m |= 1 << state;
+    STATES_OF.set(term, m);
+  }
+  return m;
 }
 
 /** True if every term but the header state's is on a field UNREAD (no value) in `state`. */
