@@ -126,6 +126,7 @@ function isTermStep(s: Step): boolean {
  * step of the segment has a side-effecting check. Without such checks: one segment.
  */
 function segmentsOf(own: readonly Step[]): Step[][] {
+  if (!own.some((s) => s.checks.length > 0)) return [own as Step[]];
   const out: Step[][] = [[]];
   let pending = false;
   for (const s of own) {
@@ -177,11 +178,16 @@ function conjunction(steps: readonly Step[], extra: FieldTerm[] = [], withoutHdr
   return { alternatives, checks: checks.length > 0 ? checks : NO_CHECKS, never };
 }
 
+/** True if a term has an empty interval (a range written backwards), which holds nothing. */
+function hasEmptyInterval(t: Term): boolean {
+  for (const a of t.atoms) if (a.kind === 'interval' && a.lo > a.hi) return true;
+  return false;
+}
+
 function fieldMap(terms: FieldTerm[]): Map<FieldId, Term[]> {
   const m = new Map<FieldId, Term[]>();
   for (const { field, term: t } of terms) {
-    // Empty intervals (a range written backwards) hold nothing.
-    const term = t.atoms.some((a) => a.kind === 'interval' && a.lo > a.hi) ? { ...t, atoms: t.atoms.filter((a) => a.kind !== 'interval' || a.lo <= a.hi) } : t;
+    const term = hasEmptyInterval(t) ? { ...t, atoms: t.atoms.filter((a) => a.kind !== 'interval' || a.lo <= a.hi) } : t;
     const list = m.get(field);
     if (list) list.push(term);
     else m.set(field, [term]);
@@ -340,9 +346,10 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
   for (const r of flat.rules) {
     if (skipTargets.has(r.index)) seenHotdrops = new Set();
     const ownSteps = r.role === 'goto-end' ? [] : stepsOf(r.path[r.path.length - 1]!);
-    const sideEffects = ownSteps.some((st) => st.checks.some(hasSideEffects));
+    let sideEffects = false;
+    for (const st of ownSteps) for (const c of st.checks) sideEffects ||= hasSideEffects(c);
     if (r.action.kind === 'skip') skipTargets.add(r.action.to);
-    if ((r.role === 'jump' && ownSteps.some((st) => st.checks.length > 0)) || sideEffects) skipTargets.add(failTarget(r));
+    if (sideEffects || (r.role === 'jump' && ownSteps.some((st) => st.checks.length > 0))) skipTargets.add(failTarget(r));
     flatFirstSlot.push(firstSlot + slots.length);
     // The jump rules on the way ran their checks already: this rule is reached only when
     // those passed.
@@ -357,7 +364,7 @@ export function buildSlotList(flat: FlatChain, firstSlot: number, cache: StepCac
       made = [];
       segments.forEach((own, i) => {
         // The gates before ran the checks of the segments passed.
-        const before = [...prefix, ...withoutChecks(passed)];
+        const before = passed.length === 0 ? prefix : [...prefix, ...withoutChecks(passed)];
         passed.push(...own);
         const lastSegment = i === segments.length - 1;
         const folded = segments.length === 1 ? fold(before, own) : null;
