@@ -32,7 +32,7 @@
  */
 import type { Family, FilterHook, Policy, RejectWith, Rule } from '../ir.js';
 import type { Expansion, FlatChain, FlatRule, PathStep } from '../flatten/types.js';
-import { intervalsOf, termContains, type Term } from './atoms.js';
+import { intervalsOf, type Term } from './atoms.js';
 import { fieldDef, HDR, HDR_MAX, type FieldId } from './fields.js';
 import { ruleSteps, type FieldTerm, type PostCheck, type Step } from './steps.js';
 import { NO_RATES, type RatePlan } from './rate-limits.js';
@@ -216,17 +216,14 @@ function hdrMaskOf(s: Step): number {
   return mask;
 }
 
-/** The header states a header-state term accepts, as a bit mask; by term (terms are never changed, and few). */
-const STATES_OF = new WeakMap<Term, number>();
-
+/** The header states a header-state term accepts, as a bit mask. */
 function statesOf(term: Term): number {
-  let m = STATES_OF.get(term);
-  if (m === undefined) {
-    m = 0;
-    for (let state = 0; state <= HDR_MAX; state++) if (termContains(term, state)) m |= 1 << state;
-    STATES_OF.set(term, m);
+  let m = 0;
+  for (const a of term.atoms) {
+    if (a.kind !== 'interval') continue;
+    for (let state = Math.max(0, a.lo); state <= Math.min(HDR_MAX, a.hi); state++) m |= 1 << state;
   }
-  return m;
+  return term.negated ? ~m & ALL_HDR_STATES : m;
 }
 
 /** True if every term but the header state's is on a field UNREAD (no value) in `state`. */

@@ -51,14 +51,9 @@ export function buildSpace(field: FieldDef, atoms: readonly Atom[]): Space {
     return { kind: 'interval', starts: Array.from(Float64Array.from(cuts).sort()), max: unread ?? field.max };
   }
   const bits = field.bits;
-  const seen: Map<bigint, PrefixAtom>[] = Array.from({ length: bits + 1 }, () => new Map());
-  seen[0]!.set(0n, { kind: 'prefix', value: 0n, len: 0 });
-  for (const a of atoms as PrefixAtom[]) if (!seen[a.len]!.has(a.value)) seen[a.len]!.set(a.value, a);
+  const root: PrefixAtom = { kind: 'prefix', value: 0n, len: 0 };
   // Sorted by first address, ancestors (shorter) before descendants: a DFS preorder.
-  const prefixes = sortPrefixes(
-    seen.flatMap((m) => [...m.values()]),
-    bits,
-  );
+  const prefixes = bits <= 32 ? distinctSorted32(atoms as PrefixAtom[], root) : distinctSorted(atoms as PrefixAtom[], root, bits);
   const end = new Array<number>(prefixes.length);
   const stack: number[] = [];
   prefixes.forEach((p, i) => {
@@ -69,13 +64,31 @@ export function buildSpace(field: FieldDef, atoms: readonly Atom[]): Space {
   return { kind: 'prefix', bits, prefixes, end };
 }
 
-/** Prefixes by value, then length. Up to 32 bits the order is that of the number value * 64 + len (exact in a double). */
-function sortPrefixes(prefixes: PrefixAtom[], bits: number): PrefixAtom[] {
-  if (bits > 32) return prefixes.sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : x.len - y.len));
-  const keys = new Float64Array(prefixes.length);
-  prefixes.forEach((p, i) => (keys[i] = Number(p.value) * 64 + p.len));
-  const order = Array.from(prefixes.keys()).sort((i, j) => keys[i]! - keys[j]!);
-  return order.map((i) => prefixes[i]!);
+/**
+ * Up to 32 bits, a prefix's number value * 64 + len (exact in a double) orders prefixes by
+ * value, then length, and tells them apart: a number key, cheaper than bigints in a Map.
+ */
+function key32(p: PrefixAtom): number {
+  return Number(p.value) * 64 + p.len;
+}
+
+/** The distinct prefixes (the first of equal ones; `root` first of all), by value, then length: fields up to 32 bits. */
+function distinctSorted32(atoms: readonly PrefixAtom[], root: PrefixAtom): PrefixAtom[] {
+  const byKey = new Map<number, PrefixAtom>([[0, root]]);
+  for (const a of atoms) {
+    const k = key32(a);
+    if (!byKey.has(k)) byKey.set(k, a);
+  }
+  // (A typed array sorts numbers numerically, without a comparator call per pair.)
+  return Array.from(Float64Array.from(byKey.keys()).sort(), (k) => byKey.get(k)!);
+}
+
+/** As {@link distinctSorted32}, for wider fields (IPv6 addresses, interface names). */
+function distinctSorted(atoms: readonly PrefixAtom[], root: PrefixAtom, bits: number): PrefixAtom[] {
+  const seen: Map<bigint, PrefixAtom>[] = Array.from({ length: bits + 1 }, () => new Map());
+  seen[0]!.set(0n, root);
+  for (const a of atoms) if (!seen[a.len]!.has(a.value)) seen[a.len]!.set(a.value, a);
+  return seen.flatMap((m) => [...m.values()]).sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : x.len - y.len));
 }
 
 function contains(outer: PrefixAtom, inner: PrefixAtom, bits: number): boolean {
@@ -94,13 +107,20 @@ export function intervalRegion(space: IntervalSpace, v: number): number {
   return lo;
 }
 
-/** Index of each prefix of a prefix space: per prefix length, value → position. */
-export type PrefixIndex = Map<bigint, number>[];
+/** Position of each prefix of a prefix space. */
+export interface PrefixIndex {
+  get(atom: PrefixAtom): number | undefined;
+}
 
 export function prefixIndex(space: PrefixSpace): PrefixIndex {
-  const index: PrefixIndex = Array.from({ length: space.bits + 1 }, () => new Map());
-  space.prefixes.forEach((p, i) => index[p.len]!.set(p.value, i));
-  return index;
+  if (space.bits <= 32) {
+    const byKey = new Map<number, number>();
+    space.prefixes.forEach((p, i) => byKey.set(key32(p), i));
+    return { get: (a) => byKey.get(key32(a)) };
+  }
+  const byLen: Map<bigint, number>[] = Array.from({ length: space.bits + 1 }, () => new Map());
+  space.prefixes.forEach((p, i) => byLen[p.len]!.set(p.value, i));
+  return { get: (a) => byLen[a.len]?.get(a.value) };
 }
 
 /** Region of a value in a prefix space: its longest matching prefix (linear; for tests and tools). */
@@ -121,7 +141,7 @@ export function atomRegions(space: Space, atom: Atom, index?: PrefixIndex): Regi
     return { from, to };
   }
   const a = atom as PrefixAtom;
-  const i = (index ?? prefixIndex(space))[a.len]?.get(a.value);
+  const i = (index ?? prefixIndex(space)).get(a);
   if (i === undefined) throw new Error('atom not in its space');
   return { from: i, to: space.end[i]! };
 }
