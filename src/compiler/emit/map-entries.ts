@@ -24,6 +24,9 @@ export interface EncodedEntries {
 class Writer {
   readonly keys: Buffer;
   readonly values: Buffer;
+  /** Views of {@link keys} and {@link values}: DataView's setters cost less than Buffer's write methods per call. */
+  readonly kd: DataView;
+  readonly vd: DataView;
   private n = 0;
 
   constructor(
@@ -32,6 +35,8 @@ class Writer {
   ) {
     this.keys = Buffer.alloc(count * spec.key.size);
     this.values = Buffer.alloc(count * spec.value.size);
+    this.kd = new DataView(this.keys.buffer, this.keys.byteOffset, this.keys.byteLength);
+    this.vd = new DataView(this.values.buffer, this.values.byteOffset, this.values.byteLength);
   }
 
   /** Offsets of the next entry's key and value; advances. */
@@ -105,29 +110,28 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
   if (spec.name === 'rjc_ruleset') {
     const w = new Writer(spec, 1);
     const { v } = w.next();
-    const b = w.values;
     for (const chain of c.chains) {
       const i = LIST_OF(chain.family, chain.chain);
       const list = c.lists.find((l) => l.flat === chain);
       const first = list ? list.firstSlot : 0;
       const end = list ? list.flatFirstSlot[list.flatFirstSlot.length - 1]! : 0;
-      b.writeUInt32LE(first, v + off(value, 'first') + 4 * i);
-      b.writeUInt32LE(end, v + off(value, 'end') + 4 * i);
-      b.writeUInt32LE(policyCounterId(c, i), v + off(value, 'policy_counter') + 4 * i);
-      b.writeUInt8(POLICY[chain.policy], v + off(value, 'policy') + i);
-      b.writeUInt8(1, v + off(value, 'present') + i);
+      w.vd.setUint32(v + off(value, 'first') + 4 * i, first, true);
+      w.vd.setUint32(v + off(value, 'end') + 4 * i, end, true);
+      w.vd.setUint32(v + off(value, 'policy_counter') + 4 * i, policyCounterId(c, i), true);
+      w.vd.setUint8(v + off(value, 'policy') + i, POLICY[chain.policy]);
+      w.vd.setUint8(v + off(value, 'present') + i, 1);
     }
     for (let i = 0; i < 6; i++) {
       // Lists of absent chains still count their policy (ACCEPT) if the family is present.
-      b.writeUInt32LE(policyCounterId(c, i), v + off(value, 'policy_counter') + 4 * i);
+      w.vd.setUint32(v + off(value, 'policy_counter') + 4 * i, policyCounterId(c, i), true);
     }
-    b.writeUInt8(1, v + off(value, 'ready'));
-    for (const f of c.index.fields) b.writeUInt8(f.l1Shift, v + off(value, 'l1_shift') + fieldOrder(f.field.id));
+    w.vd.setUint8(v + off(value, 'ready'), 1);
+    for (const f of c.index.fields) w.vd.setUint8(v + off(value, 'l1_shift') + fieldOrder(f.field.id), f.l1Shift);
     for (const f of c.index.fields) {
       const unread = unreadValue(f.field);
       if (unread === undefined || f.space.kind !== 'interval') continue;
       // UNREAD is the last region of the field's space.
-      b.writeUInt32LE(f.regionClass[f.space.starts.length - 1]!, v + off(value, 'unread') + 4 * fieldOrder(f.field.id));
+      w.vd.setUint32(v + off(value, 'unread') + 4 * fieldOrder(f.field.id), f.regionClass[f.space.starts.length - 1]!, true);
     }
     const mac = byField.get('mac');
     if (mac && mac.space.kind === 'interval') {
@@ -135,7 +139,7 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       // all share one class (no rule names them).
       const starts = mac.space.starts;
       const wide = starts.findIndex((s, r) => (starts[r + 1] ?? 2 ** 48) - s > 1);
-      b.writeUInt32LE(mac.regionClass[Math.max(0, wide)]!, v + off(value, 'mac_default'));
+      w.vd.setUint32(v + off(value, 'mac_default'), mac.regionClass[Math.max(0, wide)]!, true);
     }
     return w.done();
   }
@@ -154,17 +158,17 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     };
     c.slots.forEach((s, i) => {
       const { k, v } = w.next();
-      w.keys.writeUInt32LE(i, k);
+      w.kd.setUint32(k, i, true);
       const a = s.action;
       const kind = ACTION[a.kind === 'next' ? 'next' : a.kind];
-      w.values.writeUInt8(kind, v + at.kind);
-      if (a.kind === 'reject') w.values.writeUInt8(rejectCode(a.with), v + at.reject);
-      w.values.writeUInt8(s.checks.length, v + at.nchecks);
-      w.values.writeUInt8(s.hotdrop, v + at.hotdrop);
-      if (a.kind === 'next') w.values.writeUInt32LE(a.to, v + at.next);
-      w.values.writeUInt32LE(s.counter ?? 0xffffffff, v + at.counter);
-      w.values.writeUInt32LE(c.checkFirst[i]!, v + at.check);
-      w.values.writeUInt32LE(s.fail, v + at.fail);
+      w.vd.setUint8(v + at.kind, kind);
+      if (a.kind === 'reject') w.vd.setUint8(v + at.reject, rejectCode(a.with));
+      w.vd.setUint8(v + at.nchecks, s.checks.length);
+      w.vd.setUint8(v + at.hotdrop, s.hotdrop);
+      if (a.kind === 'next') w.vd.setUint32(v + at.next, a.to, true);
+      w.vd.setUint32(v + at.counter, s.counter ?? 0xffffffff, true);
+      w.vd.setUint32(v + at.check, c.checkFirst[i]!, true);
+      w.vd.setUint32(v + at.fail, s.fail, true);
     });
     return w.done();
   }
@@ -172,34 +176,34 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     const w = new Writer(spec, c.checks.length);
     c.checks.forEach((ch, i) => {
       const { k, v } = w.next();
-      w.keys.writeUInt32LE(i, k);
-      w.values.writeUInt32LE(ch.value >>> 0, v + off(value, 'value'));
-      w.values.writeUInt32LE(ch.mask >>> 0, v + off(value, 'mask'));
-      w.values.writeUInt8(checkKind(ch), v + off(value, 'kind'));
-      w.values.writeUInt8(ch.negated ? 1 : 0, v + off(value, 'negated'));
+      w.kd.setUint32(k, i, true);
+      w.vd.setUint32(v + off(value, 'value'), ch.value >>> 0, true);
+      w.vd.setUint32(v + off(value, 'mask'), ch.mask >>> 0, true);
+      w.vd.setUint8(v + off(value, 'kind'), checkKind(ch));
+      w.vd.setUint8(v + off(value, 'negated'), ch.negated ? 1 : 0);
       if (ch.kind === 'owner') {
         // pad[0]: the XT_OWNER_* bits the match tests; pad[1]: those it inverts (bpf/rjc_owner.h).
-        w.values.writeUInt8(ch.match, v + off(value, 'pad'));
-        w.values.writeUInt8(ch.invert, v + off(value, 'pad') + 1);
+        w.vd.setUint8(v + off(value, 'pad'), ch.match);
+        w.vd.setUint8(v + off(value, 'pad') + 1, ch.invert);
       }
       if (ch.kind === 'recent') {
         // pad[0]: command and flags; pad[1]: --hitcount (bpf/rjc_recent.h).
-        w.values.writeUInt8(ch.flags, v + off(value, 'pad'));
-        w.values.writeUInt8(ch.hitcount, v + off(value, 'pad') + 1);
+        w.vd.setUint8(v + off(value, 'pad'), ch.flags);
+        w.vd.setUint8(v + off(value, 'pad') + 1, ch.hitcount);
       }
       if (ch.kind === 'set') {
         // pad[0]: the directions that are src; pad[1]: their number | 0x80 for --return-nomatch (bpf/rjc_set.h).
-        w.values.writeUInt8(ch.srcBits, v + off(value, 'pad'));
-        w.values.writeUInt8(ch.dirs | (ch.returnNomatch ? 0x80 : 0), v + off(value, 'pad') + 1);
+        w.vd.setUint8(v + off(value, 'pad'), ch.srcBits);
+        w.vd.setUint8(v + off(value, 'pad') + 1, ch.dirs | (ch.returnNomatch ? 0x80 : 0));
       }
       if (ch.kind === 'rate') {
         // value: the rate index; pad[0]: the rule's hashlimit mode bits (bpf/rjc_limit.h).
-        w.values.writeUInt8(ch.ruleMode, v + off(value, 'pad'));
+        w.vd.setUint8(v + off(value, 'pad'), ch.ruleMode);
       }
       if (ch.kind === 'ct') {
         // pad[0]: the tuple field; pad[1]: the result without a connection (bpf/rjc_ct.h).
-        w.values.writeUInt8(ch.arg, v + off(value, 'pad'));
-        w.values.writeUInt8(ch.noConn ? 1 : 0, v + off(value, 'pad') + 1);
+        w.vd.setUint8(v + off(value, 'pad'), ch.arg);
+        w.vd.setUint8(v + off(value, 'pad') + 1, ch.noConn ? 1 : 0);
       }
     });
     return w.done();
@@ -209,8 +213,8 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     const w = new Writer(spec, c.rates.objects.length);
     c.rates.objects.forEach((_, i) => {
       const { k, v } = w.next();
-      w.keys.writeUInt32LE(i, k);
-      w.values.writeUInt32LE(i, v);
+      w.kd.setUint32(k, i, true);
+      w.vd.setUint32(v, i, true);
     });
     return w.done();
   }
@@ -219,13 +223,13 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     const w = new Writer(spec, blocks);
     for (let b = 0; b < blocks; b++) {
       const { k, v } = w.next();
-      w.keys.writeUInt32LE(b, k);
-      w.values.writeUInt32LE(c.index.live[2 * b]!, v);
-      w.values.writeUInt32LE(c.index.live[2 * b + 1]!, v + 4);
+      w.kd.setUint32(k, b, true);
+      w.vd.setUint32(v, c.index.live[2 * b]!, true);
+      w.vd.setUint32(v + 4, c.index.live[2 * b + 1]!, true);
       for (const f of c.index.fields) {
         const o = v + off(value, f.field.id);
-        w.values.writeUInt32LE(f.defaults[2 * b]!, o);
-        w.values.writeUInt32LE(f.defaults[2 * b + 1]!, o + 4);
+        w.vd.setUint32(o, f.defaults[2 * b]!, true);
+        w.vd.setUint32(o + 4, f.defaults[2 * b + 1]!, true);
       }
     }
     return w.done();
@@ -242,20 +246,20 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     const keyedAt = off(value, 'ksummary');
     const put = (v: number, all: Uint32Array | undefined, keyed: Uint32Array, at: number): void => {
       for (let i = 0; i < have; i++) {
-        w.values.writeUInt32LE(all ? all[at + i]! : 0xffffffff, v + 4 * i);
-        w.values.writeUInt32LE(keyed[at + i]!, v + keyedAt + 4 * i);
+        w.vd.setUint32(v + 4 * i, all ? all[at + i]! : 0xffffffff, true);
+        w.vd.setUint32(v + keyedAt + 4 * i, keyed[at + i]!, true);
       }
     };
     for (const f of c.index.fields) {
       const base = shapeOf(f.field.id).l1Base;
       for (let e = 0; e < f.l1Count; e++) {
         const { k, v } = w.next();
-        w.keys.writeUInt32LE(base + e, k);
+        w.kd.setUint32(k, base + e, true);
         put(v, f.level1, f.keyed, e * have);
       }
     }
     const { k, v } = w.next();
-    w.keys.writeUInt32LE(c.shape.fields.reduce((n, f) => n + f.classes, 0), k);
+    w.kd.setUint32(k, c.shape.fields.reduce((n, f) => n + f.classes, 0), true);
     put(v, undefined, c.index.nokey, 0);
     return w.done();
   }
@@ -266,11 +270,11 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       const l2 = f.level2;
       for (let e = 0; e < f.level2Count; e++) {
         const { k, v } = w.next();
-        w.keys.writeUInt32LE(code, k + off(key, 'field'));
-        w.keys.writeUInt32LE(l2[4 * e + L2_BLOCK]!, k + off(key, 'block'));
-        w.keys.writeUInt32LE(l2[4 * e + L2_CLS]!, k + off(key, 'cls'));
-        w.values.writeUInt32LE(l2[4 * e + L2_LO]!, v);
-        w.values.writeUInt32LE(l2[4 * e + L2_HI]!, v + 4);
+        w.kd.setUint32(k + off(key, 'field'), code, true);
+        w.kd.setUint32(k + off(key, 'block'), l2[4 * e + L2_BLOCK]!, true);
+        w.kd.setUint32(k + off(key, 'cls'), l2[4 * e + L2_CLS]!, true);
+        w.vd.setUint32(v, l2[4 * e + L2_LO]!, true);
+        w.vd.setUint32(v + 4, l2[4 * e + L2_HI]!, true);
       }
     }
     return w.done();
@@ -285,11 +289,11 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       const code = shapeOf(f.field.id).code;
       space.prefixes.forEach((p, r) => {
         const { k, v } = w.next();
-        w.keys.writeUInt32LE(64 + p.len, k);
-        w.keys.writeUInt32LE(code, k + off(key, 'field'));
+        w.kd.setUint32(k, 64 + p.len, true);
+        w.kd.setUint32(k + off(key, 'field'), code, true);
         if (bytes === 4) w.keys.writeUInt32BE(Number(p.value), k + off(key, 'data'));
         else Buffer.from(p.value.toString(16).padStart(bytes * 2, '0'), 'hex').copy(w.keys, k + off(key, 'data'));
-        w.values.writeUInt32LE(f.regionClass[r]!, v);
+        w.vd.setUint32(v, f.regionClass[r]!, true);
       });
     }
     return w.done();
@@ -306,7 +310,7 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
     for (const r of singles) {
       const { k, v } = w.next();
       w.keys.writeUIntBE(space.starts[r]!, k + off(key, 'mac'), 6);
-      w.values.writeUInt32LE(f.regionClass[r]!, v);
+      w.vd.setUint32(v, f.regionClass[r]!, true);
     }
     return w.done();
   }
@@ -318,11 +322,11 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
       if (space.kind !== 'interval') continue;
       const s1 = shapeOf(f.field.id).s1;
       const { k, v } = w.next();
-      w.keys.writeUInt32LE('index' in s1 ? s1.index : 0, k);
+      w.kd.setUint32(k, 'index' in s1 ? s1.index : 0, true);
       space.starts.forEach((start, r) => {
         const end = Math.min(space.starts[r + 1] ?? size, size);
         const cls = f.regionClass[r]!;
-        for (let x = start; x < end; x++) w.values.writeUInt32LE(cls, v + 4 * x);
+        for (let x = start; x < end; x++) w.vd.setUint32(v + 4 * x, cls, true);
       });
     }
     return w.done();
