@@ -31,6 +31,7 @@ import { fillRulesetMaps, LoadedRuleset } from '../src/commands/run.js';
 import { readHostConfig, type HostConfig } from '../src/runtime/host-config.js';
 import { findIfindex, withNetns, type BpfObject } from '../src/runtime/libbpf.js';
 import { benchKernel } from './bench-kernel.js';
+import { cliNodeFlags } from '../src/cli-flags.js';
 
 interface BenchContext {
   quick: boolean;
@@ -278,9 +279,12 @@ function timeCompile(n: number): { timing: CompileTiming; artifacts: CompileArti
   };
 }
 
-/** Cold: the first parse and compile of a fresh node process (JIT and heap cold), run as a child. */
+/**
+ * Cold: the first parse and compile of a fresh node process (JIT and heap cold), run as a child
+ * started with the node flags the rejectc command starts with (its `#!` line).
+ */
 function coldCompile(n: number): CompileTiming {
-  const r = spawnSync(process.execPath, [process.argv[1]!, '--cold-compile', String(n)], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...cliNodeFlags(), process.argv[1]!, '--cold-compile', String(n)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cold compile of ${n} rules failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as CompileTiming;
 }
@@ -319,7 +323,7 @@ const compileTimes: Section = {
       }
     }
     console.log(table(rows));
-    console.log("ms are wall-clock, (cpu ...) this process's CPU time; cold: a fresh node process; the machine is shared");
+    console.log("ms are wall-clock, (cpu ...) this process's CPU time; cold: a fresh node process started with the rejectc command's node flags; the machine is shared");
     console.log('maps.json text: JSON.stringify of the compiled maps.json (rejectc compile writes it); all = parse + compile + maps.json text');
     console.log('\nkernel bytes per map (fdinfo memlock):');
     console.log(table(memRows));
