@@ -157,12 +157,15 @@ function layoutJson(l: MapSpec['key']): LayoutJson {
 
 function sourceOf(step: FlatRule['path'][number]): SourceJson {
   const s = step.rule.span;
-  return { file: s.file, line: s.start.line, column: s.start.column, chain: step.chain, ruleNumber: step.ruleNumber, expansion: step.expansion.index, text: step.rule.source };
+  // (Spans work out their positions when read: read once.)
+  const start = s.start;
+  return { file: s.file, line: start.line, column: start.column, chain: step.chain, ruleNumber: step.ruleNumber, expansion: step.expansion.index, text: step.rule.source };
 }
 
 function rateLimitJson(o: Classified['rates']['objects'][number]): RateLimitJson {
   const s = o.rule.span;
-  const place: RatePlaceJson = { index: o.index, family: o.family, chain: o.chain, ruleNumber: o.ruleNumber, file: s.file, line: s.start.line, column: s.start.column, text: o.rule.source };
+  const start = s.start;
+  const place: RatePlaceJson = { index: o.index, family: o.family, chain: o.chain, ruleNumber: o.ruleNumber, file: s.file, line: start.line, column: start.column, text: o.rule.source };
   if (o.kind === 'limit') {
     return { ...place, kind: 'limit', ordinal: o.ordinal, expansion: o.expansion, expansions: o.expansions, backend: o.backend, avg: o.match.avg, burst: o.match.burst };
   }
