@@ -384,28 +384,68 @@ function acceptedRegions(terms: readonly Term[], space: Space, n: number, index:
   return acc ?? [{ from: 0, to: n - 1 }];
 }
 
+/**
+ * Builds one field's index in phases, each a function of its own: V8 optimizes a long loop of
+ * a function while it runs, and in one large function the loops after it would then run
+ * optimized code without type feedback and deoptimize, once per field.
+ */
 function buildField(field: FieldDef, constraining: Constraining, slotCount: number, blockCount: number, words: number, live: Uint32Array): BuiltField {
-  const atoms: Atom[] = [];
-  for (const terms of constraining.terms) for (const t of terms) for (const a of t.atoms) atoms.push(a);
   // Header states: one region and class each, so that slots reached through the header state
   // (collectKeyed) are keyed on exactly the states in which their key field is UNREAD.
   const perValue = field.id === 'hdr' && field.kind === 'interval';
-  if (perValue) for (let v = 0; v <= field.max; v++) atoms.push({ kind: 'interval', lo: v, hi: v });
-  const space = buildSpace(field, atoms);
+  const space = fieldSpace(field, constraining, perValue);
   const n = regionCount(space);
-  const index = space.kind === 'prefix' ? prefixIndex(space) : undefined;
   const unread = unreadValue(field) !== undefined;
+  const sets = storeSets(constraining, space, n, unread, live, slotCount);
+  const { start, flat } = mentions(sets.stored, sets.counts, n);
+  const unreadRegion = unread ? n - 1 : -1;
+  const { dense, representative } = classesOf(flat, start, n, unreadRegion, perValue);
+  const l2 = level2Of(representative, flat, start, sets.defaults, live, blockCount, words);
+  const accepting = new Uint32Array(n);
+  let run = 0;
+  for (let r = 0; r < n; r++) accepting[r] = run += sets.diff[r]!;
+  return {
+    field,
+    space,
+    dense,
+    classCount: representative.length,
+    level2: l2.level2,
+    level2Count: l2.level2Count,
+    defaults: sets.defaults,
+    base: l2.base,
+    plainStart: l2.plainStart,
+    plainBlocks: l2.plainBlocks,
+    keyed: new PairList(),
+    stored: sets.stored,
+    storedOf: sets.storedOf,
+    accepting,
+    unreadRegion,
+  };
+}
 
-  // Per constrained slot, the regions its stored set names (the smaller of the accepted set
-  // and its complement; complemented slots are in the block default). The block defaults: the
-  // live slots, but those constraining the field with a positive set.
+/** The value space the slots' atoms cut the field into (every header state a region of its own with `perValue`). */
+function fieldSpace(field: FieldDef, constraining: Constraining, perValue: boolean): Space {
+  const atoms: Atom[] = [];
+  for (const terms of constraining.terms) for (const t of terms) for (const a of t.atoms) atoms.push(a);
+  if (perValue && field.kind === 'interval') for (let v = 0; v <= field.max; v++) atoms.push({ kind: 'interval', lo: v, hi: v });
+  return buildSpace(field, atoms);
+}
+
+/**
+ * Per constrained slot, the regions its stored set names (the smaller of the accepted set and
+ * its complement; complemented slots are in the block default). The block defaults: the live
+ * slots, but those constraining the field with a positive set. Also the mentions per region
+ * (counts[r + 1]) and, as a difference array, the slots accepting each region.
+ */
+function storeSets(constraining: Constraining, space: Space, n: number, unread: boolean, live: Uint32Array, slotCount: number) {
+  const index = space.kind === 'prefix' ? prefixIndex(space) : undefined;
   const defaults = live.slice();
   const stored: StoredSets = { slot: [], positive: [], rangeStart: [0], from: [], to: [] };
   const storedOf = new Int32Array(slotCount).fill(-1);
   const counts = new Uint32Array(n + 1);
-  // Per region, the slots accepting it, as a difference array.
   const diff = new Int32Array(n + 1);
-  constraining.slots.forEach((i, k) => {
+  for (let k = 0; k < constraining.slots.length; k++) {
+    const i = constraining.slots[k]!;
     const acc = acceptedRegions(constraining.terms[k]!, space, n, index, unread);
     const positive = size(acc) * 2 <= n;
     const ranges = positive ? acc : complement(acc, n);
@@ -428,8 +468,12 @@ function buildField(field: FieldDef, constraining: Constraining, slotCount: numb
       diff[r.from]! += d;
       diff[r.to + 1]! -= d;
     }
-  });
-  // Mentions in one flat array (CSR): region r's are flat[start[r] .. start[r + 1]), in slot order.
+  }
+  return { defaults, stored, storedOf, counts, diff };
+}
+
+/** The stored sets' mentions in one flat array (CSR): region r's are flat[start[r] .. start[r + 1]), in slot order, as slot * 2 + (complement ? 1 : 0). */
+function mentions(stored: StoredSets, counts: Uint32Array, n: number): { start: Uint32Array; flat: Uint32Array } {
   const start = new Uint32Array(n + 1);
   for (let r = 0; r < n; r++) start[r + 1] = start[r]! + counts[r + 1]!;
   const flat = new Uint32Array(start[n]!);
@@ -438,13 +482,17 @@ function buildField(field: FieldDef, constraining: Constraining, slotCount: numb
     const code = stored.slot[k]! * 2 + (stored.positive[k] ? 0 : 1);
     for (let j = stored.rangeStart[k]!; j < stored.rangeStart[k + 1]!; j++) for (let x = stored.from[j]!; x <= stored.to[j]!; x++) flat[fill[x]!++] = code;
   }
+  return { start, flat };
+}
 
-  // Classes: regions with the same mentions are accepted by exactly the same slots. The UNREAD
-  // region is a class of its own (keyed slots reach it through the header state), as is every
-  // header state.
+/**
+ * Classes: regions with the same mentions are accepted by exactly the same slots. The UNREAD
+ * region is a class of its own (keyed slots reach it through the header state), as is every
+ * header state. Returns each region's dense class and each class's first region.
+ */
+function classesOf(flat: Uint32Array, start: Uint32Array, n: number, unreadRegion: number, perValue: boolean): { dense: Uint32Array; representative: number[] } {
   const dense = new Uint32Array(n);
   const classes = new Interner((a, b) => sameRun(flat, start[a]!, start[a + 1]!, flat, start[b]!, start[b + 1]!));
-  const unreadRegion = unread ? n - 1 : -1;
   for (let r = 0; r < n; r++) {
     if (r === unreadRegion || perValue) {
       dense[r] = classes.fresh(r);
@@ -454,10 +502,12 @@ function buildField(field: FieldDef, constraining: Constraining, slotCount: numb
     for (let k = start[r]!; k < start[r + 1]!; k++) h.add(flat[k]!);
     dense[r] = classes.group(r, h.key(start[r + 1]! - start[r]!));
   }
-  const representative = classes.first;
-  const classCount = representative.length;
+  return { dense, representative: classes.first };
+}
 
-  // Level 2, and where each class's level-1 bitmap differs from the base.
+/** Level 2, and where each class's level-1 bitmap differs from the base. */
+function level2Of(representative: readonly number[], flat: Uint32Array, start: Uint32Array, defaults: Uint32Array, live: Uint32Array, blockCount: number, words: number) {
+  const classCount = representative.length;
   const base = new Uint32Array(words * 2);
   for (let b = 0; b < blockCount; b++) {
     if (((defaults[2 * b]! & live[2 * b]!) | (defaults[2 * b + 1]! & live[2 * b + 1]!)) !== 0) setBit(base, b);
@@ -498,26 +548,7 @@ function buildField(field: FieldDef, constraining: Constraining, slotCount: numb
   plainStart[classCount] = plain.count;
   const plainBlocks = new Uint32Array(plain.count);
   for (let i = 0; i < plain.count; i++) plainBlocks[i] = plain.data[2 * i]!;
-  const accepting = new Uint32Array(n);
-  let run = 0;
-  for (let r = 0; r < n; r++) accepting[r] = run += diff[r]!;
-  return {
-    field,
-    space,
-    dense,
-    classCount,
-    level2: level2.slice(0, 4 * level2Count),
-    level2Count,
-    defaults,
-    base,
-    plainStart,
-    plainBlocks,
-    keyed: new PairList(),
-    stored,
-    storedOf,
-    accepting,
-    unreadRegion,
-  };
+  return { base, level2: level2.slice(0, 4 * level2Count), level2Count, plainStart, plainBlocks };
 }
 
 /** The keyed blocks of each dense class, ascending and distinct: blocks[start[c] .. start[c + 1]). */
