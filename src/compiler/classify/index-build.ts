@@ -563,8 +563,13 @@ function keyedBlocks(b: BuiltField): { start: Uint32Array; blocks: Uint32Array }
   // Sort and deduplicate each class's run, compacting in place.
   let out = 0;
   for (let c = 0; c < b.classCount; c++) {
-    const run = blocks.subarray(start[c]!, start[c + 1]!).sort();
+    const from = start[c]!;
+    const to = start[c + 1]!;
     start[c] = out;
+    // (Most classes have at most one keyed block: no view and sort for those.)
+    if (to - from === 1) blocks[out++] = blocks[from]!;
+    if (to - from <= 1) continue;
+    const run = blocks.subarray(from, to).sort();
     for (let i = 0; i < run.length; i++) if (i === 0 || run[i] !== run[i - 1]) blocks[out++] = run[i]!;
   }
   start[b.classCount] = out;
