@@ -420,6 +420,8 @@ function buildField(field: FieldDef, constraining: Constraining, slotCount: numb
     storedOf: sets.storedOf,
     accepting,
     unreadRegion,
+    // Present from the start (chooseKeys fills it), so that every field's object has one shape.
+    rangeMax: undefined,
   };
 }
 
@@ -554,15 +556,16 @@ function level2Of(representative: readonly number[], flat: Uint32Array, start: U
 /** The keyed blocks of each dense class, ascending and distinct: blocks[start[c] .. start[c + 1]). */
 function keyedBlocks(b: BuiltField): { start: Uint32Array; blocks: Uint32Array } {
   const { data, count } = b.keyed;
-  const start = new Uint32Array(b.classCount + 1);
+  const classCount = b.classCount;
+  const start = new Uint32Array(classCount + 1);
   for (let i = 0; i < count; i++) start[data[2 * i]! + 1]!++;
-  for (let c = 0; c < b.classCount; c++) start[c + 1]! += start[c]!;
+  for (let c = 0; c < classCount; c++) start[c + 1]! += start[c]!;
   const blocks = new Uint32Array(count);
-  const fill = start.slice(0, b.classCount);
+  const fill = start.slice(0, classCount);
   for (let i = 0; i < count; i++) blocks[fill[data[2 * i]!]!++] = data[2 * i + 1]!;
   // Sort and deduplicate each class's run, compacting in place.
   let out = 0;
-  for (let c = 0; c < b.classCount; c++) {
+  for (let c = 0; c < classCount; c++) {
     const from = start[c]!;
     const to = start[c + 1]!;
     start[c] = out;
@@ -572,7 +575,7 @@ function keyedBlocks(b: BuiltField): { start: Uint32Array; blocks: Uint32Array }
     const run = blocks.subarray(from, to).sort();
     for (let i = 0; i < run.length; i++) if (i === 0 || run[i] !== run[i - 1]) blocks[out++] = run[i]!;
   }
-  start[b.classCount] = out;
+  start[classCount] = out;
   return { start, blocks: blocks.subarray(0, out) };
 }
 
