@@ -395,7 +395,7 @@ function quantile(xs: readonly number[], q: number): number {
   return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
 }
 
-function median(xs: readonly number[]): number {
+export function median(xs: readonly number[]): number {
   return quantile(xs, 0.5);
 }
 

@@ -30,7 +30,7 @@ import { parseRuleset } from '../src/compiler/frontend.js';
 import { fillRulesetMaps, LoadedRuleset } from '../src/commands/run.js';
 import { readHostConfig, type HostConfig } from '../src/runtime/host-config.js';
 import { findIfindex, withNetns, type BpfObject } from '../src/runtime/libbpf.js';
-import { benchKernel } from './bench-kernel.js';
+import { benchKernel, median } from './bench-kernel.js';
 import { cliNodeFlags } from '../src/cli-flags.js';
 
 interface BenchContext {
@@ -51,11 +51,6 @@ interface Section {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** Runs `f`, timing it: wall ms and this process's CPU ms (user + system; GC threads count). */
 function timed<T>(f: () => T): { value: T; ms: number; cpu: number } {

@@ -63,12 +63,13 @@ export async function runCorpusEntry(entry: CorpusEntry, options: CorpusRunOptio
     const sending = Date.now();
     await diff.send(stream, result);
     report.sendMs = Date.now() - sending;
+    const kernelSide = diff.topology.sides.find((s) => s.kind === 'kernel');
     if (entry.rules.ipset !== undefined) {
-      const counts = [...kernelCounts(diff.topology.sides.find((s) => s.kind === 'kernel')!.server, SET_MATCH).values()];
+      const counts = [...kernelCounts(kernelSide!.server, SET_MATCH).values()];
       report.setRules = { rules: counts.length, hit: counts.filter((n) => n > 0).length };
     }
     if (entry.rateWindowMs !== undefined) {
-      const kernel = kernelRateCounts(diff.topology.sides.find((s) => s.kind === 'kernel')!.server);
+      const kernel = kernelRateCounts(kernelSide!.server);
       const differences: string[] = [];
       for (const side of diff.topology.sides) {
         if (side.kind === 'kernel' || result.skipped.some((s) => s.side === side.kind)) continue;

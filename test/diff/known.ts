@@ -210,11 +210,16 @@ const XDP_CONNECTION_STATE: KnownDifference = {
     if (proto === 6 || proto === 17) return false;
     const type = off >= 0 ? ip.bytes[off] : undefined;
     if (type !== undefined && conntrackIcmpError(ip.bytes)) return untrackableAtXdp(ip.bytes.subarray(off + 8));
-    if (proto === 1) return type !== undefined && [0, 8, 13, 14, 15, 16, 17, 18].includes(type);
-    if (proto === 58) return type !== undefined && type >= 128;
-    return true;
+    return untrackedAtXdp(proto, type);
   },
 };
+
+/** A packet of protocol `proto` (not TCP/UDP), ICMP type `type`: an ICMP query, or another protocol than ICMP. */
+function untrackedAtXdp(proto: number | undefined, type: number | undefined): boolean {
+  if (proto === 1) return type !== undefined && [0, 8, 13, 14, 15, 16, 17, 18].includes(type);
+  if (proto === 58) return type !== undefined && type >= 128;
+  return true;
+}
 
 /**
  * Is the packet an ICMP(v6) error quotes (`quoted`, its IP header first) one whose connection
@@ -226,10 +231,7 @@ function untrackableAtXdp(quoted: Uint8Array): boolean {
   const proto = v4 ? quoted[9] : quoted[6];
   const off = v4 ? (quoted[0]! & 0x0f) * 4 : 40;
   if (proto === undefined || proto === 6 || proto === 17) return false;
-  const type = quoted[off];
-  if (proto === 1) return type !== undefined && [0, 8, 13, 14, 15, 16, 17, 18].includes(type);
-  if (proto === 58) return type !== undefined && type >= 128;
-  return true;
+  return untrackedAtXdp(proto, quoted[off]);
 }
 
 /**
@@ -321,6 +323,12 @@ function hasFragmentHeader(b: Uint8Array): boolean {
   return false;
 }
 
+/** A packet the server sends itself: OUTPUT out lo, then INPUT in lo. */
+const LOOPBACK_HOOKS = [
+  { chain: 'OUTPUT', outInterface: 'lo' },
+  { chain: 'INPUT', inInterface: 'lo' },
+] as const;
+
 /**
  * rejectc filters the devices it is applied to; the kernel's filter chains also see what the
  * server sends itself over lo (OUTPUT with `-o lo`, then INPUT with `-i lo`): the stack's own
@@ -332,12 +340,6 @@ function hasFragmentHeader(b: Uint8Array): boolean {
  * (out lo) or INPUT (in lo) chain refuses each of them (an IPv4 ICMP error of rejectc's TC side
  * judged as the kernel builds it, output-icmp4-source), and everything else is identical.
  */
-/** A packet the server sends itself: OUTPUT out lo, then INPUT in lo. */
-const LOOPBACK_HOOKS = [
-  { chain: 'OUTPUT', outInterface: 'lo' },
-  { chain: 'INPUT', inInterface: 'lo' },
-] as const;
-
 const LOOPBACK_NOT_FILTERED: KnownDifference = {
   name: 'loopback-not-filtered',
   reason: 'rejectc filters the devices it is applied to (the server links here); the kernel chains also filter what the server sends itself over lo',

@@ -3,6 +3,7 @@
  * (intervals of integers, or bit-string prefixes), optionally complemented. A rule's condition
  * on a field is the intersection of its terms. Conversions from IR values live here too.
  */
+import { plainDottedQuad } from '../values/addresses.js';
 
 export interface IntervalAtom {
   kind: 'interval';
@@ -41,33 +42,10 @@ export function intervalsOf(values: Iterable<number>): IntervalAtom[] {
   return out;
 }
 
-/** A dotted quad of 1-3 digit decimal parts, each at most 255 (the canonical form), as a u32; -1 otherwise. */
-function dottedQuad(text: string): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      part = part * 10 + (c - 48);
-      if (++digits > 3) return -1;
-    } else if (c === 46 && digits > 0 && dots < 3 && part <= 255) {
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else {
-      return -1;
-    }
-  }
-  return dots === 3 && digits > 0 && part <= 255 ? value * 256 + part : -1;
-}
-
 /** An address in canonical text (dotted quad or RFC 5952) as a 32- or 128-bit integer. */
 export function addressValue(text: string): { value: bigint; bits: 32 | 128 } {
   // The common case without splitting; anything else takes the general path below.
-  const quad = dottedQuad(text);
+  const quad = plainDottedQuad(text);
   if (quad >= 0) return { value: BigInt(quad), bits: 32 };
   if (!text.includes(':')) {
     const parts = text.split('.').map(Number);

@@ -153,20 +153,23 @@ interface StoredSets {
   to: number[];
 }
 
-/** A growable list of u32 pairs. */
-class PairList {
+/** A growable list of u32. */
+class U32List {
   data = new Uint32Array(256);
-  count = 0;
+  length = 0;
 
-  push(a: number, b: number): void {
-    if (2 * this.count === this.data.length) {
+  push(x: number): void {
+    if (this.length === this.data.length) {
       const bigger = new Uint32Array(this.data.length * 2);
       bigger.set(this.data);
       this.data = bigger;
     }
-    this.data[2 * this.count] = a;
-    this.data[2 * this.count + 1] = b;
-    this.count++;
+    this.data[this.length++] = x;
+  }
+
+  /** The items as an array of their own. */
+  toArray(): Uint32Array {
+    return this.data.slice(0, this.length);
   }
 }
 
@@ -189,8 +192,8 @@ interface BuiltField {
   /** Per dense class, the blocks where its level-1 bitmap differs from {@link base}: plainBlocks[plainStart[c] .. plainStart[c + 1]), ascending. */
   plainStart: Uint32Array;
   plainBlocks: Uint32Array;
-  /** (dense class, block) pairs of the keyed bitmaps, possibly repeated. */
-  keyed: PairList;
+  /** (dense class, block) pairs of the keyed bitmaps, one after the other, possibly repeated. */
+  keyed: U32List;
   /** Per constraining live slot: its stored regions; positive: the accepted set, else its complement. */
   stored: StoredSets;
   /** Per slot: its entry in {@link stored}, or -1 when it does not constrain the field. */
@@ -288,20 +291,22 @@ function collectKeyed(b: BuiltField, fi: number, keys: Int16Array, hdr: BuiltFie
             const c = hdr.dense[hr]!;
             if (hdrSeen[c] === block || !slotAccepts(hdr, slot, hr)) continue;
             hdrSeen[c] = block;
-            hdr.keyed.push(c, block);
+            hdr.keyed.push(c);
+            hdr.keyed.push(block);
           }
           continue;
         }
         const c = b.dense[x]!;
         if (seen[c] === block) continue;
         seen[c] = block;
-        b.keyed.push(c, block);
+        b.keyed.push(c);
+        b.keyed.push(block);
       }
     }
   }
 }
 
-/** Two 32-bit FNV/murmur-style running hashes, folded into one 53-bit key. */
+/** Two 32-bit FNV/murmur-style running hashes, folded into one 30-bit key. */
 class Hash {
   private h1 = 0x811c9dc5;
   private h2 = 0x01000193;
@@ -415,7 +420,7 @@ function buildField(field: FieldDef, constraining: Constraining, slotCount: numb
     base: l2.base,
     plainStart: l2.plainStart,
     plainBlocks: l2.plainBlocks,
-    keyed: new PairList(),
+    keyed: new U32List(),
     stored: sets.stored,
     storedOf: sets.storedOf,
     accepting,
@@ -517,10 +522,10 @@ function level2Of(representative: readonly number[], flat: Uint32Array, start: U
   let level2 = new Uint32Array(4 * 1024);
   let level2Count = 0;
   const plainStart = new Uint32Array(classCount + 1);
-  const plain = new PairList();
+  const plain = new U32List();
   const word = new Uint32Array(2);
   for (let c = 0; c < classCount; c++) {
-    plainStart[c] = plain.count;
+    plainStart[c] = plain.length;
     const r = representative[c]!;
     for (let k = start[r]!; k < start[r + 1]!; ) {
       const block = Math.floor(flat[k]! / 2 / BLOCK);
@@ -543,19 +548,18 @@ function level2Of(representative: readonly number[], flat: Uint32Array, start: U
       level2[at + L2_LO] = word[0]!;
       level2[at + L2_HI] = word[1]!;
       const bit = ((word[0]! & live[2 * block]!) | (word[1]! & live[2 * block + 1]!)) !== 0 ? 1 : 0;
-      // (Pairs used as a plain list: the second half of each pair is unused.)
-      if (bit !== ((base[block >>> 5]! >>> (block & 31)) & 1)) plain.push(block, 0);
+      if (bit !== ((base[block >>> 5]! >>> (block & 31)) & 1)) plain.push(block);
     }
   }
-  plainStart[classCount] = plain.count;
-  const plainBlocks = new Uint32Array(plain.count);
-  for (let i = 0; i < plain.count; i++) plainBlocks[i] = plain.data[2 * i]!;
+  plainStart[classCount] = plain.length;
+  const plainBlocks = plain.toArray();
   return { base, level2: level2.slice(0, 4 * level2Count), level2Count, plainStart, plainBlocks };
 }
 
 /** The keyed blocks of each dense class, ascending and distinct: blocks[start[c] .. start[c + 1]). */
 function keyedBlocks(b: BuiltField): { start: Uint32Array; blocks: Uint32Array } {
-  const { data, count } = b.keyed;
+  const data = b.keyed.data;
+  const count = b.keyed.length / 2;
   const classCount = b.classCount;
   const start = new Uint32Array(classCount + 1);
   for (let i = 0; i < count; i++) start[data[2 * i]! + 1]!++;

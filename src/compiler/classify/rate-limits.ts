@@ -115,7 +115,6 @@ export function hasRateMatches(ruleset: Ruleset): boolean {
 /** The rate-limit objects of the filter tables and the index of each match. */
 export function planRates(ruleset: Ruleset): RatePlan {
   const plan: RatePlan = { objects: [], limitBase: new Map(), tableOf: new Map() };
-  if (!hasRateMatches(ruleset)) return plan;
   const backend = effectiveBackend(ruleset.backend);
   // Table creators: the first rule in file order naming the table (what iptables-nft adds first).
   const hashlimits: { m: HashlimitMatch; place: RulePlace }[] = [];
@@ -161,8 +160,6 @@ export function planRates(ruleset: Ruleset): RatePlan {
  * with other settings.
  */
 export function rateDiagnostics(ruleset: Ruleset, hz?: number): Diagnostic[] {
-  // Without rate matches there is nothing to plan, whatever the HZ.
-  if (!hasRateMatches(ruleset)) return [];
   const runs = (hz !== undefined ? [hz] : KERNEL_HZ_VALUES).map((h) => planRateLimits(ruleset, h).diagnostics);
   const key = (d: Diagnostic) => `${d.code}|${d.span.start.offset}|${d.message}`;
   const everywhere = runs.slice(1).reduce((kept, next) => {

@@ -291,7 +291,7 @@ function encodeMap(c: Classified, spec: MapSpec, byField: Map<string, Classified
         const { k, v } = w.next();
         w.kd.setUint32(k, 64 + p.len, true);
         w.kd.setUint32(k + off(key, 'field'), code, true);
-        if (bytes === 4) w.keys.writeUInt32BE(Number(p.value), k + off(key, 'data'));
+        if (bytes === 4) w.kd.setUint32(k + off(key, 'data'), Number(p.value)); // network order
         else Buffer.from(p.value.toString(16).padStart(bytes * 2, '0'), 'hex').copy(w.keys, k + off(key, 'data'));
         w.vd.setUint32(v, f.regionClass[r]!, true);
       });

@@ -96,4 +96,3 @@ export function mayBeIpv6(text: string): boolean {
   }
   return MAY_BE_V6.some((re) => re.test(text));
 }
-

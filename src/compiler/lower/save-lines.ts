@@ -43,15 +43,26 @@ function matchEnd(re: RegExp, text: string, at: number): number {
   return re.test(text) ? re.lastIndex : -1;
 }
 
-/**
- * End of the token at `at` (not a blank, not LF): `Counters` before `SaveWord`, unless the word
- * is longer. Negative (minus the end) for a `Counters` token; 0 when no token matches.
- */
-function tokenEnd(text: string, at: number): number {
-  const wordEnd = matchEnd(WORD, text, at);
-  const countersEnd = text.charCodeAt(at) === 91 /* [ */ ? matchEnd(COUNTERS, text, at) : -1;
-  if (countersEnd >= 0 && wordEnd <= countersEnd) return -countersEnd;
-  return wordEnd < 0 ? 0 : wordEnd;
+/** Makes what a line scan returns for the token at start .. end of `text`. */
+type Make<T> = (text: string, start: number, end: number, counters: boolean) => T;
+
+const TOKEN: Make<RawToken> = (text, start, end, counters) => ({ image: text.slice(start, end), start, end, counters });
+const IMAGE: Make<string> = (text, start, end) => text.slice(start, end);
+
+/** The tokens from `at` to the end of the line, each made by `make`: `Counters` before `SaveWord`, unless the word is longer. */
+function scanLine<T>(text: string, at: number, make: Make<T>): T[] {
+  const out: T[] = [];
+  for (;;) {
+    at = matchEnd(BLANKS, text, at);
+    if (at >= text.length || text.charCodeAt(at) === 10) return out;
+    const wordEnd = matchEnd(WORD, text, at);
+    const countersEnd = text.charCodeAt(at) === 91 /* [ */ ? matchEnd(COUNTERS, text, at) : -1;
+    const counters = countersEnd >= 0 && wordEnd <= countersEnd;
+    const end = counters ? countersEnd : wordEnd;
+    if (end < 0) return out; // not reached: scanSaveLines sends such texts to the general path
+    out.push(make(text, at, end, counters));
+    at = end;
+  }
 }
 
 type HeadKind = Exclude<SourceLine['kind'], 'commands'>;
@@ -106,7 +117,7 @@ export class SaveLines implements LineSource {
   *commandImages(): Iterable<string[]> {
     for (let at = 0; at <= this.text.length; at = this.lineEnd(at) + 1) {
       if (columnOne(this.text, at)) continue;
-      const images = this.images(at);
+      const images = scanLine(this.text, at, IMAGE);
       if (images.length > 0) yield images;
     }
   }
@@ -116,54 +127,22 @@ export class SaveLines implements LineSource {
     return end < 0 ? this.text.length : end;
   }
 
-  private token(start: number, end: number, counters: boolean): RawToken {
-    return { image: this.text.slice(start, end), start, end, counters };
-  }
-
-  /** The tokens from `at` to the end of the line: `Counters` before `SaveWord`, unless the word is longer. */
-  private words(at: number): RawToken[] {
-    const text = this.text;
-    const out: RawToken[] = [];
-    for (;;) {
-      at = matchEnd(BLANKS, text, at);
-      if (at >= text.length || text.charCodeAt(at) === 10) return out;
-      const end = tokenEnd(text, at);
-      if (end === 0) return out; // not reached: scanSaveLines sends such texts to the general path
-      out.push(this.token(at, Math.abs(end), end < 0));
-      at = Math.abs(end);
-    }
-  }
-
-  /** The images of the tokens from `at` to the end of the line (as {@link words}, without token objects). */
-  private images(at: number): string[] {
-    const text = this.text;
-    const out: string[] = [];
-    for (;;) {
-      at = matchEnd(BLANKS, text, at);
-      if (at >= text.length || text.charCodeAt(at) === 10) return out;
-      const end = Math.abs(tokenEnd(text, at));
-      if (end === 0) return out;
-      out.push(text.slice(at, end));
-      at = end;
-    }
-  }
-
   /** The line starting at `at`, or undefined for a blank line. */
   private line(at: number): SourceLine | undefined {
     const head = columnOne(this.text, at);
     if (!head) {
-      const tokens = this.words(at);
+      const tokens = scanLine(this.text, at, TOKEN);
       if (tokens.length === 0) return undefined;
       return { kind: 'commands', commands: [{ tokens, redirects: [], start: tokens[0]!.start, end: tokens[tokens.length - 1]!.end }] };
     }
-    const token = this.token(at, head.end, false);
+    const token = TOKEN(this.text, at, head.end, false);
     switch (head.kind) {
       case 'comment':
         return { kind: 'comment', token };
       case 'chain':
-        return { kind: 'chain', token, words: this.words(head.end) };
+        return { kind: 'chain', token, words: scanLine(this.text, head.end, TOKEN) };
       default:
-        return { kind: head.kind, token, extra: this.words(head.end) };
+        return { kind: head.kind, token, extra: scanLine(this.text, head.end, TOKEN) };
     }
   }
 }

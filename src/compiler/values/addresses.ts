@@ -15,7 +15,7 @@ import { fail, invalid, ok, type Parsed } from './result.js';
  * The common case, four decimal parts 0..255 without leading zeros (`192.0.2.1`), read
  * directly: the value, or -1 for any other text.
  */
-function plainDottedQuad(text: string): number {
+export function plainDottedQuad(text: string): number {
   let value = 0;
   let part = 0;
   let digits = 0;
